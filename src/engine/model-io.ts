@@ -1,0 +1,115 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { writeDirAtomic } from '../util/atomic.js';
+import { UserError, reason } from '../util/errors.js';
+
+/** File names of the tfjs layers format, as `tf.loadLayersModel('.../model.json')` expects in a browser. */
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
+
+function concatWeightData(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
+  const parts = Array.isArray(data) ? data : [data];
+  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(new Uint8Array(p), off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Writes model.json + weights.bin into `dir` (created) without tfjs-node: the tfjs layers format, one
+ * weight shard, loadable in Node with `loadLayersModelFromDir` and in a browser with `tf.loadLayersModel`.
+ * `extraFiles` (e.g. preprocess.json) are written into the same directory; with `atomic` the whole
+ * directory appears at once (rename of a finished temp directory).
+ */
+export async function saveLayersModelToDir(
+  model: tf.LayersModel,
+  dir: string,
+  opts: {
+    includeOptimizer?: boolean;
+    extraFiles?: Record<string, string | Uint8Array>;
+    atomic?: boolean;
+  } = {},
+): Promise<void> {
+  const write = async (target: string) => {
+    await fs.mkdir(target, { recursive: true });
+    await model.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        const weights = concatWeightData(artifacts.weightData ?? new ArrayBuffer(0));
+        const modelJson = {
+          format: artifacts.format ?? 'layers-model',
+          generatedBy: artifacts.generatedBy,
+          convertedBy: artifacts.convertedBy ?? null,
+          modelTopology: artifacts.modelTopology,
+          trainingConfig: artifacts.trainingConfig,
+          weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+        };
+        await fs.writeFile(path.join(target, WEIGHTS_BIN), weights);
+        await fs.writeFile(path.join(target, MODEL_JSON), JSON.stringify(modelJson));
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+      { includeOptimizer: opts.includeOptimizer ?? false },
+    );
+    for (const [name, content] of Object.entries(opts.extraFiles ?? {})) {
+      await fs.writeFile(path.join(target, name), content);
+    }
+  };
+  if (opts.atomic ?? true) await writeDirAtomic(dir, write);
+  else await write(dir);
+}
+
+/** Reads model.json and its weight shards from `dir` into memory artifacts (no fetch, no tfjs-node). */
+export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
+  const jsonPath = path.join(dir, MODEL_JSON);
+  let json: {
+    modelTopology: object;
+    weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+    trainingConfig?: tf.io.TrainingConfig;
+    format?: string;
+    generatedBy?: string;
+    convertedBy?: string | null;
+  };
+  try {
+    json = JSON.parse(await fs.readFile(jsonPath, 'utf8'));
+  } catch (err) {
+    throw new UserError(`${jsonPath}: cannot read model: ${reason(err)}`);
+  }
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new UserError(`${jsonPath}: not a tfjs layers model (no modelTopology / weightsManifest)`);
+  }
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: Uint8Array[] = [];
+  for (const group of json.weightsManifest) {
+    specs.push(...group.weights);
+    for (const p of group.paths) {
+      const file = path.join(dir, p);
+      try {
+        buffers.push(await fs.readFile(file));
+      } catch (err) {
+        throw new UserError(`${file}: cannot read weights: ${reason(err)}`);
+      }
+    }
+  }
+  const weightData = concatWeightData(
+    buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+  );
+  return {
+    modelTopology: json.modelTopology,
+    weightSpecs: specs,
+    weightData: weightData.buffer as ArrayBuffer,
+    trainingConfig: json.trainingConfig,
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy ?? undefined,
+  };
+}
+
+/** Loads a layers model saved by `saveLayersModelToDir` (or by tfjs-node / the Python converter). */
+export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
+  const artifacts = await readModelArtifacts(dir);
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts));
+}

@@ -1,0 +1,3 @@
+// Library entry point: re-exports grow as modules land.
+export * from './infer/preprocess-spec.js';
+export * from './data/image.js';

@@ -1,0 +1,49 @@
+/**
+ * The preprocessing contract between training and serving. It is written as `preprocess.json` into every
+ * serving bundle and checkpoint, and read back by predict / evaluate / serve / the browser page, so that
+ * an image is turned into a tensor exactly the way it was during training.
+ */
+export interface PreprocessSpec {
+  format: 'agegender-preprocess';
+  version: 1;
+  /** Square input side in pixels (the network's H = W). */
+  imageSize: number;
+  channels: 3;
+  colorOrder: 'rgb';
+  /** How a (face) image is brought to imageSize x imageSize: 'cover' = scale the short side, centre-crop. */
+  resize: { fit: 'cover'; kernel: 'lanczos3' | 'cubic' | 'linear' };
+  /**
+   * 'per-image-standardization': (x - mean) / max(std, 1/sqrt(N)) over all pixels and channels of the image,
+   * with x in [0, 255] (TensorFlow's tf.image.per_image_standardization, as the seed used).
+   */
+  normalization: { kind: 'per-image-standardization' };
+  /** Age head: class i means age (ageMin + i). Age is read as the expectation over the classes (DEX). */
+  age: { min: number; max: number; classes: number };
+  /** Gender head: output index -> label. Index 1 is male, like the seed's CSV (1 = male, 0 = female). */
+  genderLabels: ['female', 'male'];
+  /** The model outputs logits; softmax is applied by the predictor. Output order of the model. */
+  outputs: ['age', 'gender'];
+  /**
+   * How to turn a face detector's box into the crop the model was trained on. Filled by calibration
+   * (see src/infer/calibrate.ts); null for bundles trained on crops that have not been calibrated.
+   * The crop is a square of side `scale * max(w, h)` centred at the box centre shifted by
+   * (`dx * w`, `dy * h`).
+   */
+  faceCrop: null | { detector: string; scale: number; dx: number; dy: number; samples: number };
+}
+
+export function defaultPreprocessSpec(imageSize: number): PreprocessSpec {
+  return {
+    format: 'agegender-preprocess',
+    version: 1,
+    imageSize,
+    channels: 3,
+    colorOrder: 'rgb',
+    resize: { fit: 'cover', kernel: 'lanczos3' },
+    normalization: { kind: 'per-image-standardization' },
+    age: { min: 0, max: 100, classes: 101 },
+    genderLabels: ['female', 'male'],
+    outputs: ['age', 'gender'],
+    faceCrop: null,
+  };
+}

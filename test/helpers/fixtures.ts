@@ -1,0 +1,51 @@
+import { promises as fs, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (this file is test/helpers/fixtures.ts). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The read-only data folder that sits beside the clone (CI lays it there too). */
+export const sharedDir = process.env.AGEGENDER_SHARED ?? path.resolve(repoRoot, '..', 'shared');
+export const utkfaceDir = path.join(sharedDir, 'data', 'utkface');
+export const wikiMatPath = path.join(sharedDir, 'data', 'imdb-wiki', 'wiki.mat');
+
+export interface UtkSample {
+  file: string;
+  age: number;
+  /** Seed convention: 1 = male, 0 = female (UTKFace names use 0 = male). */
+  gender: 0 | 1;
+}
+
+/**
+ * A deterministic selection of well-formed UTKFace crops, spread over the sorted listing so that ages
+ * and genders vary. Never copies images: callers read them from `utkfaceDir`.
+ */
+export function pickUtkface(count: number, offset = 0): UtkSample[] {
+  const names = readdirSync(utkfaceDir)
+    .filter((n) => /^\d+_[01]_\d_\d+\.jpg\.chip\.jpg$/.test(n))
+    .sort();
+  const stride = Math.max(1, Math.floor(names.length / count));
+  const out: UtkSample[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = names[(offset + i * stride) % names.length]!;
+    const [age, g] = name.split('_');
+    out.push({ file: name, age: Number(age), gender: g === '0' ? 1 : 0 });
+  }
+  return out;
+}
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export async function tempDir(
+  prefix = 'agegender-test-',
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+/** Writes a seed-schema CSV (`filename,age,gender`) for the samples; filenames relative to utkfaceDir. */
+export async function writeSeedCsv(file: string, samples: UtkSample[]): Promise<void> {
+  const lines = ['filename,age,gender', ...samples.map((s) => `${s.file},${s.age},${s.gender}`)];
+  await fs.writeFile(file, lines.join('\n') + '\n');
+}
