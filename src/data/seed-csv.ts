@@ -1,0 +1,78 @@
+import { promises as fs } from 'node:fs';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
+
+/** One labelled image in the seed's CSV schema `filename,age,gender` (gender 1 = male, 0 = female). */
+export interface LabelledImage {
+  filename: string;
+  age: number;
+  gender: 0 | 1;
+}
+
+export const SEED_COLUMNS = ['filename', 'age', 'gender'] as const;
+
+/**
+ * Parses a seed-schema CSV. Fails at once with a one-line error naming file, line and reason on a missing
+ * column, an age outside 0..100 or not an integer, a gender other than 0/1, or an empty file.
+ */
+export function parseSeedCsv(text: string, file: string): LabelledImage[] {
+  let records: string[][];
+  try {
+    records = parse(text, { skip_empty_lines: true, trim: true, relax_column_count: true }) as string[][];
+  } catch (err) {
+    const line = (err as { lines?: number }).lines;
+    throw new UserError(
+      `${file}${line ? `:${line}` : ''}: not a valid CSV: ${(err as Error).message.split('\n')[0]}`,
+    );
+  }
+  if (records.length === 0)
+    throw new UserError(`${file}: empty file (expected a header filename,age,gender)`);
+  const header = records[0]!.map((h) => h.toLowerCase());
+  const idx = SEED_COLUMNS.map((c) => header.indexOf(c));
+  const missing = SEED_COLUMNS.filter((_, i) => idx[i]! < 0);
+  if (missing.length)
+    throw new UserError(`${file}:1: missing column ${missing.join(', ')} (header: ${header.join(',')})`);
+  if (records.length === 1) throw new UserError(`${file}: no rows after the header`);
+  const [fi, ai, gi] = idx as [number, number, number];
+  const rows: LabelledImage[] = [];
+  for (let r = 1; r < records.length; r++) {
+    const rec = records[r]!;
+    const line = r + 1;
+    const filename = rec[fi];
+    if (!filename) throw new UserError(`${file}:${line}: empty filename`);
+    const ageText = rec[ai] ?? '';
+    const age = Number(ageText);
+    if (ageText === '' || !Number.isInteger(age) || age < 0 || age > 100) {
+      throw new UserError(`${file}:${line}: age "${ageText}" is not an integer in 0..100`);
+    }
+    const genderText = rec[gi] ?? '';
+    if (genderText !== '0' && genderText !== '1') {
+      throw new UserError(`${file}:${line}: gender "${genderText}" is not 0 (female) or 1 (male)`);
+    }
+    rows.push({ filename, age, gender: genderText === '1' ? 1 : 0 });
+  }
+  return rows;
+}
+
+export async function readSeedCsv(file: string): Promise<LabelledImage[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new UserError(
+      `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  return parseSeedCsv(text, file);
+}
+
+/** Writes rows in the seed schema, atomically (temp file + rename). */
+export async function writeSeedCsv(file: string, rows: LabelledImage[]): Promise<void> {
+  const text = stringify(
+    rows.map((r) => [r.filename, r.age, r.gender]),
+    { header: true, columns: [...SEED_COLUMNS] },
+  );
+  await writeFileAtomic(file, text);
+}

@@ -1,0 +1,29 @@
+/** A face box in pixels of the original (EXIF-oriented) image. */
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** One face's answer, as printed by `predict --json`, returned by the HTTP API and shown on the page. */
+export interface FaceResult {
+  /** Where the face is; the whole image for --no-detect. */
+  box: Box;
+  /** Detector confidence in [0, 1]; 1 for --no-detect. */
+  score: number;
+  /** DEX expectation: sum_i p_i * age_i. */
+  age: number;
+  /** Standard deviation of the age distribution (years): how sure the model is. */
+  ageSpread: number;
+  gender: 'M' | 'F';
+  pMale: number;
+  pFemale: number;
+  /** The seed's output text, e.g. "M/46". */
+  label: string;
+}
+
+/** The seed's answer text: `M/46`. */
+export function formatLabel(gender: 'M' | 'F', age: number): string {
+  return `${gender}/${Math.round(age)}`;
+}
