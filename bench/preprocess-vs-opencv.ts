@@ -1,0 +1,79 @@
+/**
+ * images/s of `agegender preprocess utkface` (sharp, all cores) against the seed's OpenCV loop
+ * (cv2.imread + cv2.resize + cv2.imwrite, Debian's python3-opencv) on the same UTKFace files, in one run.
+ *
+ *   npx tsx bench/preprocess-vs-opencv.ts [--limit 5000] [--size 64]
+ *
+ * Needs /usr/bin/python3 with cv2 (apt-get install python3-opencv). Both write JPEG quality 95; ours
+ * resizes with lanczos3 (cover), the seed's cv2.resize is bilinear (a stretch, same here on square crops).
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { preprocessUtkface } from '../src/data/preprocess-utkface.js';
+import { parseUtkfaceName } from '../src/data/utkface.js';
+import { DEFAULT_SPLIT_RATIO } from '../src/data/split.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const utk = path.resolve(here, '..', '..', 'shared', 'data', 'utkface');
+const { values } = parseArgs({
+  options: { limit: { type: 'string', default: '5000' }, size: { type: 'string', default: '64' } },
+});
+const limit = Number(values.limit);
+const size = Number(values.size);
+
+const names = readdirSync(utk)
+  .filter((n) => parseUtkfaceName(n).ok)
+  .sort()
+  .slice(0, limit);
+const work = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-preprocess-'));
+try {
+  const photos = path.join(work, 'photos');
+  await fs.mkdir(photos);
+  for (const n of names) await fs.symlink(path.join(utk, n), path.join(photos, n));
+  const list = path.join(work, 'list.txt');
+  await fs.writeFile(list, names.join('\n'));
+
+  const ours = await preprocessUtkface(photos, {
+    outputDir: path.join(work, 'ours'),
+    crop: { imgSize: size, quality: 95, margin: null },
+    splitRatio: DEFAULT_SPLIT_RATIO,
+    seed: 42,
+    labelsOnly: false,
+    json: true,
+  });
+  const py = (procs: number) =>
+    JSON.parse(
+      execFileSync(
+        '/usr/bin/python3',
+        [
+          path.join(here, 'preprocess-vs-opencv.py'),
+          list,
+          photos,
+          path.join(work, `cv${procs}`),
+          String(size),
+          String(procs),
+        ],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    ) as { images: number; seconds: number; imagesPerSecond: number };
+  const seed = py(1);
+  const pool = py(os.availableParallelism());
+  const oursRate = ours.crops!.imagesPerSecond;
+  console.log(`${names.length} UTKFace images -> ${size}x${size} JPEG, ${os.availableParallelism()} cores`);
+  console.log(`agegender preprocess (sharp):          ${oursRate} images/s (${ours.crops!.seconds}s)`);
+  console.log(`seed loop cv2 imread/resize/imwrite:   ${seed.imagesPerSecond} images/s (${seed.seconds}s)`);
+  console.log(
+    `same cv2 loop, ${os.availableParallelism()}-process pool:         ${pool.imagesPerSecond} images/s (${pool.seconds}s)`,
+  );
+  console.log(
+    `ratio ours / seed loop: ${(oursRate / seed.imagesPerSecond).toFixed(2)}x; ours / cv2 pool: ${(oursRate / pool.imagesPerSecond).toFixed(2)}x`,
+  );
+} finally {
+  await fs.rm(work, { recursive: true, force: true });
+}

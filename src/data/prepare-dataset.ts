@@ -1,0 +1,234 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
+import { createProgress } from '../util/progress.js';
+import { writeSeedCsv, type LabelledImage } from './seed-csv.js';
+import { prepareCropDir, writeCrops, type CropJob, type CropSettings } from './crops.js';
+import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
+import { splitByGroup, type SplitRatio } from './split.js';
+
+/** One labelled source image that passed a dataset's label rules. */
+export interface LabelledSource {
+  /** Path of the source image (read). */
+  source: string;
+  /** Path of its crop relative to `<output-dir>/crop`; also the `filename` column of the CSVs. */
+  filename: string;
+  age: number;
+  /** Seed convention: 1 = male, 0 = female. */
+  gender: 0 | 1;
+  /** Who is in the picture; all rows of one identity go to the same split part. */
+  identity: string;
+  /** Optional face box [x1, y1, x2, y2] (MATLAB 1-based), used when re-cropping with a margin. */
+  box?: readonly number[];
+}
+
+export interface PrepareOptions {
+  dataset: 'utkface' | 'imdb-wiki' | 'csv';
+  outputDir: string;
+  /** Crop settings; ignored with labelsOnly. */
+  crop: CropSettings;
+  splitRatio: SplitRatio;
+  seed: number;
+  /** Write CSVs and summary from the labels alone, without touching images (no photos at hand). */
+  labelsOnly: boolean;
+  /** Machine mode: no progress output. */
+  json: boolean;
+  /** Images in flight at once (default: enough for all cores). */
+  concurrency?: number;
+  /** Counts the dataset reader gathered before this step (rows read, dropped by each rule, ...). */
+  counts: Record<string, number>;
+  /** Anything else worth recording about the input (paths, a few malformed names, ...). */
+  input: Record<string, unknown>;
+}
+
+export interface PartSummary {
+  rows: number;
+  male: number;
+  female: number;
+  identities: number;
+}
+
+export interface PreprocessSummary {
+  format: 'agegender-preprocess-summary';
+  version: 1;
+  dataset: PrepareOptions['dataset'];
+  input: Record<string, unknown>;
+  settings: {
+    imgSize: number | null;
+    quality: number | null;
+    margin: number | null;
+    splitRatio: SplitRatio;
+    seed: number;
+    labelsOnly: boolean;
+  };
+  /** The reader's counts, then: labelled (passed the rules), missing, unreadable, kept (in the CSVs). */
+  counts: Record<string, number>;
+  crops: { written: number; reused: number; seconds: number; imagesPerSecond: number } | null;
+  gender: { male: number; female: number };
+  split: { train: PartSummary; val: PartSummary; test: PartSummary };
+  /** Rows per age 0..100 among the kept rows. */
+  ageHistogram: number[];
+  /** Up to 20 examples of each kind of skipped image, with the reason. */
+  examples: { missing: string[]; unreadable: { file: string; reason: string }[] };
+  files: { crop: string | null; train: string; val: string; test: string | null; histogram: string[] };
+}
+
+const EXAMPLES = 20;
+
+/**
+ * The common back half of every `preprocess` command: crops the images (resumable), keeps the rows whose
+ * image could be cropped, splits them by identity, and writes train/val/test.csv, summary.json and the
+ * age histogram (SVG + PNG) into the output folder. CSV and summary writes are atomic; they come last,
+ * so a killed run leaves either the previous complete outputs or none.
+ */
+export async function prepareDataset(
+  rows: readonly LabelledSource[],
+  opts: PrepareOptions,
+): Promise<PreprocessSummary> {
+  const out = opts.outputDir;
+  await fs.mkdir(out, { recursive: true });
+  const cropDir = path.join(out, 'crop');
+  const status = new Uint8Array(rows.length); // 0 pending, 1 kept, 2 missing, 3 unreadable
+  const missing: string[] = [];
+  const unreadable: { file: string; reason: string }[] = [];
+  let written = 0;
+  let reused = 0;
+  let crops: PreprocessSummary['crops'] = null;
+
+  if (opts.labelsOnly) {
+    status.fill(1);
+  } else {
+    const inside = (p: string) => !path.relative(path.resolve(cropDir), path.resolve(p)).startsWith('..');
+    const clash = rows.find((r) => inside(r.source));
+    if (clash)
+      throw new UserError(`${clash.source}: a source photo lies inside the output crop folder ${cropDir}`);
+    const existing = await prepareCropDir(cropDir, opts.crop);
+    const index = new Map<CropJob, number>();
+    const jobs = rows.map((r, i) => {
+      const job: CropJob = { source: r.source, target: r.filename, box: r.box };
+      index.set(job, i);
+      return job;
+    });
+    const progress = createProgress({ unit: 'images', total: jobs.length, json: opts.json });
+    const start = performance.now();
+    let skipped = 0;
+    await writeCrops(
+      cropDir,
+      jobs,
+      opts.crop,
+      existing,
+      (job, outcome) => {
+        const i = index.get(job)!;
+        if (outcome.status === 'written' || outcome.status === 'existing') {
+          status[i] = 1;
+          if (outcome.status === 'written') written++;
+          else reused++;
+        } else if (outcome.status === 'missing') {
+          status[i] = 2;
+          skipped++;
+          if (missing.length < EXAMPLES) missing.push(job.source);
+        } else {
+          status[i] = 3;
+          skipped++;
+          if (unreadable.length < EXAMPLES)
+            unreadable.push({ file: job.source, reason: 'reason' in outcome ? outcome.reason : '' });
+        }
+        progress.tick(1, { skipped });
+      },
+      opts.concurrency,
+    );
+    progress.stop();
+    const seconds = (performance.now() - start) / 1000;
+    crops = {
+      written,
+      reused,
+      seconds: Math.round(seconds * 100) / 100,
+      imagesPerSecond: Math.round((written / Math.max(seconds, 1e-3)) * 10) / 10,
+    };
+  }
+
+  const kept = rows.filter((_, i) => status[i] === 1);
+  const parts = splitByGroup(kept, (r) => r.identity, opts.splitRatio, opts.seed);
+  const toCsv = (list: LabelledSource[]): LabelledImage[] =>
+    list.map((r) => ({ filename: r.filename, age: r.age, gender: r.gender }));
+  const partSummary = (list: LabelledSource[]): PartSummary => {
+    const male = list.filter((r) => r.gender === 1).length;
+    return {
+      rows: list.length,
+      male,
+      female: list.length - male,
+      identities: new Set(list.map((r) => r.identity)).size,
+    };
+  };
+
+  const files: PreprocessSummary['files'] = {
+    crop: opts.labelsOnly ? null : cropDir,
+    train: path.join(out, 'train.csv'),
+    val: path.join(out, 'val.csv'),
+    test: opts.splitRatio.test > 0 ? path.join(out, 'test.csv') : null,
+    histogram: [path.join(out, 'age-histogram.svg'), path.join(out, 'age-histogram.png')],
+  };
+  await writeSeedCsv(files.train, toCsv(parts.train));
+  await writeSeedCsv(files.val, toCsv(parts.val));
+  if (files.test) await writeSeedCsv(files.test, toCsv(parts.test));
+  else await fs.rm(path.join(out, 'test.csv'), { force: true });
+
+  const male = kept.filter((r) => r.gender === 1).length;
+  const hist = ageHistogram(kept.map((r) => r.age));
+  const summary: PreprocessSummary = {
+    format: 'agegender-preprocess-summary',
+    version: 1,
+    dataset: opts.dataset,
+    input: opts.input,
+    settings: {
+      imgSize: opts.labelsOnly ? null : opts.crop.imgSize,
+      quality: opts.labelsOnly ? null : opts.crop.quality,
+      margin: opts.labelsOnly ? null : opts.crop.margin,
+      splitRatio: opts.splitRatio,
+      seed: opts.seed,
+      labelsOnly: opts.labelsOnly,
+    },
+    counts: {
+      ...opts.counts,
+      labelled: rows.length,
+      missing: status.reduce((n, s) => n + (s === 2 ? 1 : 0), 0),
+      unreadable: status.reduce((n, s) => n + (s === 3 ? 1 : 0), 0),
+      kept: kept.length,
+    },
+    crops,
+    gender: { male, female: kept.length - male },
+    split: { train: partSummary(parts.train), val: partSummary(parts.val), test: partSummary(parts.test) },
+    ageHistogram: hist,
+    examples: { missing, unreadable },
+    files,
+  };
+  const svg = histogramSvg(hist, `${opts.dataset}: ages of ${kept.length} kept rows`);
+  await writeFileAtomic(files.histogram[0]!, svg);
+  await writeFileAtomic(files.histogram[1]!, await svgToPng(svg));
+  await writeFileAtomic(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  return summary;
+}
+
+/** A short human-readable report of a summary (the CLI prints it when not in --json mode). */
+export function formatSummary(s: PreprocessSummary): string {
+  const lines = [
+    `${s.dataset}: ${Object.entries(s.counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  ];
+  if (s.crops)
+    lines.push(
+      `crops: ${s.crops.written} written, ${s.crops.reused} reused, ${s.crops.imagesPerSecond} images/s (${s.crops.seconds}s)`,
+    );
+  const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(1)}%` : '-');
+  lines.push(
+    `gender: ${s.gender.male} male (${pct(s.gender.male, s.counts.kept!)}), ${s.gender.female} female`,
+  );
+  for (const [name, p] of Object.entries(s.split))
+    if (p.rows || name !== 'test')
+      lines.push(`${name}: ${p.rows} rows, ${p.identities} identities, ${p.male} male / ${p.female} female`);
+  for (const u of s.examples.unreadable.slice(0, 5)) lines.push(`unreadable: ${u.file}: ${u.reason}`);
+  lines.push(`wrote ${[s.files.train, s.files.val, s.files.test].filter(Boolean).join(', ')}, summary.json`);
+  return lines.join('\n');
+}

@@ -1,0 +1,88 @@
+import { UserError } from '../util/errors.js';
+
+/** Fractions of the rows for train / val / test; test is 0 when only two ratios were given. */
+export interface SplitRatio {
+  train: number;
+  val: number;
+  test: number;
+}
+
+export const DEFAULT_SPLIT_RATIO: SplitRatio = { train: 0.8, val: 0.1, test: 0.1 };
+
+/** Parses `--split-ratio` text such as "0.8,0.1,0.1" or "0.9,0.1" (train,val[,test]); they must sum to 1. */
+export function parseSplitRatio(text: string): SplitRatio {
+  const parts = text.split(',').map((p) => p.trim());
+  const nums = parts.map(Number);
+  if (parts.length < 2 || parts.length > 3 || nums.some((n) => !Number.isFinite(n) || n < 0)) {
+    throw new UserError(
+      `--split-ratio "${text}": expected 2 or 3 non-negative numbers train,val[,test] such as 0.8,0.1,0.1`,
+    );
+  }
+  const [train, val, test = 0] = nums as [number, number, number?];
+  const sum = train + val + test;
+  if (Math.abs(sum - 1) > 1e-6)
+    throw new UserError(`--split-ratio "${text}": the ratios sum to ${sum}, not 1`);
+  if (train <= 0) throw new UserError(`--split-ratio "${text}": the train ratio must be above 0`);
+  return { train, val, test };
+}
+
+/** mulberry32: a tiny, well-known 32-bit PRNG; enough for shuffling, and identical on every platform. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Split<T> {
+  train: T[];
+  val: T[];
+  test: T[];
+}
+
+/**
+ * Splits rows by identity: all rows of one group (a person) land in the same part, so the validation
+ * and test sets measure generalisation to unseen people (the seed split rows at random, leaking faces).
+ * Groups are sorted, shuffled with the seed, then poured into train, val and test until each part holds
+ * its share of the rows; the same rows, ratio and seed always give the same split. Rows keep their
+ * input order inside each part.
+ */
+export function splitByGroup<T>(
+  rows: readonly T[],
+  groupOf: (row: T) => string,
+  ratio: SplitRatio,
+  seed: number,
+): Split<T> {
+  const byGroup = new Map<string, number[]>();
+  rows.forEach((row, i) => {
+    const key = groupOf(row);
+    let list = byGroup.get(key);
+    if (!list) byGroup.set(key, (list = []));
+    list.push(i);
+  });
+  const groups = [...byGroup.keys()].sort();
+  const rand = seededRandom(seed);
+  for (let i = groups.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [groups[i], groups[j]] = [groups[j]!, groups[i]!];
+  }
+  const part = new Int8Array(rows.length);
+  const trainEnd = ratio.train * rows.length;
+  const valEnd = (ratio.train + ratio.val) * rows.length;
+  let filled = 0;
+  for (const g of groups) {
+    const members = byGroup.get(g)!;
+    // A group goes where its first row falls on the cumulative scale, so each boundary is off by at most
+    // one group's size.
+    const p = filled < trainEnd ? 0 : filled < valEnd || ratio.test === 0 ? 1 : 2;
+    for (const i of members) part[i] = p;
+    filled += members.length;
+  }
+  const out: Split<T> = { train: [], val: [], test: [] };
+  rows.forEach((row, i) => (part[i] === 0 ? out.train : part[i] === 1 ? out.val : out.test).push(row));
+  return out;
+}

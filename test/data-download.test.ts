@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import * as tar from 'tar';
+import { downloadDataset, downloadFile } from '../src/data/download.js';
+import { UserError } from '../src/util/errors.js';
+import { tempDir } from './helpers/fixtures.js';
+
+/** A tar shaped like wiki_crop.tar: wiki_crop/wiki.mat and a few image folders (random bytes). */
+async function buildTar(dir: string): Promise<{ tarFile: string; files: Record<string, string> }> {
+  const src = path.join(dir, 'src');
+  const files: Record<string, string> = {};
+  for (const rel of [
+    'wiki_crop/wiki.mat',
+    'wiki_crop/00/a.jpg',
+    'wiki_crop/00/b.jpg',
+    'wiki_crop/17/c.jpg',
+  ]) {
+    const data = randomBytes(60_000 + rel.length * 1000);
+    await fs.mkdir(path.join(src, path.dirname(rel)), { recursive: true });
+    await fs.writeFile(path.join(src, rel), data);
+    files[rel] = createHash('sha256').update(data).digest('hex');
+  }
+  const tarFile = path.join(dir, 'wiki_crop.tar');
+  await tar.c({ file: tarFile, cwd: src }, ['wiki_crop']);
+  return { tarFile, files };
+}
+
+interface Served {
+  url: string;
+  requests: { range: string | undefined; ifRange: string | undefined }[];
+  close: () => Promise<void>;
+}
+
+/**
+ * Serves one file on 127.0.0.1 with Range support. `dropAfter` bytes into the first `drops` responses the
+ * connection is destroyed; `ignoreRange` answers every request with the whole file (200).
+ */
+async function serve(
+  file: string,
+  opts: { drops?: number; dropAfter?: number; ignoreRange?: boolean } = {},
+): Promise<Served> {
+  const body = await fs.readFile(file);
+  const requests: Served['requests'] = [];
+  let drops = opts.drops ?? 0;
+  const server = http.createServer((req, res) => {
+    requests.push({ range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined });
+    if (!req.url?.endsWith(path.basename(file))) {
+      res.writeHead(404).end();
+      return;
+    }
+    let start = 0;
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const headers: http.OutgoingHttpHeaders = { ETag: '"v1"', 'Accept-Ranges': 'bytes' };
+    if (m && !opts.ignoreRange) {
+      start = Number(m[1]);
+      if (start >= body.length) {
+        res.writeHead(416, { 'Content-Range': `bytes */${body.length}` }).end();
+        return;
+      }
+      res.writeHead(206, {
+        ...headers,
+        'Content-Length': body.length - start,
+        'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      });
+    } else res.writeHead(200, { ...headers, 'Content-Length': body.length });
+    const chunk = body.subarray(start);
+    if (drops > 0) {
+      drops--;
+      res.write(chunk.subarray(0, opts.dropAfter ?? chunk.length >> 1), () => res.socket?.destroy());
+      return;
+    }
+    res.end(chunk);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+async function checkExtracted(dir: string, files: Record<string, string>) {
+  for (const [rel, sha] of Object.entries(files)) {
+    const data = await fs.readFile(path.join(dir, rel.replace(/^wiki_crop\//, '')));
+    assert.equal(createHash('sha256').update(data).digest('hex'), sha, rel);
+  }
+}
+
+test('download wiki: a dropped connection is resumed with Range, verified, extracted, marked finished', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile, files } = await buildTar(dir);
+  const server = await serve(tarFile, { drops: 2, dropAfter: 70_000 });
+  try {
+    const out = path.join(dir, 'data');
+    const r = await downloadDataset('wiki', {
+      outDir: out,
+      urlBase: server.url,
+      json: true,
+      retryDelayMs: 10,
+    });
+    assert.equal(r.bytes, (await fs.stat(tarFile)).size);
+    assert.equal(r.dir, path.join(out, 'wiki_crop'));
+    await checkExtracted(r.dir, files);
+    // Each retry asks for the rest, from no further than the bytes the dropped response had sent.
+    const starts = server.requests.map((q) => Number(/^bytes=(\d+)-$/.exec(q.range ?? '')?.[1] ?? 0));
+    assert.equal(starts.length, 3);
+    assert.equal(starts[0], 0);
+    assert.ok(starts[1]! > 0 && starts[1]! <= 70_000, `resumed at ${starts[1]}`);
+    assert.ok(starts[2]! > starts[1]! && starts[2]! <= starts[1]! + 70_000, `resumed at ${starts[2]}`);
+    assert.equal(server.requests[1]!.ifRange, '"v1"');
+    assert.deepEqual((await fs.readdir(out)).sort(), ['wiki_crop'], 'no tar, part or temp left');
+
+    // Finished: refused without --force, redone with it.
+    await assert.rejects(
+      downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+      (e: unknown) => e instanceof UserError && /already downloaded .*--force/.test(e.message),
+    );
+    const again = await downloadDataset('wiki', {
+      outDir: out,
+      urlBase: server.url,
+      json: true,
+      force: true,
+    });
+    assert.equal(again.bytes, r.bytes);
+    await checkExtracted(again.dir, files);
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
+
+test('a download that gives up leaves a partial file the next run resumes from', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile } = await buildTar(dir);
+  const server = await serve(tarFile, { drops: 1, dropAfter: 100_000 });
+  try {
+    const dest = path.join(dir, 'dl', 'wiki_crop.tar');
+    await assert.rejects(
+      downloadFile(`${server.url}/wiki_crop.tar`, dest, { retries: 0, json: true }),
+      (e: unknown) => e instanceof UserError && /run again to resume/.test(e.message),
+    );
+    const partial = (await fs.stat(`${dest}.part`)).size;
+    assert.ok(partial > 0 && partial <= 100_000, `kept ${partial} bytes`);
+    await assert.rejects(fs.stat(dest), 'no finished file yet');
+    const size = await downloadFile(`${server.url}/wiki_crop.tar`, dest, { json: true });
+    assert.equal(server.requests.at(-1)!.range, `bytes=${partial}-`);
+    assert.ok((await fs.readFile(dest)).equals(await fs.readFile(tarFile)));
+    assert.equal(size, (await fs.stat(tarFile)).size);
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
+
+test('a server that ignores Range restarts the file instead of appending to it', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile } = await buildTar(dir);
+  const server = await serve(tarFile, { drops: 1, dropAfter: 50_000, ignoreRange: true });
+  try {
+    const dest = path.join(dir, 'x.tar');
+    await downloadFile(`${server.url}/wiki_crop.tar`, dest, { json: true, retryDelayMs: 10 });
+    assert.ok((await fs.readFile(dest)).equals(await fs.readFile(tarFile)));
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
+
+test('HTTP errors and a server that never sends the whole file are one-line UserErrors', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile } = await buildTar(dir);
+  const server = await serve(tarFile, { drops: 100, dropAfter: 1000 });
+  try {
+    await assert.rejects(
+      downloadDataset('imdb', { outDir: path.join(dir, 'o'), urlBase: server.url, json: true }),
+      (e: unknown) => e instanceof UserError && /imdb_crop\.tar: HTTP 404/.test(e.message),
+    );
+    await assert.rejects(
+      downloadFile(`${server.url}/wiki_crop.tar`, path.join(dir, 'y.tar'), {
+        json: true,
+        retries: 2,
+        retryDelayMs: 5,
+      }),
+      (e: unknown) =>
+        e instanceof UserError && /after 3 attempts/.test(e.message) && !e.message.includes('\n'),
+    );
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
