@@ -1,4 +1,42 @@
-import type { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { num } from './train.js';
 
-/** Placeholder until the evaluate command lands (owned by its issue). */
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  program
+    .command('evaluate')
+    .description('score a model on a labelled CSV: age MAE, CS@5, gender accuracy, by age band and gender')
+    .requiredOption(
+      '--model-dir <dir>',
+      'a serving bundle, or a run directory (newest serving bundle, else checkpoint)',
+    )
+    .requiredOption('--csv <file>', 'rows to score, seed schema filename,age,gender')
+    .requiredOption('--img-dir <dir>', 'directory the CSV filenames are relative to')
+    .option('--batch-size <n>', 'images per forward pass', '64')
+    .addOption(
+      new Option('--backend <name>', 'tfjs backend')
+        .choices(['auto', 'wasm', 'tensorflow', 'cpu'])
+        .default('auto'),
+    )
+    .option('--json', 'print the report as JSON on stdout, no progress')
+    .action(
+      async (flags: {
+        modelDir: string;
+        csv: string;
+        imgDir: string;
+        batchSize: string;
+        backend: 'auto' | 'wasm' | 'tensorflow' | 'cpu';
+        json?: boolean;
+      }) => {
+        const { evaluateCommand, formatEvaluation } = await import('../train/evaluate-command.js');
+        const result = await evaluateCommand({
+          modelDir: flags.modelDir,
+          csv: flags.csv,
+          imgDir: flags.imgDir,
+          batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
+          backend: flags.backend,
+          json: flags.json,
+        });
+        console.log(flags.json ? JSON.stringify(result) : formatEvaluation(result));
+      },
+    );
+}

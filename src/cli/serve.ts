@@ -1,4 +1,83 @@
-import type { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { UserError } from '../util/errors.js';
 
-/** Placeholder until the serve command lands (owned by its issue). */
-export function register(_program: Command): void {}
+interface ServeFlags {
+  port: string;
+  host: string;
+  modelDir?: string;
+  backend: string;
+  detector?: string;
+  maxBodyMb: string;
+  maxPixels: string;
+  concurrency: string;
+  queue: string;
+  log: boolean;
+}
+
+function num(name: string, text: string, opts: { int?: boolean; min: number; max?: number }): number {
+  const n = Number(text);
+  if (
+    !Number.isFinite(n) ||
+    (opts.int && !Number.isInteger(n)) ||
+    n < opts.min ||
+    n > (opts.max ?? Infinity)
+  ) {
+    throw new UserError(
+      `${name} "${text}": expected ${opts.int ? 'an integer' : 'a number'} >= ${opts.min}` +
+        (opts.max != null ? ` and <= ${opts.max}` : ''),
+    );
+  }
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the HTTP API (POST /v1/predict) and the web page (GET /)')
+    .option('--port <n>', 'TCP port (0 picks a free one)', '8080')
+    .option(
+      '--host <addr>',
+      'address to listen on (0.0.0.0 for all interfaces, e.g. in a container)',
+      '127.0.0.1',
+    )
+    .option(
+      '--model-dir <dir>',
+      'serving bundle (model.json, weights.bin, preprocess.json); default: models/default',
+    )
+    .addOption(
+      new Option('--backend <name>', 'tfjs backend')
+        .choices(['auto', 'wasm', 'cpu', 'tensorflow'])
+        .default('auto'),
+    )
+    .option(
+      '--detector <name>',
+      "face detector: ssd-mobilenetv1 or tiny-face-detector (default: the bundle's)",
+    )
+    .option('--max-body-mb <n>', 'largest request body in MiB (413 above)', '10')
+    .option(
+      '--max-pixels <n>',
+      'largest image in pixels, read from its header before decoding (413 above)',
+      '40000000',
+    )
+    .option('--concurrency <n>', 'inferences run at once', '1')
+    .option('--queue <n>', 'requests that may wait for an inference slot (503 + Retry-After beyond)', '16')
+    .option('--no-log', 'no request log lines on stdout')
+    .action(async (flags: ServeFlags) => {
+      const opts = {
+        port: num('--port', flags.port, { int: true, min: 0, max: 65535 }),
+        host: flags.host,
+        modelDir: flags.modelDir,
+        backend: flags.backend,
+        detector: flags.detector,
+        log: flags.log,
+        limits: {
+          maxBodyBytes: Math.round(num('--max-body-mb', flags.maxBodyMb, { min: 0.001 }) * 1024 * 1024),
+          maxPixels: num('--max-pixels', flags.maxPixels, { int: true, min: 1 }),
+          concurrency: num('--concurrency', flags.concurrency, { int: true, min: 1, max: 64 }),
+          queue: num('--queue', flags.queue, { int: true, min: 0 }),
+        },
+      };
+      const { runServe } = await import('../serve/run.js');
+      await runServe(opts);
+    });
+}

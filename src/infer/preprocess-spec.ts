@@ -29,7 +29,28 @@ export interface PreprocessSpec {
    * The crop is a square of side `scale * max(w, h)` centred at the box centre shifted by
    * (`dx * w`, `dy * h`).
    */
-  faceCrop: null | { detector: string; scale: number; dx: number; dy: number; samples: number };
+  faceCrop: null | FaceCropRule;
+}
+
+/**
+ * The measured relation between a detector's face box and the training crop around it (medians over
+ * `samples` training crops in which the detector found exactly one face).
+ */
+export interface FaceCropRule {
+  /** Detector id (src/infer/detector.ts DETECTORS), e.g. 'ssd-mobilenetv1'. */
+  detector: string;
+  /** Crop side / max(box w, box h). */
+  scale: number;
+  /** (crop centre x - box centre x) / box w. */
+  dx: number;
+  /** (crop centre y - box centre y) / box h. */
+  dy: number;
+  /** Crops measured (the detector found exactly one face in each). */
+  samples: number;
+  /** Optional detail: crops tried, spread of the measurements (median absolute deviation), date. */
+  tried?: number;
+  mad?: { scale: number; dx: number; dy: number };
+  calibratedAt?: string;
 }
 
 export function defaultPreprocessSpec(imageSize: number): PreprocessSpec {

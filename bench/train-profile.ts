@@ -1,0 +1,82 @@
+/**
+ * Where a training step's time goes on our engine: img/s of forward+backward+Adam steps of a
+ * `buildModel` architecture, then one profiled step with the time per kernel (largest first).
+ *
+ *   npx tsx bench/train-profile.ts [--arch basic-cnn] [--size 64] [--batch 32] [--steps 5] [--threads N]
+ *     [--optimizer fused|stock] [--infer]
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { createAdam } from '../src/engine/adam.js';
+import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { buildModel } from '../src/model/index.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : dflt;
+}
+const arch = arg('arch', 'basic-cnn');
+const size = Number(arg('size', '64'));
+const batch = Number(arg('batch', '32'));
+const steps = Number(arg('steps', '5'));
+const threadsOpt = arg('threads', '');
+const backendOpt = arg('backend', 'wasm') as 'wasm' | 'cpu' | 'tensorflow';
+
+await initBackend({ backend: backendOpt, threads: threadsOpt ? Number(threadsOpt) : undefined, quiet: true });
+const model = buildModel(arch, { imageSize: size, seed: 1 });
+const optimizer = arg('optimizer', 'fused') === 'fused' ? createAdam(1e-3) : tf.train.adam(1e-3);
+const x = tf.randomNormal([batch, size, size, 3]);
+const ageT = tf.oneHot(tf.randomUniform([batch], 0, 101, 'int32'), 101);
+const genderT = tf.oneHot(tf.randomUniform([batch], 0, 2, 'int32'), 2);
+
+function step(): number {
+  return tf.tidy(() => {
+    const loss = optimizer.minimize(() => {
+      const [a, g] = model.apply(x, { training: true }) as tf.Tensor[];
+      return tf.div(
+        tf.add(tf.losses.softmaxCrossEntropy(ageT, a!), tf.losses.softmaxCrossEntropy(genderT, g!)),
+        2,
+      ) as tf.Scalar;
+    }, true)!;
+    return loss.dataSync()[0]!;
+  });
+}
+
+if (process.argv.includes('--infer')) {
+  // Inference only (model.predict, batch as given): the serving path's speed.
+  const predict = () => tf.tidy(() => (model.predict(x) as tf.Tensor[])[0]!.dataSync());
+  predict();
+  const p0 = performance.now();
+  for (let i = 0; i < steps; i++) predict();
+  const per = (performance.now() - p0) / steps;
+  console.log(
+    `${arch} ${size}x${size} batch ${batch} inference: ${((batch * 1000) / per).toFixed(1)} img/s` +
+      ` [${describeBackend()}; load ${os.loadavg()[0]!.toFixed(2)}]`,
+  );
+  process.exit(0);
+}
+
+step(); // warm-up: XNNPACK operators, Adam slots
+const t0 = performance.now();
+for (let i = 0; i < steps; i++) step();
+const perStep = (performance.now() - t0) / steps;
+console.log(
+  `${arch} ${size}x${size} batch ${batch}: ${perStep.toFixed(0)} ms/step, ${((batch * 1000) / perStep).toFixed(1)} img/s` +
+    ` [${describeBackend()}, ${arg('optimizer', 'fused')} Adam; load ${os.loadavg()[0]!.toFixed(2)}]`,
+);
+
+const info = await tf.profile(() => {
+  step();
+});
+const byKernel = new Map<string, { ms: number; calls: number }>();
+for (const k of info.kernels) {
+  const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+  e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+  e.calls += 1;
+  byKernel.set(k.name, e);
+}
+const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
+console.log(`profiled step: ${total.toFixed(0)} ms in kernels`);
+for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
+  console.log(`  ${name.padEnd(36)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.calls).padStart(4)} calls`);
+}

@@ -1,0 +1,97 @@
+"""PyTorch side of bench/train-vs-torch.sh: img/s of training steps (forward, backward, Adam) of the
+seed network `basic-cnn` (src/model/basic-cnn.ts, layer for layer), on the CPU.
+
+  /usr/bin/python3 bench/train-vs-torch.py --sizes 64,128 --batch 32 --steps 6 --threads 2
+
+Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "layout"}. Both memory layouts
+are timed (NCHW, torch's default, and channels_last) and the faster one is reported, so that the
+comparison is against PyTorch at its best on this machine.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicCnn(nn.Module):
+    def __init__(self, size: int):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            [nn.Conv2d(3, 32, 5, padding=2), nn.Conv2d(32, 64, 5, padding=2), nn.Conv2d(64, 128, 5, padding=2)]
+        )
+        self.rates = [0.2, 0.4, 0.7]
+        self.fc = nn.Linear(128 * (size // 8) ** 2, 1024)
+        self.age = nn.Linear(1024, 101)
+        self.gender = nn.Linear(1024, 2)
+
+    def forward(self, x):
+        for conv, rate in zip(self.convs, self.rates):
+            x = F.dropout(F.max_pool2d(F.relu(conv(x)), 2), rate, self.training)
+        x = F.dropout(F.relu(self.fc(torch.flatten(x, 1))), 0.4, self.training)
+        return self.age(x), self.gender(x)
+
+
+def time_steps(size: int, batch: int, steps: int, channels_last: bool) -> float:
+    torch.manual_seed(1)
+    model = BasicCnn(size)
+    x = torch.randn(batch, 3, size, size)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    age_t = torch.randint(0, 101, (batch,))
+    gender_t = torch.randint(0, 2, (batch,))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        a, g = model(x)
+        loss = (F.cross_entropy(a, age_t) + F.cross_entropy(g, gender_t)) / 2
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    step()
+    step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t0) / steps
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", default="64,128")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    for size in [int(s) for s in args.sizes.split(",")]:
+        best = None
+        for layout in ("nchw", "channels_last"):
+            sec = time_steps(size, args.batch, args.steps, layout == "channels_last")
+            if best is None or sec < best[0]:
+                best = (sec, layout)
+        sec, layout = best
+        print(
+            json.dumps(
+                {
+                    "size": size,
+                    "batch": args.batch,
+                    "img_s": round(args.batch / sec, 2),
+                    "ms_step": round(sec * 1000, 1),
+                    "layout": layout,
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

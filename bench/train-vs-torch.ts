@@ -1,0 +1,58 @@
+/**
+ * Our side of bench/train-vs-torch.sh: img/s of training steps (forward, backward, Adam) of the seed
+ * network `basic-cnn` (buildModel from src/model) on our engine (wasm + our kernels + threads).
+ *
+ *   npx tsx bench/train-vs-torch.ts --sizes 64,128 --batch 32 --steps 6 [--threads N]
+ *
+ * Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "backend"}.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { buildModel } from '../src/model/index.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : dflt;
+}
+const sizes = arg('sizes', '64,128').split(',').map(Number);
+const batch = Number(arg('batch', '32'));
+const steps = Number(arg('steps', '6'));
+const threads = arg('threads', '');
+
+await initBackend({ backend: 'wasm', threads: threads ? Number(threads) : undefined, quiet: true });
+
+for (const size of sizes) {
+  const model = buildModel('basic-cnn', { imageSize: size, seed: 1 });
+  const optimizer = tf.train.adam(1e-3);
+  const x = tf.randomNormal([batch, size, size, 3]);
+  const ageT = tf.oneHot(tf.randomUniform([batch], 0, 101, 'int32'), 101);
+  const genderT = tf.oneHot(tf.randomUniform([batch], 0, 2, 'int32'), 2);
+  const step = () =>
+    tf.tidy(() => {
+      const loss = optimizer.minimize(() => {
+        const [a, g] = model.apply(x, { training: true }) as tf.Tensor[];
+        return tf.div(
+          tf.add(tf.losses.softmaxCrossEntropy(ageT, a!), tf.losses.softmaxCrossEntropy(genderT, g!)),
+          2,
+        ) as tf.Scalar;
+      }, true)!;
+      return loss.dataSync()[0]!;
+    });
+  step();
+  step();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const sec = (performance.now() - t0) / 1000 / steps;
+  console.log(
+    JSON.stringify({
+      size,
+      batch,
+      img_s: +(batch / sec).toFixed(2),
+      ms_step: +(sec * 1000).toFixed(1),
+      backend: describeBackend(),
+    }),
+  );
+  tf.dispose([x, ageT, genderT]);
+  optimizer.dispose();
+  model.dispose();
+}

@@ -1,0 +1,58 @@
+import * as tf from '@tensorflow/tfjs';
+import { makeBatchMatMulConfig } from './batch-mat-mul.js';
+import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
+import { makeConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';
+import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.js';
+import { maxPoolGradConfig } from './max-pool-grad.js';
+
+/**
+ * Kernels that training on tfjs-backend-wasm 4.22 needs: the missing gradients of conv2d and
+ * depthwise conv (tfjs never falls back to another backend, it throws "Kernel ... not registered"),
+ * and faster replacements for two slow wasm kernels on the backward pass.
+ */
+
+const OURS = Symbol.for('agegender.wasmTrainingKernel');
+type Marked = tf.KernelConfig & { [OURS]?: true };
+
+/** Names of the kernels `registerWasmTrainingKernels` registers for 'wasm'. */
+export const WASM_TRAINING_KERNELS = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'BatchMatMul',
+  'MaxPoolGrad',
+] as const;
+
+function install(config: tf.KernelConfig): void {
+  const current = tf.getKernel(config.kernelName, 'wasm') as Marked | undefined;
+  if (current?.[OURS]) return;
+  // registerKernel warns on a duplicate and overwrites; unregister first to replace quietly.
+  if (current) tf.unregisterKernel(config.kernelName, 'wasm');
+  tf.registerKernel({ ...config, [OURS]: true } as Marked);
+}
+
+/**
+ * Registers the training kernels for the 'wasm' backend. Idempotent; callable before or after the
+ * backend initialises (the replaced kernels keep their wasm setup). Needs `@tensorflow/tfjs-backend-wasm`
+ * imported first, since the replacements wrap its own kernels.
+ */
+export function registerWasmTrainingKernels(): void {
+  const matMul = tf.getKernel('BatchMatMul', 'wasm') as Marked | undefined;
+  if (matMul == null) {
+    throw new Error('registerWasmTrainingKernels: import @tensorflow/tfjs-backend-wasm first');
+  }
+  install(conv2dBackpropFilterConfig);
+  install(depthwiseBackpropFilterConfig);
+  install(depthwiseBackpropInputConfig);
+  install(maxPoolGradConfig);
+  const convInput = tf.getKernel('Conv2DBackpropInput', 'wasm') as Marked | undefined;
+  if (!convInput?.[OURS]) install(makeConv2dBackpropInputConfig(convInput));
+  if (!matMul[OURS]) install(makeBatchMatMulConfig(matMul));
+}
+
+/** True when the kernel registered for 'wasm' under `name` is one of ours. */
+export function isWasmTrainingKernel(name: string): boolean {
+  return Boolean((tf.getKernel(name, 'wasm') as Marked | undefined)?.[OURS]);
+}

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+import { AGE_CLASSES } from './losses.js';
+
+/** DEX read-out: the expected age sum_i p_i * i under the softmax of the 101 age logits. Shape [N]. */
+export function expectedAge(ageLogits: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const ages = tf.range(0, AGE_CLASSES, 1, 'float32');
+    return tf.sum(tf.mul(tf.softmax(ageLogits), ages), -1) as tf.Tensor1D;
+  });
+}
+
+/** Probability of "male" (gender index 1) under the softmax of the 2 gender logits. Shape [N]. */
+export function maleProbability(genderLogits: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => tf.squeeze(tf.slice(tf.softmax(genderLogits), [0, 1], [-1, 1]), [1]) as tf.Tensor1D);
+}
+
+export interface AgeGenderMetrics {
+  /** Images scored. */
+  n: number;
+  /** Mean absolute error of the expected age, in years. */
+  mae: number;
+  /** Cumulative score at 5 years: share of images whose |predicted - true| <= 5. */
+  cs5: number;
+  /** Share of images whose gender (male iff P(male) >= 0.5) is right. */
+  genderAcc: number;
+}
+
+/** Age bands of the evaluation table: 0-9, 10-19, ..., 60-69, 70+. */
+export const AGE_BANDS = ['0-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70+'] as const;
+export function ageBand(age: number): (typeof AGE_BANDS)[number] {
+  return AGE_BANDS[Math.min(Math.floor(age / 10), AGE_BANDS.length - 1)]!;
+}
+
+/** Running sums for the metrics, fed batch by batch (so evaluation memory stays flat). */
+export class MetricsAccumulator {
+  private n = 0;
+  private absErr = 0;
+  private within5 = 0;
+  private genderRight = 0;
+
+  add(
+    predAge: ArrayLike<number>,
+    pMale: ArrayLike<number>,
+    trueAge: ArrayLike<number>,
+    trueGender: ArrayLike<number>,
+  ) {
+    for (let i = 0; i < predAge.length; i++) {
+      const err = Math.abs(predAge[i]! - trueAge[i]!);
+      this.n++;
+      this.absErr += err;
+      if (err <= 5) this.within5++;
+      if ((pMale[i]! >= 0.5 ? 1 : 0) === trueGender[i]) this.genderRight++;
+    }
+  }
+
+  result(): AgeGenderMetrics {
+    const n = this.n;
+    return {
+      n,
+      mae: n ? this.absErr / n : NaN,
+      cs5: n ? this.within5 / n : NaN,
+      genderAcc: n ? this.genderRight / n : NaN,
+    };
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Every error the API answers has one shape, `{ error: { code, message } }`, so a client can branch on a
+ * stable `code` and show `message` as is. The codes are listed in the OpenAPI description.
+ */
+export type ErrorCode =
+  | 'bad_request'
+  | 'missing_image'
+  | 'invalid_parameter'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'body_too_large'
+  | 'image_too_large'
+  | 'unsupported_media_type'
+  | 'unsupported_image_format'
+  | 'invalid_image'
+  | 'truncated_image'
+  | 'busy'
+  | 'internal_error';
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: ErrorCode,
+    message: string,
+    /** Extra response headers, e.g. Retry-After on 503. */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+
+  body(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/**
+ * Fastify's and @fastify/multipart's own errors (body limit, unknown content type, malformed multipart,
+ * file too large...) carry a status and an FST_* code; this maps them onto our codes so a client never
+ * sees two error shapes.
+ */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  const message = (e.message ?? String(err)).split('\n')[0]!;
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new HttpError(413, 'body_too_large', message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new HttpError(415, 'unsupported_media_type', message);
+  }
+  if (status === 413) return new HttpError(413, 'body_too_large', message);
+  if (status === 415) return new HttpError(415, 'unsupported_media_type', message);
+  if (status === 404) return new HttpError(404, 'not_found', message);
+  if (status === 405) return new HttpError(405, 'method_not_allowed', message);
+  if (status >= 400 && status < 500) return new HttpError(status, 'bad_request', message);
+  // Anything else is our bug: do not leak internals to the client.
+  return new HttpError(500, 'internal_error', 'internal error (see the server log)');
+}

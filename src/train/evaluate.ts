@@ -1,0 +1,104 @@
+import * as tf from '@tensorflow/tfjs';
+import { evalBatches } from '../data/dataset-stream.js';
+import type { LabelledImage } from '../data/seed-csv.js';
+import type { PreprocessSpec } from '../infer/preprocess-spec.js';
+import { ageTargets, genderTargets, jointLoss } from '../model/losses.js';
+import {
+  AGE_BANDS,
+  type AgeGenderMetrics,
+  MetricsAccumulator,
+  ageBand,
+  expectedAge,
+  maleProbability,
+} from '../model/metrics.js';
+
+export interface BandRow extends AgeGenderMetrics {
+  band: (typeof AGE_BANDS)[number] | 'all';
+  gender: 'female' | 'male' | 'all';
+}
+
+export interface EvalReport extends AgeGenderMetrics {
+  /** The seed's joint loss (hard targets), averaged over images. */
+  loss: number;
+  /** Rows whose image could not be read (missing or corrupt): not scored. */
+  skipped: number;
+  /** Metrics by age band x true gender (with 'all' rows), when asked for. */
+  bands?: BandRow[];
+}
+
+/**
+ * Scores a model on every readable row of `rows` (one pass, file order, no augmentation): the DEX
+ * expected age against the true age, P(male) >= 0.5 against the true gender, and the joint loss.
+ */
+export async function evaluateModel(
+  model: tf.LayersModel,
+  rows: LabelledImage[],
+  opts: {
+    imgDir: string;
+    spec: PreprocessSpec;
+    batchSize: number;
+    byBand?: boolean;
+    onSkip?: (file: string, why: string) => void;
+    onBatch?: (n: number) => void;
+  },
+): Promise<EvalReport> {
+  const all = new MetricsAccumulator();
+  const cells = new Map<string, MetricsAccumulator>();
+  const cell = (key: string) => {
+    let acc = cells.get(key);
+    if (!acc) cells.set(key, (acc = new MetricsAccumulator()));
+    return acc;
+  };
+  let lossSum = 0;
+  let skipped = 0;
+  const size = opts.spec.imageSize;
+  for await (const batch of evalBatches(rows, {
+    imgDir: opts.imgDir,
+    spec: opts.spec,
+    batchSize: opts.batchSize,
+    onSkip: (file, why) => {
+      skipped++;
+      opts.onSkip?.(file, why);
+    },
+  })) {
+    const n = batch.size;
+    const [ages, pMale, loss] = tf.tidy(() => {
+      const x = tf.tensor4d(batch.x, [n, size, size, 3]);
+      const [a, g] = model.predict(x) as tf.Tensor2D[];
+      const l = jointLoss(
+        a!,
+        g!,
+        tf.tensor2d(ageTargets(batch.ages), [n, 101]),
+        tf.tensor2d(genderTargets(batch.genders), [n, 2]),
+      );
+      return [expectedAge(a!).dataSync(), maleProbability(g!).dataSync(), l.dataSync()[0]!] as const;
+    });
+    lossSum += loss * n;
+    all.add(ages, pMale, batch.ages, batch.genders);
+    if (opts.byBand) {
+      for (let i = 0; i < n; i++) {
+        const band = ageBand(batch.ages[i]!);
+        const gender = batch.genders[i] === 1 ? 'male' : 'female';
+        const one = [ages[i]!];
+        const p = [pMale[i]!];
+        const ta = [batch.ages[i]!];
+        const tg = [batch.genders[i]!];
+        for (const key of [`${band}|${gender}`, `${band}|all`, `all|${gender}`])
+          cell(key).add(one, p, ta, tg);
+      }
+    }
+    opts.onBatch?.(n);
+  }
+  const result = all.result();
+  const report: EvalReport = { ...result, loss: result.n ? lossSum / result.n : NaN, skipped };
+  if (opts.byBand) {
+    report.bands = [];
+    for (const band of [...AGE_BANDS, 'all'] as const) {
+      for (const gender of ['female', 'male', 'all'] as const) {
+        const m = band === 'all' && gender === 'all' ? result : cells.get(`${band}|${gender}`)?.result();
+        if (m && m.n > 0) report.bands.push({ band, gender, ...m });
+      }
+    }
+  }
+  return report;
+}

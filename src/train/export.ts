@@ -1,0 +1,24 @@
+import * as tf from '@tensorflow/tfjs';
+import { buildModel } from '../model/index.js';
+import { UserError } from '../util/errors.js';
+import { setupBackend } from './backend-setup.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { exportServing } from './trainer.js';
+
+/** Rebuilds the network of a run's latest checkpoint and writes it out as a serving bundle. */
+export async function exportLatest(
+  modelDir: string,
+): Promise<{ servingDir: string; step: number; checkpoint: string }> {
+  await setupBackend('auto');
+  const ckpt = await loadCheckpoint(modelDir);
+  if (!ckpt)
+    throw new UserError(
+      `${modelDir}: no checkpoint to export (train writes one every --checkpoint-every steps)`,
+    );
+  const model = buildModel(ckpt.state.arch, { imageSize: ckpt.state.imageSize, seed: ckpt.state.seed });
+  model.setWeights(ckpt.weights);
+  tf.dispose([...ckpt.weights, ...ckpt.optimizer.map((o) => o.tensor)]);
+  const servingDir = await exportServing(model, modelDir, ckpt.spec, ckpt.state);
+  model.dispose();
+  return { servingDir, step: ckpt.state.step, checkpoint: ckpt.dir };
+}

@@ -1,0 +1,348 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { type Batch, TrainStream } from '../data/dataset-stream.js';
+import { readSeedCsv } from '../data/seed-csv.js';
+import { createAdam } from '../engine/adam.js';
+import { saveLayersModelToDir } from '../engine/model-io.js';
+import { type PreprocessSpec, defaultPreprocessSpec } from '../infer/preprocess-spec.js';
+import { buildModel } from '../model/index.js';
+import { ageTargets, genderTargets, jointLoss } from '../model/losses.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
+import { createProgress } from '../util/progress.js';
+import { type BackendChoice, checkFits, setupBackend } from './backend-setup.js';
+import { type RunState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type EvalReport, evaluateModel } from './evaluate.js';
+import { type MetricsLine, writeLearningCurve } from './plot.js';
+import { learningRateAt } from './schedule.js';
+
+export interface TrainOptions {
+  modelDir: string;
+  /** Continue the run in `modelDir` from its latest checkpoint (its stored settings win over the ones below). */
+  resume?: boolean;
+  imgDir?: string;
+  trainCsv?: string;
+  valCsv?: string;
+  imageSize: number;
+  arch: string;
+  batchSize: number;
+  /** Peak Adam learning rate (after warm-up, before cosine decay). */
+  lr: number;
+  /** Length of the run in steps; or `epochs` passes over the training CSV. */
+  numSteps?: number;
+  epochs?: number;
+  seed: number;
+  augment: boolean;
+  /** Std (years) of the Gaussian soft age target; 0 = one-hot (the seed). */
+  ageSigma: number;
+  warmup?: number;
+  schedule?: 'cosine' | 'constant';
+  evalEvery: number;
+  checkpointEvery?: number;
+  backend: BackendChoice;
+  threads?: number;
+  json?: boolean;
+  /** Where log lines go (stderr by default; silent with json). */
+  log?: (line: string) => void;
+  /** Aborting it stops training like Ctrl-C does: checkpoint, then a UserError (exit code 130). */
+  signal?: AbortSignal;
+  /** Called after every step (tests, embedding applications). */
+  onStep?: (step: number, loss: number) => void;
+}
+
+export interface TrainResult {
+  servingDir: string;
+  checkpointDir: string;
+  steps: number;
+  epochs: number;
+  wallSeconds: number;
+  imagesPerSecond: number;
+  skipped: number;
+  validation: EvalReport;
+}
+
+/** One optimisation step on one batch; returns the batch's joint loss. */
+function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, batch: Batch, run: RunState): number {
+  return tf.tidy(() => {
+    const n = batch.size;
+    const x = tf.tensor4d(batch.x, [n, run.imageSize, run.imageSize, 3]);
+    const ageT = tf.tensor2d(ageTargets(batch.ages, run.ageSigma), [n, 101]);
+    const genderT = tf.tensor2d(genderTargets(batch.genders), [n, 2]);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const loss = optimizer.minimize(
+      () => {
+        const [age, gender] = model.apply(x, { training: true }) as tf.Tensor2D[];
+        return jointLoss(age!, gender!, ageT, genderT);
+      },
+      true,
+      vars,
+    )!;
+    return loss.dataSync()[0]!;
+  });
+}
+
+/**
+ * Trains (or, with `resume`, continues training) a model on a seed-schema CSV: evaluates the whole
+ * validation set every `evalEvery` steps (metrics.jsonl + learning-curve.svg/png), checkpoints every
+ * `checkpointEvery` steps and on SIGINT/SIGTERM, and exports a serving bundle at the end.
+ */
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
+  const backend = await setupBackend(opts.backend, opts.threads);
+  const { run, resumed } = await startRun(opts);
+  const [trainRows, valRows] = await Promise.all([readSeedCsv(run.trainCsv), readSeedCsv(run.valCsv)]);
+  const stepsPerEpoch = Math.ceil(trainRows.length / run.batchSize);
+  if (!resumed) run.totalSteps = opts.numSteps ?? Math.ceil((opts.epochs ?? 1) * stepsPerEpoch);
+  if (!(run.totalSteps > 0)) throw new UserError('--num-steps / --epochs must give at least one step');
+
+  const spec: PreprocessSpec = resumed?.spec ?? defaultPreprocessSpec(run.imageSize);
+  const model = buildModel(run.arch, { imageSize: run.imageSize, seed: run.seed });
+  checkFits(model, run.batchSize, run.imageSize);
+  const optimizer = createAdam(run.lr);
+  if (resumed) {
+    model.setWeights(resumed.weights);
+    await optimizer.setWeights(resumed.optimizer);
+    tf.dispose(resumed.weights);
+  }
+  const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
+  const lrAt = (step: number) =>
+    learningRateAt(step, run.totalSteps, run.lr, { warmup: run.warmup, schedule: run.schedule });
+  const metricsPath = path.join(opts.modelDir, 'metrics.jsonl');
+  const history = await readMetrics(metricsPath, run.step);
+  await writeFileAtomic(metricsPath, history.map((l) => JSON.stringify(l) + '\n').join(''));
+
+  log(
+    `train: ${run.arch} ${run.imageSize}x${run.imageSize}, ${(model.countParams() / 1e6).toFixed(2)}M params, ` +
+      `${backend}; ${trainRows.length} train / ${valRows.length} val images; ${run.totalSteps} steps of ` +
+      `${run.batchSize} (${(run.totalSteps / stepsPerEpoch).toFixed(1)} epochs)` +
+      (resumed ? `; resumed at step ${run.step} from ${resumed.dir}` : ''),
+  );
+  const skippedFiles = new Set<string>();
+  const onSkip = (file: string, why: string) => {
+    if (!skippedFiles.has(file)) log(`skipped ${file}: ${why}`);
+    skippedFiles.add(file);
+  };
+  const stream = new TrainStream(
+    trainRows,
+    { imgDir: run.imgDir, spec, batchSize: run.batchSize, augment: run.augment, seed: run.seed, onSkip },
+    run.stream,
+  );
+  const evaluate = () => evaluateModel(model, valRows, { imgDir: run.imgDir, spec, batchSize: 64, onSkip });
+  const checkpoint = () => {
+    run.stream = stream.state;
+    run.savedAt = new Date().toISOString();
+    return saveCheckpoint(opts.modelDir, model, optimizer, run, spec);
+  };
+
+  // Ctrl-C / SIGTERM: finish the current step, save a checkpoint, exit. A second signal exits at once.
+  let stopSignal: string | null = null;
+  const onSignal = (sig: string) => {
+    if (stopSignal) process.exit(130);
+    stopSignal = sig;
+    log(`\n${sig}: saving a checkpoint before exiting (send it again to abort)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const onAbort = () => onSignal('abort');
+  opts.signal?.addEventListener('abort', onAbort);
+
+  const progress = createProgress({ unit: 'steps', total: run.totalSteps - run.step, json: opts.json });
+  const startStep = run.step;
+  let stepStart = Date.now();
+  // Mean training loss since the last eval: what metrics.jsonl reports as trainLoss.
+  let intervalLoss = 0;
+  let intervalSteps = 0;
+  try {
+    while (run.step < run.totalSteps) {
+      const batch = await stream.next();
+      setLr(lrAt(run.step));
+      const loss = trainStep(model, optimizer, batch, run);
+      if (!Number.isFinite(loss)) throw new UserError(`loss is ${loss} at step ${run.step + 1}: lower --lr`);
+      run.step++;
+      run.smoothLoss = Number.isFinite(run.smoothLoss) ? 0.95 * run.smoothLoss + 0.05 * loss : loss;
+      intervalLoss += loss;
+      intervalSteps++;
+      run.trainSeconds += (Date.now() - stepStart) / 1000;
+      const imgPerSec = ((run.step - startStep) * run.batchSize) / Math.max(run.trainSeconds, 1e-3);
+      progress.tick(1, { loss: run.smoothLoss.toFixed(3), 'img/s': imgPerSec.toFixed(1) });
+
+      if (run.step % opts.evalEvery === 0 || run.step === run.totalSteps) {
+        const t0 = Date.now();
+        run.lastEval = await evaluate();
+        run.evalSeconds += (Date.now() - t0) / 1000;
+        const trainLoss = intervalLoss / intervalSteps;
+        [intervalLoss, intervalSteps] = [0, 0];
+        const line = metricsLine(
+          run,
+          trainLoss,
+          stepsPerEpoch,
+          lrAt(run.step - 1),
+          imgPerSec,
+          stream.skipped,
+        );
+        history.push(line);
+        await fs.appendFile(metricsPath, JSON.stringify(line) + '\n');
+        await writeLearningCurve(opts.modelDir, history);
+        log(
+          `\nstep ${run.step}: val MAE ${line.mae} CS@5 ${line.cs5} gender ${line.genderAcc} ` +
+            `loss ${line.valLoss} (train ${line.trainLoss})`,
+        );
+      }
+      opts.onStep?.(run.step, loss);
+      if (stopSignal || (opts.checkpointEvery && run.step % opts.checkpointEvery === 0)) await checkpoint();
+      if (stopSignal) {
+        progress.stop();
+        throw new UserError(
+          `stopped by ${stopSignal} at step ${run.step}; checkpoint saved, continue with --resume`,
+          130,
+        );
+      }
+      stepStart = Date.now();
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  progress.stop();
+  const checkpointDir = await checkpoint();
+  const servingDir = await exportServing(model, opts.modelDir, spec, run);
+  log(`exported ${servingDir}`);
+  return {
+    servingDir,
+    checkpointDir,
+    steps: run.step,
+    epochs: run.step / stepsPerEpoch,
+    wallSeconds: run.trainSeconds + run.evalSeconds,
+    imagesPerSecond: ((run.step - startStep) * run.batchSize) / Math.max(run.trainSeconds, 1e-3),
+    skipped: stream.skipped,
+    validation: run.lastEval!,
+  };
+}
+
+/** A fresh run state from the options, or the stored one of the run being resumed. */
+async function startRun(opts: TrainOptions) {
+  if (opts.resume) {
+    const resumed = await loadCheckpoint(opts.modelDir);
+    if (!resumed)
+      throw new UserError(
+        `${opts.modelDir}: no checkpoint to resume from (remove the directory to start over)`,
+      );
+    const run = resumed.state;
+    run.imgDir = opts.imgDir ?? run.imgDir;
+    run.trainCsv = opts.trainCsv ?? run.trainCsv;
+    run.valCsv = opts.valCsv ?? run.valCsv;
+    if (opts.numSteps) run.totalSteps = opts.numSteps;
+    return { run, resumed };
+  }
+  if ((await latestCheckpoint(opts.modelDir)) || (await exists(path.join(opts.modelDir, 'metrics.jsonl')))) {
+    throw new UserError(
+      `${opts.modelDir}: already holds a run; add --resume to continue it, or use another --model-dir`,
+    );
+  }
+  if (!opts.imgDir || !opts.trainCsv || !opts.valCsv) {
+    throw new UserError('--img-dir, --train-csv and --val-csv are required (except with --resume)');
+  }
+  await fs.mkdir(opts.modelDir, { recursive: true });
+  const run: RunState = {
+    format: 'agegender-checkpoint',
+    version: 1,
+    step: 0,
+    totalSteps: 0,
+    stream: { epoch: 0, cursor: 0 },
+    arch: opts.arch,
+    imageSize: opts.imageSize,
+    batchSize: opts.batchSize,
+    lr: opts.lr,
+    seed: opts.seed,
+    ageSigma: opts.ageSigma,
+    augment: opts.augment,
+    warmup: opts.warmup,
+    schedule: opts.schedule,
+    imgDir: path.resolve(opts.imgDir),
+    trainCsv: path.resolve(opts.trainCsv),
+    valCsv: path.resolve(opts.valCsv),
+    smoothLoss: NaN,
+    trainSeconds: 0,
+    evalSeconds: 0,
+    lastEval: null,
+    savedAt: '',
+  };
+  return { run, resumed: null };
+}
+
+function metricsLine(
+  run: RunState,
+  trainLoss: number,
+  stepsPerEpoch: number,
+  lr: number,
+  imgPerSec: number,
+  skipped: number,
+) {
+  const e = run.lastEval!;
+  return {
+    step: run.step,
+    epoch: +(run.step / stepsPerEpoch).toFixed(3),
+    time: +(run.trainSeconds + run.evalSeconds).toFixed(1),
+    lr: +lr.toExponential(3),
+    trainLoss: +trainLoss.toFixed(4),
+    valLoss: +e.loss.toFixed(4),
+    mae: +e.mae.toFixed(3),
+    cs5: +e.cs5.toFixed(4),
+    genderAcc: +e.genderAcc.toFixed(4),
+    valImages: e.n,
+    skipped: skipped + e.skipped,
+    imgPerSec: +imgPerSec.toFixed(1),
+  };
+}
+
+/** metrics.jsonl lines up to `step` (later ones belong to steps a resumed run will redo; torn lines dropped). */
+async function readMetrics(file: string, step: number): Promise<MetricsLine[]> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const out: MetricsLine[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      const m = JSON.parse(line) as MetricsLine;
+      if (m.step <= step) out.push(m);
+    } catch {
+      /* empty or torn line */
+    }
+  }
+  return out;
+}
+
+/** Writes `modelDir/serving/<unix seconds>/`: model.json + weights.bin + preprocess.json + metrics.json. */
+export async function exportServing(
+  model: tf.LayersModel,
+  modelDir: string,
+  spec: PreprocessSpec,
+  run: RunState,
+): Promise<string> {
+  let dir = path.join(modelDir, 'serving', String(Math.floor(Date.now() / 1000)));
+  while (await exists(dir)) dir = path.join(modelDir, 'serving', String(Number(path.basename(dir)) + 1));
+  const metrics = {
+    arch: run.arch,
+    imageSize: run.imageSize,
+    step: run.step,
+    totalSteps: run.totalSteps,
+    validation: run.lastEval,
+    trainCsv: run.trainCsv,
+    valCsv: run.valCsv,
+    exportedAt: new Date().toISOString(),
+  };
+  await saveLayersModelToDir(model, dir, {
+    extraFiles: {
+      'preprocess.json': JSON.stringify(spec, null, 2) + '\n',
+      'metrics.json': JSON.stringify(metrics, null, 2) + '\n',
+    },
+  });
+  return dir;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}

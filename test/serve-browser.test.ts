@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { existsSync, promises as fs } from 'node:fs';
+import type net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { Predictor } from '../src/infer/predictor.js';
+import { buildServer } from '../src/serve/server.js';
+import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
+import { makeGroupPhoto } from './helpers/predict-photos.js';
+import { realBundle, type Bundle } from './helpers/serve-fixtures.js';
+
+// End to end in a real headless Chromium (Debian's `chromium`, driven by playwright-core): the page at /
+// gets a real UTKFace face through the file picker and shows an `M/NN` / `F/NN` label in both modes,
+// server and in-browser (tfjs + face-api in the page; the test checks no photo is posted then), on a face
+// crop (detection off), on a two-face composite photo (detection on), and from the (fake) webcam.
+// Screenshots are kept under tmp/serve-browser/ (git-ignored); the paths are printed.
+
+const CHROMIUM = process.env.AGEGENDER_CHROMIUM ?? '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the browser test`;
+const outDir = path.join(repoRoot, 'tmp', 'serve-browser');
+const LABEL = /^[MF]\/\d{1,3}$/;
+
+interface ShownFace {
+  label: string;
+  text: string;
+}
+
+describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
+  let bundle: Bundle;
+  let predictor: Predictor;
+  let app: FastifyInstance;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  const predictPosts: string[] = [];
+  const pageErrors: string[] = [];
+  const tmpFiles: string[] = [];
+
+  before(async () => {
+    bundle = await realBundle();
+    predictor = await Predictor.load({ modelDir: bundle.dir });
+    app = await buildServer({ predictor });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        // A synthetic camera, granted without a prompt, for the webcam button.
+        '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream',
+      ],
+    });
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    page = await context.newPage();
+    page.on('request', (r) => {
+      if (r.url().includes('/v1/predict')) predictPosts.push(r.method());
+      // Nothing but this server: no CDN, no telemetry.
+      if (!r.url().startsWith(base) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) {
+        pageErrors.push(`request outside the server: ${r.url()}`);
+      }
+    });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await fs.mkdir(outDir, { recursive: true });
+  });
+
+  after(async () => {
+    // Bounded: a browser that does not answer Browser.close must not hold the test run open.
+    await Promise.race([browser?.close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
+    app?.server.closeAllConnections();
+    await app?.close();
+    predictor?.dispose();
+    await bundle?.cleanup();
+    for (const f of tmpFiles) await fs.rm(f, { force: true });
+  });
+
+  /** Uploads through the file input (or runs `trigger`) and waits for the faces list of this mode. */
+  async function shownFaces(mode: 'server' | 'browser', trigger: () => Promise<void>): Promise<ShownFace[]> {
+    const where = mode === 'server' ? '(server)' : '(this browser)';
+    await page.evaluate(() => {
+      document.querySelector('#status')!.textContent = '';
+    });
+    await trigger();
+    await page.waitForFunction(
+      (w) => {
+        const s = document.querySelector('#status');
+        return s && (s.textContent!.includes(w) || s.classList.contains('error'));
+      },
+      where,
+      { timeout: 120_000 },
+    );
+    const status = await page.textContent('#status');
+    assert.ok(status!.includes(where), `page says: ${status}`);
+    return page.$$eval('#faces li[data-label]', (lis) =>
+      lis.map((li) => ({ label: (li as HTMLElement).dataset.label!, text: li.textContent! })),
+    );
+  }
+
+  async function screenshot(name: string): Promise<void> {
+    const file = path.join(outDir, `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    console.log(`screenshot: ${file}`);
+  }
+
+  const ageOf = (f: ShownFace) => Number(/age ([\d.]+)/.exec(f.text)![1]);
+  const pMaleOf = (f: ShownFace) => Number(/p\(male\) ([\d.]+)/.exec(f.text)![1]);
+
+  /** Same model, same preprocessing: the same answer up to resampling (canvas vs sharp) and rounding. */
+  function assertClose(server: ShownFace, inPage: ShownFace): void {
+    const [a, b] = [ageOf(server), ageOf(inPage)];
+    assert.ok(Math.abs(a - b) < 3, `server age ${a} vs in-browser age ${b}`);
+    const [p, q] = [pMaleOf(server), pMaleOf(inPage)];
+    assert.ok(Math.abs(p - q) < 0.1, `server p(male) ${p} vs in-browser ${q}`);
+  }
+
+  test('a face crop gets a label from the server, then from the model in the page', async () => {
+    await page.goto(base);
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.match((await page.textContent('#mode-banner'))!, /Server mode/);
+    await page.uncheck('#detect');
+
+    const crop = path.join(utkfaceDir, pickUtkface(1, 3)[0]!.file);
+    const server = await shownFaces('server', () => page.setInputFiles('#file', crop));
+    assert.equal(server.length, 1);
+    assert.match(server[0]!.label, LABEL);
+    assert.equal(predictPosts.length, 1, 'server mode posts the photo once');
+
+    // Switching mode re-runs the same photo in the page.
+    const inPage = await shownFaces('browser', () => page.check('#mode-browser'));
+    assert.equal(await page.getAttribute('body', 'data-mode'), 'browser');
+    assert.match((await page.textContent('#mode-banner'))!, /No photo leaves your machine/);
+    assert.equal(inPage.length, 1);
+    assert.match(inPage[0]!.label, LABEL);
+    assert.equal(predictPosts.length, 1, 'in-browser mode must not send the photo');
+    console.log(`crop: server ${server[0]!.text}; in-browser ${inPage[0]!.text}`);
+    assertClose(server[0]!, inPage[0]!);
+    await screenshot('crop-in-browser');
+  });
+
+  test('a two-face photo with detection on: both faces labelled in both modes', async () => {
+    const photo = await makeGroupPhoto({
+      sizes: [200, 180],
+      samples: pickUtkface(2, 11),
+      background: 'plain',
+    });
+    const file = path.join(outDir, 'group-input.jpg');
+    await fs.writeFile(file, photo.jpeg);
+    tmpFiles.push(file);
+    await page.check('#detect');
+
+    const posts = predictPosts.length;
+    const inPage = await shownFaces('browser', () => page.setInputFiles('#file', file));
+    assert.equal(predictPosts.length, posts, 'in-browser mode must not send the photo');
+    assert.equal(inPage.length, 2, JSON.stringify(inPage));
+    for (const f of inPage) assert.match(f.label, LABEL);
+    await screenshot('group-in-browser');
+
+    const server = await shownFaces('server', () => page.check('#mode-server'));
+    assert.equal(predictPosts.length, posts + 1);
+    assert.equal(server.length, 2, JSON.stringify(server));
+    for (const f of server) assert.match(f.label, LABEL);
+    console.log(`group: server ${server.map((f) => f.text)}; in-browser ${inPage.map((f) => f.text)}`);
+    // Both list faces left to right (the server sorts detections by x; so does the page's detector).
+    server.forEach((f, i) => assertClose(f, inPage[i]!));
+    assert.equal(await page.getAttribute('body', 'data-mode'), 'server');
+    await screenshot('group-server');
+  });
+
+  test('the webcam button takes a photo that gets a label', async () => {
+    await page.uncheck('#detect');
+    await page.click('#webcam-start');
+    await page.waitForFunction(() => (document.querySelector('#video') as HTMLVideoElement).videoWidth > 0);
+    const faces = await shownFaces('server', () => page.click('#webcam-snap'));
+    assert.equal(faces.length, 1);
+    assert.match(faces[0]!.label, LABEL);
+    await page.click('#webcam-start'); // stop
+    assert.deepEqual(pageErrors, []);
+  });
+});
