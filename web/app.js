@@ -227,21 +227,96 @@ function clipBox(b, width, height) {
   return { x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
 }
 
+/** Lanczos-3 kernel. */
+function lanczos3(x) {
+  if (x === 0) return 1;
+  if (x <= -3 || x >= 3) return 0;
+  const px = Math.PI * x;
+  return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
+}
+
+/** For each output index: the first input index and the normalised Lanczos-3 weights (widened when shrinking). */
+function lanczosTaps(inSize, outSize) {
+  const scale = inSize / outSize;
+  const stretch = Math.max(1, scale);
+  const taps = [];
+  for (let o = 0; o < outSize; o++) {
+    const centre = (o + 0.5) * scale - 0.5;
+    const first = Math.floor(centre - 3 * stretch) + 1;
+    const last = Math.ceil(centre + 3 * stretch) - 1;
+    const weights = [];
+    let total = 0;
+    for (let i = first; i <= last; i++) {
+      const w = lanczos3((i - centre) / stretch);
+      weights.push(w);
+      total += w;
+    }
+    taps.push({ first, weights: weights.map((w) => w / total) });
+  }
+  return taps;
+}
+
+/** Separable Lanczos-3 resize of a square RGBA image (side x side) to size x size; returns RGBA bytes. */
+function lanczosResize(rgba, side, size) {
+  const taps = lanczosTaps(side, size);
+  const clampIndex = (i) => Math.min(side - 1, Math.max(0, i));
+  const rows = new Float32Array(side * size * 3); // horizontal pass: side rows x size columns
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < size; x++) {
+      const { first, weights } = taps[x];
+      let r = 0,
+        g = 0,
+        b = 0;
+      for (let k = 0; k < weights.length; k++) {
+        const src = (y * side + clampIndex(first + k)) * 4;
+        r += weights[k] * rgba[src];
+        g += weights[k] * rgba[src + 1];
+        b += weights[k] * rgba[src + 2];
+      }
+      const dst = (y * size + x) * 3;
+      rows[dst] = r;
+      rows[dst + 1] = g;
+      rows[dst + 2] = b;
+    }
+  }
+  const out = new Uint8ClampedArray(size * size * 4);
+  for (let y = 0; y < size; y++) {
+    const { first, weights } = taps[y];
+    for (let x = 0; x < size; x++) {
+      let r = 0,
+        g = 0,
+        b = 0;
+      for (let k = 0; k < weights.length; k++) {
+        const src = (clampIndex(first + k) * size + x) * 3;
+        r += weights[k] * rows[src];
+        g += weights[k] * rows[src + 1];
+        b += weights[k] * rows[src + 2];
+      }
+      const dst = (y * size + x) * 4;
+      out[dst] = Math.round(r);
+      out[dst + 1] = Math.round(g);
+      out[dst + 2] = Math.round(b);
+      out[dst + 3] = 255;
+    }
+  }
+  return out;
+}
+
 /**
  * The server's preprocessing, step for step: the square region (black outside the photo, as
  * src/infer/face-crop.ts extractFace), resized to imageSize, then per-image standardisation
  * (x - mean) / max(std, 1/sqrt(N)) over all pixels and channels.
  */
 function faceInput(bitmap, region, size) {
-  const c = new OffscreenCanvas(size, size);
+  // Cut the square at full resolution, then resample with the same Lanczos-3 filter as sharp
+  // (the canvas's own scaler differs enough to move ambiguous faces by several years).
+  const side = Math.max(1, Math.round(region.w));
+  const c = new OffscreenCanvas(side, side);
   const ctx = c.getContext('2d', { willReadFrequently: true });
   ctx.fillStyle = '#000';
-  ctx.fillRect(0, 0, size, size);
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  const side = Math.max(1, Math.round(region.w));
-  ctx.drawImage(bitmap, Math.round(region.x), Math.round(region.y), side, side, 0, 0, size, size);
-  const rgba = ctx.getImageData(0, 0, size, size).data;
+  ctx.fillRect(0, 0, side, side);
+  ctx.drawImage(bitmap, Math.round(region.x), Math.round(region.y), side, side, 0, 0, side, side);
+  const rgba = lanczosResize(ctx.getImageData(0, 0, side, side).data, side, size);
   const n = size * size * 3;
   const out = new Float32Array(n);
   let sum = 0;
