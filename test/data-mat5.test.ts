@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { charRows, matNumbers, matStrings, parseMat, readMat, type MatValue } from '../src/data/mat5.js';
-import { seededRandom } from '../src/data/split.js';
+import { mulberry32 } from '../src/util/random.js';
 import { UserError } from '../src/util/errors.js';
 import { repoRoot, tempDir, wikiMatPath } from './helpers/fixtures.js';
 
@@ -144,7 +144,7 @@ test('a missing, empty, non-MAT, HDF5 or truncated file gives a one-line UserErr
 });
 
 test('fuzz: truncations and byte flips of valid files give a result or a UserError, never a crash or hang', async () => {
-  const rand = seededRandom(7);
+  const rand = mulberry32(7);
   for (const name of ['uncompressed.mat', 'compressed.mat']) {
     const good = await fs.readFile(path.join(fixtures, name));
     let userErrors = 0;

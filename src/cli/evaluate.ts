@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { num } from './train.js';
+import { num } from './parse-number.js';
 
 export function register(program: Command): void {
   program

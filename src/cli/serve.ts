@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { UserError } from '../util/errors.js';
+import { num } from './parse-number.js';
 
 interface ServeFlags {
   port: string;
@@ -12,22 +12,6 @@ interface ServeFlags {
   concurrency: string;
   queue: string;
   log: boolean;
-}
-
-function num(name: string, text: string, opts: { int?: boolean; min: number; max?: number }): number {
-  const n = Number(text);
-  if (
-    !Number.isFinite(n) ||
-    (opts.int && !Number.isInteger(n)) ||
-    n < opts.min ||
-    n > (opts.max ?? Infinity)
-  ) {
-    throw new UserError(
-      `${name} "${text}": expected ${opts.int ? 'an integer' : 'a number'} >= ${opts.min}` +
-        (opts.max != null ? ` and <= ${opts.max}` : ''),
-    );
-  }
-  return n;
 }
 
 export function register(program: Command): void {

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { UserError } from '../util/errors.js';
 import type { Arch } from '../model/index.js';
+import { num } from './parse-number.js';
 
 interface TrainFlags {
   imgDir?: string;
@@ -22,23 +23,6 @@ interface TrainFlags {
   ageSigma: string;
   resume?: boolean;
   json?: boolean;
-}
-
-/** Parses a numeric flag or fails with a one-line error naming it. */
-export function num(name: string, text: string, opts: { int?: boolean; min: number; max?: number }): number {
-  const n = Number(text);
-  if (
-    !Number.isFinite(n) ||
-    (opts.int && !Number.isInteger(n)) ||
-    n < opts.min ||
-    n > (opts.max ?? Infinity)
-  ) {
-    const kind = opts.int ? 'an integer' : 'a number';
-    throw new UserError(
-      `${name} "${text}": expected ${kind} >= ${opts.min}${opts.max != null ? ` and <= ${opts.max}` : ''}`,
-    );
-  }
-  return n;
 }
 
 export function register(program: Command): void {

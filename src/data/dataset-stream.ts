@@ -1,5 +1,6 @@
 import path from 'node:path';
 import sharp from 'sharp';
+import { mulberry32 } from '../util/random.js';
 import type { PreprocessSpec } from '../infer/preprocess-spec.js';
 import { UserError, reason } from '../util/errors.js';
 import { loadResized, standardize } from './image.js';
@@ -45,18 +46,6 @@ export interface StreamOptions {
 // Decoding many small images in parallel beats one image on many threads; no cache keeps memory flat.
 sharp.concurrency(1);
 sharp.cache(false);
-
-/** mulberry32: a tiny, fast, seedable PRNG (state = one 32-bit integer). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hash3(a: number, b: number, c: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35);

@@ -1,4 +1,5 @@
 import { UserError } from '../util/errors.js';
+import { mulberry32 } from '../util/random.js';
 
 /** Fractions of the rows for train / val / test; test is 0 when only two ratios were given. */
 export interface SplitRatio {
@@ -24,18 +25,6 @@ export function parseSplitRatio(text: string): SplitRatio {
     throw new UserError(`--split-ratio "${text}": the ratios sum to ${sum}, not 1`);
   if (train <= 0) throw new UserError(`--split-ratio "${text}": the train ratio must be above 0`);
   return { train, val, test };
-}
-
-/** mulberry32: a tiny, well-known 32-bit PRNG; enough for shuffling, and identical on every platform. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface Split<T> {
@@ -65,7 +54,7 @@ export function splitByGroup<T>(
     list.push(i);
   });
   const groups = [...byGroup.keys()].sort();
-  const rand = seededRandom(seed);
+  const rand = mulberry32(seed);
   for (let i = groups.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [groups[i], groups[j]] = [groups[j]!, groups[i]!];
