@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { existsSync, promises as fs } from 'node:fs';
-import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { Predictor } from '../src/infer/predictor.js';
-import { buildServer } from '../src/serve/server.js';
 import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { makeGroupPhoto } from './helpers/predict-photos.js';
-import { realBundle, type Bundle } from './helpers/serve-fixtures.js';
+import { startRealServer, type RealServer } from './helpers/serve-fixtures.js';
 
 // End to end in a real headless Chromium (Debian's `chromium`, driven by playwright-core): the page at /
 // gets a real UTKFace face through the file picker and shows an `M/NN` / `F/NN` label in both modes,
@@ -31,9 +27,7 @@ interface ShownFace {
 }
 
 describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
-  let bundle: Bundle;
-  let predictor: Predictor;
-  let app: FastifyInstance;
+  let server: RealServer | undefined;
   let browser: Browser;
   let page: Page;
   let base: string;
@@ -42,11 +36,8 @@ describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
   const tmpFiles: string[] = [];
 
   before(async () => {
-    bundle = await realBundle();
-    predictor = await Predictor.load({ modelDir: bundle.dir });
-    app = await buildServer({ predictor });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+    server = await startRealServer();
+    base = server.base;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -78,10 +69,7 @@ describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
   after(async () => {
     // Bounded: a browser that does not answer Browser.close must not hold the test run open.
     await Promise.race([browser?.close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    app?.server.closeAllConnections();
-    await app?.close();
-    predictor?.dispose();
-    await bundle?.cleanup();
+    await server?.close();
     for (const f of tmpFiles) await fs.rm(f, { force: true });
   });
 

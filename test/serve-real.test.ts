@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { iou } from '../src/infer/face-crop.js';
 import { Predictor } from '../src/infer/predictor.js';
-import { buildServer } from '../src/serve/server.js';
 import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { makeGroupPhoto } from './helpers/predict-photos.js';
-import { realBundle, type Bundle } from './helpers/serve-fixtures.js';
+import { realBundle, startRealServer, type Bundle, type RealServer } from './helpers/serve-fixtures.js';
 import { runCli } from './helpers/spawn-cli.js';
 
 // The API with the real Predictor (models/default, or an untrained bundle of the project's architecture
@@ -22,20 +19,16 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 describe('serve with the real predictor', () => {
   let bundle: Bundle;
   let predictor: Predictor;
-  let app: FastifyInstance;
   let base: string;
 
+  let server: RealServer | undefined;
+
   before(async () => {
-    bundle = await realBundle();
-    predictor = await Predictor.load({ modelDir: bundle.dir });
-    app = await buildServer({ predictor });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+    server = await startRealServer();
+    ({ bundle, predictor, base } = server);
   });
   after(async () => {
-    await app?.close();
-    predictor?.dispose();
-    await bundle?.cleanup();
+    await server?.close();
   });
 
   test('a UTKFace crop (detect=false) gets the predictor answer, M/NN or F/NN', async () => {

@@ -4,9 +4,10 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { writeSeedCsv, type LabelledImage } from './seed-csv.js';
-import { prepareCropDir, writeCrops, type CropJob, type CropSettings } from './crops.js';
+import { prepareCropDir, writeCrops, type CropJob } from './crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
 import { splitByGroup, type SplitRatio } from './split.js';
+import type { CommonPreprocessOptions } from './preprocess-options.js';
 
 /** One labelled source image that passed a dataset's label rules. */
 export interface LabelledSource {
@@ -23,19 +24,8 @@ export interface LabelledSource {
   box?: readonly number[];
 }
 
-export interface PrepareOptions {
+export interface PrepareOptions extends CommonPreprocessOptions {
   dataset: 'utkface' | 'imdb-wiki' | 'csv';
-  outputDir: string;
-  /** Crop settings; ignored with labelsOnly. */
-  crop: CropSettings;
-  splitRatio: SplitRatio;
-  seed: number;
-  /** Write CSVs and summary from the labels alone, without touching images (no photos at hand). */
-  labelsOnly: boolean;
-  /** Machine mode: no progress output. */
-  json: boolean;
-  /** Images in flight at once (default: enough for all cores). */
-  concurrency?: number;
   /** Counts the dataset reader gathered before this step (rows read, dropped by each rule, ...). */
   counts: Record<string, number>;
   /** Anything else worth recording about the input (paths, a few malformed names, ...). */

@@ -1,9 +1,9 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../util/errors.js';
 import { prepareDataset, type LabelledSource, type PreprocessSummary } from './prepare-dataset.js';
 import type { CommonPreprocessOptions } from './preprocess-options.js';
+import { readTextFile } from '../util/read-text.js';
 
 /** Which columns of a user's CSV hold what, and how its gender column spells male and female. */
 export interface CsvColumns {
@@ -114,14 +114,7 @@ export async function preprocessCsv(
   cols: CsvColumns,
   opts: CommonPreprocessOptions,
 ): Promise<PreprocessSummary> {
-  let text: string;
-  try {
-    text = await fs.readFile(csvFile, 'utf8');
-  } catch (err) {
-    throw new UserError(
-      `${csvFile}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
+  const text = await readTextFile(csvFile);
   const { rows, counts, rejected } = parseLabelCsv(text, csvFile, photoDir, cols);
   return prepareDataset(rows, {
     ...opts,

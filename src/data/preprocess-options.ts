@@ -4,10 +4,14 @@ import type { SplitRatio } from './split.js';
 /** Options every `preprocess` command shares (parsed by src/cli/preprocess.ts). */
 export interface CommonPreprocessOptions {
   outputDir: string;
+  /** Crop settings; ignored with labelsOnly. */
   crop: CropSettings;
   splitRatio: SplitRatio;
   seed: number;
+  /** Write CSVs and summary from the labels alone, without touching images (no photos at hand). */
   labelsOnly: boolean;
+  /** Machine mode: no progress output. */
   json: boolean;
+  /** Images in flight at once (default: enough for all cores). */
   concurrency?: number;
 }

@@ -1,8 +1,8 @@
-import { promises as fs } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
+import { readTextFile } from '../util/read-text.js';
 
 /** One labelled image in the seed's CSV schema `filename,age,gender` (gender 1 = male, 0 = female). */
 export interface LabelledImage {
@@ -57,15 +57,7 @@ export function parseSeedCsv(text: string, file: string): LabelledImage[] {
 }
 
 export async function readSeedCsv(file: string): Promise<LabelledImage[]> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw new UserError(
-      `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
-  return parseSeedCsv(text, file);
+  return parseSeedCsv(await readTextFile(file), file);
 }
 
 /** Writes rows in the seed schema, atomically (temp file + rename). */

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import sharp from 'sharp';
+import { decodeRgb } from '../data/image.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import type { FaceResult } from './types.js';
@@ -56,14 +57,9 @@ export async function annotate(input: string | Buffer, faces: FaceResult[], outF
       `--annotate ${outFile}: unknown image extension (use ${Object.keys(FORMATS).join(', ')})`,
     );
   }
-  const { data, info } = await sharp(input, { failOn: 'error' })
-    .rotate()
-    .removeAlpha()
-    .toColourspace('srgb')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const svg = Buffer.from(overlaySvg(info.width, info.height, faces));
-  const out = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } })
+  const { data, width, height } = await decodeRgb(input);
+  const svg = Buffer.from(overlaySvg(width, height, faces));
+  const out = await sharp(data, { raw: { width, height, channels: 3 } })
     .composite([{ input: svg, left: 0, top: 0 }])
     .toFormat(format)
     .toBuffer();

@@ -1,10 +1,13 @@
 import { existsSync, promises as fs } from 'node:fs';
+import type net from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import { saveLayersModelToDir } from '../../src/engine/model-io.js';
 import { defaultPreprocessSpec, type PreprocessSpec } from '../../src/infer/preprocess-spec.js';
 import { formatLabel, type FaceResult } from '../../src/infer/types.js';
-import type { ServePredictor } from '../../src/serve/server.js';
+import type { FastifyInstance } from 'fastify';
+import { Predictor } from '../../src/infer/predictor.js';
+import { buildServer, type ServePredictor } from '../../src/serve/server.js';
 import { repoRoot, tempDir } from './fixtures.js';
 
 /**
@@ -148,4 +151,35 @@ export async function fakeBundleDir(): Promise<{ dir: string; cleanup: () => Pro
   await fs.writeFile(path.join(dir, 'metrics.json'), JSON.stringify({ ageMae: 6.5 }));
   await fs.writeFile(path.join(dir, 'notes.txt'), 'not part of the bundle');
   return { dir, cleanup };
+}
+
+/** A server with the real Predictor on a real bundle, listening on 127.0.0.1 at a free port. */
+export interface RealServer {
+  bundle: Bundle;
+  predictor: Predictor;
+  app: FastifyInstance;
+  /** e.g. http://127.0.0.1:43123 */
+  base: string;
+  /** Drops open connections, closes the server, frees the model and a temporary bundle. */
+  close: () => Promise<void>;
+}
+
+export async function startRealServer(): Promise<RealServer> {
+  const bundle = await realBundle();
+  const predictor = await Predictor.load({ modelDir: bundle.dir });
+  const app = await buildServer({ predictor });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+  return {
+    bundle,
+    predictor,
+    app,
+    base,
+    close: async () => {
+      app.server.closeAllConnections();
+      await app.close();
+      predictor.dispose();
+      await bundle.cleanup();
+    },
+  };
 }
