@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { TrainStream } from '../src/data/dataset-stream.js';
 import { readSeedCsv } from '../src/data/seed-csv.js';
-import { defaultPreprocessSpec } from '../src/infer/preprocess-spec.js';
+import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { createAdam } from '../src/engine/adam.js';
 import { buildModel } from '../src/model/index.js';
 import { ageTargets, genderTargets, jointLoss } from '../src/model/losses.js';

@@ -1,3 +1,3 @@
 // Library entry point: re-exports grow as modules land.
-export * from './infer/preprocess-spec.js';
+export * from './data/preprocess-spec.js';
 export * from './data/image.js';

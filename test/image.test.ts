@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import path from 'node:path';
 import { loadResized, standardize } from '../src/data/image.js';
-import { defaultPreprocessSpec } from '../src/infer/preprocess-spec.js';
+import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { pickUtkface, utkfaceDir } from './helpers/fixtures.js';
 
 test('loadResized gives imageSize^2*3 RGB bytes for a real UTKFace crop', async () => {

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { loadResized, standardize } from '../src/data/image.js';
 import { loadLayersModelFromDir } from '../src/engine/model-io.js';
-import { defaultPreprocessSpec } from '../src/infer/preprocess-spec.js';
+import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { formatLabel } from '../src/infer/types.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { TrainStream } from '../src/data/dataset-stream.js';
 import { readSeedCsv } from '../src/data/seed-csv.js';
 import { loadLayersModelFromDir } from '../src/engine/model-io.js';
-import { defaultPreprocessSpec } from '../src/infer/preprocess-spec.js';
+import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { evaluateCommand, formatEvaluation } from '../src/train/evaluate-command.js';
 import { exportLatest } from '../src/train/export.js';

@@ -304,10 +304,11 @@ function lanczosResize(rgba, side, size) {
 
 /**
  * The server's preprocessing, step for step: the square region (black outside the photo, as
- * src/infer/face-crop.ts extractFace), resized to imageSize, then per-image standardisation
- * (x - mean) / max(std, 1/sqrt(N)) over all pixels and channels.
+ * src/infer/face-crop.ts extractFace), resized to imageSize, then the bundle's normalisation
+ * (src/data/image.ts normalizeInto): per-image standardisation (x - mean) / max(std, 1/sqrt(N)) over all
+ * pixels and channels, or fixed per-channel (x - mean[c]) * scale.
  */
-function faceInput(bitmap, region, size) {
+function faceInput(bitmap, region, size, norm) {
   // Cut the square at full resolution, then resample with the same Lanczos-3 filter as sharp
   // (the canvas's own scaler differs enough to move ambiguous faces by several years).
   const side = Math.max(1, Math.round(region.w));
@@ -328,6 +329,10 @@ function faceInput(bitmap, region, size) {
       sum += v;
       sumSq += v * v;
     }
+  }
+  if (norm.kind === 'mean-scale') {
+    for (let j = 0; j < n; j++) out[j] = (out[j] - norm.mean[j % 3]) * norm.scale;
+    return out;
   }
   const mean = sum / n;
   const std = Math.sqrt(Math.max(sumSq / n - mean * mean, 0));
@@ -369,7 +374,7 @@ async function predictInBrowser(bitmap, detect) {
   if (faces.length === 0) return [];
 
   const batch = new Float32Array(faces.length * size * size * 3);
-  faces.forEach((f, i) => batch.set(faceInput(bitmap, f.region, size), i * size * size * 3));
+  faces.forEach((f, i) => batch.set(faceInput(bitmap, f.region, size, spec.normalization), i * size * size * 3));
   const [ageProbs, genderProbs] = tf.tidy(() => {
     const x = tf.tensor4d(batch, [faces.length, size, size, 3]);
     const [age, gender] = model.predict(x);

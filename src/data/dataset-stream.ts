@@ -1,9 +1,9 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { mulberry32 } from '../util/random.js';
-import type { PreprocessSpec } from '../infer/preprocess-spec.js';
+import type { PreprocessSpec } from './preprocess-spec.js';
 import { UserError, reason } from '../util/errors.js';
-import { loadResized, standardize } from './image.js';
+import { loadResized, normalizeInto } from './image.js';
 import type { LabelledImage } from './seed-csv.js';
 
 /**
@@ -214,7 +214,7 @@ export class TrainStream {
         const dy = Math.floor(rand() * (2 * maxShift + 1)) - maxShift;
         img = shiftImage(pixels, this.size, dx, dy);
       }
-      standardize(img, this.size, batch.x, n * px, flip);
+      normalizeInto(img, this.opts.spec.normalization, this.size, batch.x, n * px, flip);
       batch.ages[n] = item.row.age;
       batch.genders[n] = item.row.gender;
       n++;
@@ -252,7 +252,7 @@ export async function* evalBatches(
       const row = rows[consumed++]!;
       fill();
       if (!pixels) continue;
-      standardize(pixels, size, x, used.length * px, false);
+      normalizeInto(pixels, opts.spec.normalization, size, x, used.length * px, false);
       ages[used.length] = row.age;
       genders[used.length] = row.gender;
       used.push(row);

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { PreprocessSpec } from '../infer/preprocess-spec.js';
+import type { Normalization, PreprocessSpec } from './preprocess-spec.js';
 
 /** Raw RGB pixels of one image, HWC, uint8. */
 export interface RgbImage {
@@ -79,6 +79,36 @@ export function standardize(
       out[dst] = (pixels[src]! - mean) * scale;
       out[dst + 1] = (pixels[src + 1]! - mean) * scale;
       out[dst + 2] = (pixels[src + 2]! - mean) * scale;
+    }
+  }
+}
+
+/**
+ * The spec's normalisation of one HWC uint8 image into `out` at `offset` (optionally mirrored left-right).
+ * Training, evaluation and prediction all go through here, so they cannot drift apart.
+ */
+export function normalizeInto(
+  pixels: Uint8Array,
+  norm: Normalization,
+  size: number,
+  out: Float32Array,
+  offset = 0,
+  flip = false,
+): void {
+  if (norm.kind === 'per-image-standardization') {
+    standardize(pixels, size, out, offset, flip);
+    return;
+  }
+  const [mr, mg, mb] = norm.mean;
+  const k = norm.scale;
+  const row = size * 3;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const src = y * row + x * 3;
+      const dst = offset + y * row + (flip ? size - 1 - x : x) * 3;
+      out[dst] = (pixels[src]! - mr) * k;
+      out[dst + 1] = (pixels[src + 1]! - mg) * k;
+      out[dst + 2] = (pixels[src + 2]! - mb) * k;
     }
   }
 }

@@ -5,7 +5,7 @@ import type { RgbImage } from '../data/image.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
 import { DEFAULT_DETECTOR, type DetectOptions, type DetectorName, type FaceDetector } from './detector.js';
-import type { FaceCropRule, PreprocessSpec } from './preprocess-spec.js';
+import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
 import type { Box } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { RgbImage } from '../data/image.js';
-import type { FaceCropRule, PreprocessSpec } from './preprocess-spec.js';
+import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
 import type { Box } from './types.js';
 
 /**

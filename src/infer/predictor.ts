@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { decodeRgb, loadResized, standardize, type RgbImage } from '../data/image.js';
+import { decodeRgb, loadResized, normalizeInto, type RgbImage } from '../data/image.js';
 import { UserError, reason } from '../util/errors.js';
 import { readPreprocessSpec } from './calibrate.js';
 import {
@@ -15,7 +15,7 @@ import {
   type FaceDetector,
 } from './detector.js';
 import { cropRegion, extractFace } from './face-crop.js';
-import type { FaceCropRule, PreprocessSpec } from './preprocess-spec.js';
+import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
 import { ensureBackend } from './tf-backend.js';
 import { formatLabel, type Box, type FaceResult } from './types.js';
 
@@ -224,7 +224,7 @@ export class Predictor {
     const size = spec.imageSize;
     const per = size * size * 3;
     const batch = new Float32Array(crops.length * per);
-    crops.forEach((c, i) => standardize(c, size, batch, i * per));
+    crops.forEach((c, i) => normalizeInto(c, spec.normalization, size, batch, i * per));
     const named = this.model.outputNames;
     // Output order is fixed by the bundle contract (age, gender); names are honoured when present.
     const ageIdx = named.includes('age') ? named.indexOf('age') : 0;

@@ -6,7 +6,7 @@ import fastifyMultipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { DEFAULT_DETECTOR } from '../infer/detector.js';
-import type { PreprocessSpec } from '../infer/preprocess-spec.js';
+import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import type { FaceResult } from '../infer/types.js';
 import { UserError } from '../util/errors.js';
 import { HttpError, toHttpError } from './http-error.js';

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { StreamState } from '../data/dataset-stream.js';
-import type { PreprocessSpec } from '../infer/preprocess-spec.js';
+import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
 import type { EvalReport } from './evaluate.js';

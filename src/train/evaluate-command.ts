@@ -3,7 +3,7 @@ import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { readSeedCsv } from '../data/seed-csv.js';
 import { loadLayersModelFromDir } from '../engine/model-io.js';
-import type { PreprocessSpec } from '../infer/preprocess-spec.js';
+import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { buildModel } from '../model/index.js';
 import { UserError, reason } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';

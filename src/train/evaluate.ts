@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { evalBatches } from '../data/dataset-stream.js';
 import type { LabelledImage } from '../data/seed-csv.js';
-import type { PreprocessSpec } from '../infer/preprocess-spec.js';
+import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import {
   AGE_BANDS,

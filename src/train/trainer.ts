@@ -5,7 +5,7 @@ import { type Batch, TrainStream } from '../data/dataset-stream.js';
 import { readSeedCsv } from '../data/seed-csv.js';
 import { createAdam } from '../engine/adam.js';
 import { saveLayersModelToDir } from '../engine/model-io.js';
-import { type PreprocessSpec, defaultPreprocessSpec } from '../infer/preprocess-spec.js';
+import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
 import { buildModel } from '../model/index.js';
 import { ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import { writeFileAtomic } from '../util/atomic.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveLayersModelToDir } from '../../src/engine/model-io.js';
-import { defaultPreprocessSpec, type PreprocessSpec } from '../../src/infer/preprocess-spec.js';
+import { defaultPreprocessSpec, type PreprocessSpec } from '../../src/data/preprocess-spec.js';
 
 /**
  * A small untrained serving bundle (same contract as a real one: one [N, S, S, 3] input, outputs `age`

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import { saveLayersModelToDir } from '../../src/engine/model-io.js';
-import { defaultPreprocessSpec, type PreprocessSpec } from '../../src/infer/preprocess-spec.js';
+import { defaultPreprocessSpec, type PreprocessSpec } from '../../src/data/preprocess-spec.js';
 import { formatLabel, type FaceResult } from '../../src/infer/types.js';
 import type { FastifyInstance } from 'fastify';
 import { Predictor } from '../../src/infer/predictor.js';

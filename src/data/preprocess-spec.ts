@@ -12,11 +12,8 @@ export interface PreprocessSpec {
   colorOrder: 'rgb';
   /** How a (face) image is brought to imageSize x imageSize: 'cover' = scale the short side, centre-crop. */
   resize: { fit: 'cover'; kernel: 'lanczos3' | 'cubic' | 'linear' };
-  /**
-   * 'per-image-standardization': (x - mean) / max(std, 1/sqrt(N)) over all pixels and channels of the image,
-   * with x in [0, 255] (TensorFlow's tf.image.per_image_standardization, as the seed used).
-   */
-  normalization: { kind: 'per-image-standardization' };
+  /** How pixels (x in [0, 255]) become the network's input; see Normalization. */
+  normalization: Normalization;
   /** Age head: class i means age (ageMin + i). Age is read as the expectation over the classes (DEX). */
   age: { min: number; max: number; classes: number };
   /** Gender head: output index -> label. Index 1 is male, like the seed's CSV (1 = male, 0 = female). */
@@ -31,6 +28,16 @@ export interface PreprocessSpec {
    */
   faceCrop: null | FaceCropRule;
 }
+
+/**
+ * - 'per-image-standardization': (x - mean) / max(std, 1/sqrt(N)) over all pixels and channels of the image
+ *   (TensorFlow's tf.image.per_image_standardization, as the seed used).
+ * - 'mean-scale': (x - mean[c]) * scale per channel c, with fixed constants: what a pretrained backbone was
+ *   trained with (the dlib face-recognition ResNet: mean RGB 122.782/117.001/104.298, scale 1/256).
+ */
+export type Normalization =
+  | { kind: 'per-image-standardization' }
+  | { kind: 'mean-scale'; mean: [number, number, number]; scale: number };
 
 /**
  * The measured relation between a detector's face box and the training crop around it (medians over
