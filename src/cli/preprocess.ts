@@ -13,6 +13,9 @@ interface CommonFlags {
   labelsOnly?: boolean;
   json?: boolean;
   jobs?: string;
+  dedup: boolean;
+  dupDistance: string;
+  dupAgeTolerance: string;
 }
 
 function int(name: string, text: string, min: number, max: number): number {
@@ -32,7 +35,18 @@ function withCommonFlags(cmd: Command): Command {
     .option('--seed <n>', 'seed of the split', '42')
     .option('--labels-only', 'write CSVs and summary from the labels alone, without reading any image')
     .option('--jobs <n>', 'images in flight at once (default: enough for all cores)')
-    .option('--json', 'print the summary as JSON on stdout, no progress');
+    .option('--json', 'print the summary as JSON on stdout, no progress')
+    .option('--no-dedup', 'keep duplicate images as they are (default: find them, see --dup-distance)')
+    .option(
+      '--dup-distance <bits>',
+      'near-duplicate threshold: differing bits of the 256-bit image hash',
+      '22',
+    )
+    .option(
+      '--dup-age-tolerance <years>',
+      'copies whose ages differ by more (or whose genders differ) are dropped',
+      '2',
+    );
 }
 
 async function common(flags: CommonFlags, margin: number | null): Promise<CommonPreprocessOptions> {
@@ -49,6 +63,12 @@ async function common(flags: CommonFlags, margin: number | null): Promise<Common
     labelsOnly: Boolean(flags.labelsOnly),
     json: Boolean(flags.json),
     concurrency: flags.jobs === undefined ? undefined : int('--jobs', flags.jobs, 1, 1024),
+    dedup: flags.dedup
+      ? {
+          maxDistance: int('--dup-distance', flags.dupDistance, 0, 255),
+          ageTolerance: int('--dup-age-tolerance', flags.dupAgeTolerance, 0, 100),
+        }
+      : null,
   };
 }
 
@@ -153,6 +173,80 @@ export function register(program: Command): void {
       const cols = { pathCol, ageCol, genderCol, identityCol, maleValue, femaleValue };
       const summary = await preprocessCsv(flags.csv, flags.photoDir, cols, opts);
       await report(summary, opts.json);
+    },
+  );
+
+  withCommonFlags(
+    pre
+      .command('aaf')
+      .description('All-Age-Faces: faces/NNNNNAaa.jpg (aa = age), gender from the id range and train/val.txt')
+      .requiredOption(
+        '--photo-dir <dir>',
+        'the AAF folder (holding faces/, train.txt, val.txt) or faces/ itself',
+      )
+      .option(
+        '--framing <how>',
+        "'median': the detector + predict's crop rule on --framing-sample photos, their median region applied " +
+          "to all (AAF photos are aligned alike); 'detector': the same on every photo (exact, ~1 s a photo); " +
+          "'whole': the photo as it is",
+        'median',
+      )
+      .option('--framing-sample <n>', 'photos the median framing is measured on', '300')
+      .option('--detector <name>', 'face detector for --framing detector', 'ssd-mobilenetv1')
+      .option('--min-score <s>', "detector confidence threshold (default: the detector's own, as predict)"),
+  ).action(
+    async (
+      flags: CommonFlags & {
+        photoDir: string;
+        framing: string;
+        framingSample: string;
+        detector: string;
+        minScore?: string;
+      },
+    ) => {
+      const opts = await common(flags, null);
+      await requirePhotoDir(flags.photoDir, opts.labelsOnly);
+      if (!['median', 'detector', 'whole'].includes(flags.framing))
+        throw new UserError(`--framing "${flags.framing}": expected median, detector or whole`);
+      const sample = int('--framing-sample', flags.framingSample, 1, 100000);
+      const minScore = flags.minScore === undefined ? undefined : Number(flags.minScore);
+      if (minScore !== undefined && !(minScore > 0 && minScore < 1))
+        throw new UserError(`--min-score "${flags.minScore}": expected a number between 0 and 1`);
+      const { preprocessAaf } = await import('../data/preprocess-aaf.js');
+      let framer;
+      if (flags.framing !== 'whole') {
+        const [
+          { parseDetectorName },
+          { locateFaces, locateFacesByMedian, framingId },
+          { UTKFACE_FACE_CROP },
+          path,
+        ] = await Promise.all([
+          import('../infer/detector.js'),
+          import('../infer/face-regions.js'),
+          import('../infer/predictor.js'),
+          import('node:path'),
+        ]);
+        const detector = parseDetectorName(flags.detector);
+        const rule = UTKFACE_FACE_CROP[detector];
+        framer = async (rows: Parameters<NonNullable<Parameters<typeof preprocessAaf>[2]>>[0]) => {
+          const locate = {
+            detector,
+            rule,
+            minScore,
+            json: opts.json,
+            cacheFile: path.join(opts.outputDir, '.face-regions.json'),
+          };
+          if (flags.framing === 'detector') {
+            const located = await locateFaces(rows, locate);
+            return { rows: located.rows, counts: located.counts, id: framingId(detector, rule) };
+          }
+          const located = await locateFacesByMedian(rows, { ...locate, sample });
+          const m = located.median;
+          const id = `median of ${m.samples}: ${framingId(detector, rule)} -> x ${m.x.toFixed(4)} y ${m.y.toFixed(4)} side ${m.side.toFixed(4)} (of width)`;
+          return { rows: located.rows, counts: { ...located.counts, framingSamples: m.samples }, id };
+        };
+      }
+      await report(await preprocessAaf(flags.photoDir, opts, framer), opts.json);
     },
   );
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
+import { cropSquare, decodeRgb, type SquareRegion } from './image.js';
 
 /** How crops are made; stored beside them so a re-run with other settings never trusts stale crops. */
 export interface CropSettings {
@@ -16,6 +17,11 @@ export interface CropSettings {
    * box width / height on each side (clipped to the image).
    */
   margin: number | null;
+  /**
+   * How `region` crops were framed (e.g. the detector and crop rule), recorded so that a re-run with
+   * another rule re-crops instead of reusing stale crops. Absent for whole-image and margin crops.
+   */
+  framing?: string;
 }
 
 /** One image to crop: `source` is read, `target` (relative to the crop folder) is written. */
@@ -24,6 +30,11 @@ export interface CropJob {
   target: string;
   /** Face box [x1, y1, x2, y2] in MATLAB's 1-based pixel coordinates (IMDB-WIKI face_location). */
   box?: readonly number[];
+  /**
+   * A square region in 0-based pixels of the EXIF-rotated image (may reach outside it: filled black),
+   * e.g. a detected face framed by predict's crop rule. Takes precedence over `box`.
+   */
+  region?: SquareRegion;
 }
 
 export type CropOutcome =
@@ -106,6 +117,14 @@ async function cropOne(cropDir: string, job: CropJob, settings: CropSettings): P
   const target = path.join(cropDir, job.target);
   const tmp = tempPathFor(target);
   try {
+    if (job.region) {
+      const face = await cropSquare(await decodeRgb(input), job.region, settings.imgSize);
+      await sharp(face, { raw: { width: settings.imgSize, height: settings.imgSize, channels: 3 } })
+        .jpeg({ quality: settings.quality })
+        .toFile(tmp);
+      await fs.rename(tmp, target);
+      return { status: 'written' };
+    }
     let img = sharp(input, { failOn: 'error' });
     if (settings.margin !== null && job.box) {
       // face_location is in the stored pixel grid (MATLAB's imread ignores EXIF), so no auto-rotation here.

@@ -112,3 +112,42 @@ export function normalizeInto(
     }
   }
 }
+
+/** A square region in image pixels (may reach outside the image). */
+export interface SquareRegion {
+  x: number;
+  y: number;
+  w: number;
+}
+
+/**
+ * Cuts a square region out of the image and resizes it to `size` (HWC uint8 RGB). Parts of the region
+ * outside the image are BLACK: UTKFace's own aligned crops carry black corners where the face sat near
+ * the photo's edge, so black is what a model trained on them saw. Predict and the detector-framed
+ * training crops (preprocess aaf) both cut faces with this, so they cannot differ.
+ */
+export async function cropSquare(
+  image: RgbImage,
+  region: SquareRegion,
+  size: number,
+  kernel: PreprocessSpec['resize']['kernel'] = 'lanczos3',
+): Promise<Uint8Array> {
+  const side = Math.max(1, Math.round(region.w));
+  const x0 = Math.round(region.x);
+  const y0 = Math.round(region.y);
+  const square = new Uint8Array(side * side * 3);
+  const sx0 = Math.max(0, x0);
+  const sx1 = Math.min(image.width, x0 + side);
+  if (sx1 > sx0) {
+    const rowBytes = (sx1 - sx0) * 3;
+    for (let y = Math.max(0, y0); y < Math.min(image.height, y0 + side); y++) {
+      const src = (y * image.width + sx0) * 3;
+      square.set(image.data.subarray(src, src + rowBytes), ((y - y0) * side + (sx0 - x0)) * 3);
+    }
+  }
+  const data = await sharp(square, { raw: { width: side, height: side, channels: 3 } })
+    .resize(size, size, { fit: 'fill', kernel })
+    .raw()
+    .toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}

@@ -8,6 +8,8 @@ import { prepareCropDir, writeCrops, type CropJob } from './crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
 import { splitByGroup, type SplitRatio } from './split.js';
 import type { CommonPreprocessOptions } from './preprocess-options.js';
+import { imageHash, resolveDuplicates, type DuplicateReport, type ImageHash } from './duplicates.js';
+import type { SquareRegion } from './image.js';
 
 /** One labelled source image that passed a dataset's label rules. */
 export interface LabelledSource {
@@ -22,10 +24,12 @@ export interface LabelledSource {
   identity: string;
   /** Optional face box [x1, y1, x2, y2] (MATLAB 1-based), used when re-cropping with a margin. */
   box?: readonly number[];
+  /** Optional square face region (0-based, may reach outside the image), e.g. from a face detector. */
+  region?: SquareRegion;
 }
 
 export interface PrepareOptions extends CommonPreprocessOptions {
-  dataset: 'utkface' | 'imdb-wiki' | 'csv';
+  dataset: 'utkface' | 'imdb-wiki' | 'csv' | 'aaf';
   /** Counts the dataset reader gathered before this step (rows read, dropped by each rule, ...). */
   counts: Record<string, number>;
   /** Anything else worth recording about the input (paths, a few malformed names, ...). */
@@ -55,12 +59,18 @@ export interface PreprocessSummary {
   /** The reader's counts, then: labelled (passed the rules), missing, unreadable, kept (in the CSVs). */
   counts: Record<string, number>;
   crops: { written: number; reused: number; seconds: number; imagesPerSecond: number } | null;
+  /** Duplicate clusters among the crops (null with --labels-only or --no-dedup). */
+  duplicates: (DuplicateReport<unknown>['counts'] & { maxDistance: number; ageTolerance: number }) | null;
   gender: { male: number; female: number };
   split: { train: PartSummary; val: PartSummary; test: PartSummary };
   /** Rows per age 0..100 among the kept rows. */
   ageHistogram: number[];
   /** Up to 20 examples of each kind of skipped image, with the reason. */
-  examples: { missing: string[]; unreadable: { file: string; reason: string }[] };
+  examples: {
+    missing: string[];
+    unreadable: { file: string; reason: string }[];
+    conflictingDuplicates: DuplicateReport<unknown>['examples'];
+  };
   files: { crop: string | null; train: string; val: string; test: string | null; histogram: string[] };
 }
 
@@ -96,7 +106,7 @@ export async function prepareDataset(
     const existing = await prepareCropDir(cropDir, opts.crop);
     const index = new Map<CropJob, number>();
     const jobs = rows.map((r, i) => {
-      const job: CropJob = { source: r.source, target: r.filename, box: r.box };
+      const job: CropJob = { source: r.source, target: r.filename, box: r.box, region: r.region };
       index.set(job, i);
       return job;
     });
@@ -138,8 +148,25 @@ export async function prepareDataset(
     };
   }
 
-  const kept = rows.filter((_, i) => status[i] === 1);
-  const parts = splitByGroup(kept, (r) => r.identity, opts.splitRatio, opts.seed);
+  let kept = rows.filter((_, i) => status[i] === 1);
+  // Copies of one image must not sit on both sides of the split, and copies whose labels disagree
+  // cannot all be right: hash the crops (what the model sees), cluster, drop conflicting clusters.
+  let duplicates: PreprocessSummary['duplicates'] = null;
+  let conflictingDuplicates: DuplicateReport<unknown>['examples'] = [];
+  let groupOf = (r: LabelledSource) => r.identity;
+  if (!opts.labelsOnly && opts.dedup) {
+    const hashes = await hashAll(
+      kept.map((r) => path.join(cropDir, r.filename)),
+      opts.json,
+    );
+    const report = resolveDuplicates(kept, hashes, (r) => r.identity, opts.dedup);
+    const group = new Map(report.kept.map((k) => [k.row, k.group]));
+    kept = report.kept.map((k) => k.row);
+    groupOf = (r) => group.get(r)!;
+    duplicates = { ...report.counts, ...opts.dedup };
+    conflictingDuplicates = report.examples;
+  }
+  const parts = splitByGroup(kept, groupOf, opts.splitRatio, opts.seed);
   const toCsv = (list: LabelledSource[]): LabelledImage[] =>
     list.map((r) => ({ filename: r.filename, age: r.age, gender: r.gender }));
   const partSummary = (list: LabelledSource[]): PartSummary => {
@@ -184,13 +211,15 @@ export async function prepareDataset(
       labelled: rows.length,
       missing: status.reduce((n, s) => n + (s === 2 ? 1 : 0), 0),
       unreadable: status.reduce((n, s) => n + (s === 3 ? 1 : 0), 0),
+      ...(duplicates ? { droppedConflictingDuplicates: duplicates.droppedConflicting } : {}),
       kept: kept.length,
     },
     crops,
+    duplicates,
     gender: { male, female: kept.length - male },
     split: { train: partSummary(parts.train), val: partSummary(parts.val), test: partSummary(parts.test) },
     ageHistogram: hist,
-    examples: { missing, unreadable },
+    examples: { missing, unreadable, conflictingDuplicates },
     files,
   };
   const svg = histogramSvg(hist, `${opts.dataset}: ages of ${kept.length} kept rows`);
@@ -198,6 +227,23 @@ export async function prepareDataset(
   await writeFileAtomic(files.histogram[1]!, await svgToPng(svg));
   await writeFileAtomic(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
+}
+
+/** dHash of every file (null for one that cannot be read), a few in flight at once. */
+async function hashAll(files: string[], json: boolean): Promise<(ImageHash | null)[]> {
+  const out: (ImageHash | null)[] = new Array(files.length).fill(null);
+  const progress = createProgress({ unit: 'hashes', total: files.length, json });
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      out[i] = await imageHash(files[i]!).catch(() => null);
+      progress.tick(1);
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, worker));
+  progress.stop();
+  return out;
 }
 
 /** A short human-readable report of a summary (the CLI prints it when not in --json mode). */
@@ -210,6 +256,13 @@ export function formatSummary(s: PreprocessSummary): string {
   if (s.crops)
     lines.push(
       `crops: ${s.crops.written} written, ${s.crops.reused} reused, ${s.crops.imagesPerSecond} images/s (${s.crops.seconds}s)`,
+    );
+  if (s.duplicates)
+    lines.push(
+      `duplicates (hash distance <= ${s.duplicates.maxDistance}): ${s.duplicates.clusters} clusters of ` +
+        `${s.duplicates.duplicateImages} images, each kept on one side of the split; ` +
+        `${s.duplicates.conflictingClusters} clusters with conflicting labels dropped ` +
+        `(${s.duplicates.droppedConflicting} images)`,
     );
   const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(1)}%` : '-');
   lines.push(

@@ -1,4 +1,5 @@
 import type { CropSettings } from './crops.js';
+import type { DuplicateOptions } from './duplicates.js';
 import type { SplitRatio } from './split.js';
 
 /** Options every `preprocess` command shares (parsed by src/cli/preprocess.ts). */
@@ -14,4 +15,7 @@ export interface CommonPreprocessOptions {
   json: boolean;
   /** Images in flight at once (default: enough for all cores). */
   concurrency?: number;
+  /** Find duplicate crops, keep each cluster on one side of the split, drop clusters whose labels disagree
+   * (null: off). */
+  dedup?: DuplicateOptions | null;
 }

@@ -278,7 +278,7 @@ const MARGIN_CANVAS = 1024;
  * on UTKFace crops: a face in 38 of 40 crops with the second pass, in 10 of 40 without it.
  * Boxes come back in the image's own pixels.
  */
-async function detectWithMargin(
+export async function detectWithMargin(
   detector: FaceDetector,
   img: RgbImage,
   minScore: number | undefined,

@@ -1,0 +1,360 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
+import { readSeedCsv } from '../data/seed-csv.js';
+import { createAdam } from '../engine/adam.js';
+import { saveLayersModelToDir } from '../engine/model-io.js';
+import {
+  DLIB_INPUT_SIZE,
+  DLIB_NORMALIZATION,
+  DLIB_TRUNK_END,
+  DLIB_TRUNK_SHAPE,
+  buildDlibResNet,
+} from '../model/dlib-resnet.js';
+import { ageGenderHeads } from '../model/heads.js';
+import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
+import { MetricsAccumulator, type AgeGenderMetrics } from '../model/metrics.js';
+import { mulberry32 } from '../util/random.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
+import { createProgress } from '../util/progress.js';
+import { type BackendChoice, setupBackend } from './backend-setup.js';
+import { VIEWS, cachedFeatures, type FeatureSet } from './feature-cache.js';
+import { learningRateAt } from './schedule.js';
+
+/**
+ * Training on a pretrained face backbone (the dlib face-recognition ResNet, src/model/dlib-resnet.ts):
+ *
+ * 1. The trunk (stem + the 32/64/128-wide stages, ~90% of the FLOPs) runs once per image and view (as is,
+ *    mirrored); its 8x8x128 maps are cached on disk (feature-cache.ts).
+ * 2. Phase "heads": the tail (the two 256-wide stages + pooling) is frozen too, its 256 pooled features are
+ *    computed once from the cached maps, and the age/gender heads train on them: seconds per epoch.
+ * 3. Phase "tail" (optional, `tailEpochs`): the tail trains together with the heads on the cached maps,
+ *    starting from phase 2's heads, at a lower learning rate.
+ * 4. The exported bundle is one ordinary layers model, image -> trunk -> tail -> heads, with the
+ *    backbone's preprocessing (150 px, mean-RGB / 255) in its preprocess.json.
+ *
+ * Several datasets can be given (e.g. UTKFace and AAF); each is scored on its own validation CSV, and the
+ * training rows of all are pooled.
+ */
+
+export interface DataSet {
+  name: string;
+  imgDir: string;
+  trainCsv: string;
+  valCsv: string;
+}
+
+export interface BackboneTrainOptions {
+  modelDir: string;
+  sets: DataSet[];
+  backbone: 'dlib-resnet';
+  /** Epochs of phase "heads" (frozen backbone). */
+  epochs: number;
+  /** Epochs of phase "tail" (tail + heads); 0 = frozen backbone only. */
+  tailEpochs: number;
+  batchSize: number;
+  lr: number;
+  /** Peak learning rate of phase "tail" (default lr / 10). */
+  tailLr?: number;
+  /** Hidden units of the heads (0 = linear heads). */
+  hidden: number;
+  dropout: number;
+  ageSigma: number;
+  seed: number;
+  /** Where cached backbone features go (default <modelDir>/feature-cache); share it across runs. */
+  cacheDir?: string;
+  /** Face-crop rule stored in the bundle: how predict frames detected faces like the training crops. */
+  faceCrop: FaceCropRule | null;
+  backend: BackendChoice;
+  threads?: number;
+  json?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface SetReport extends AgeGenderMetrics {
+  name: string;
+  /** Scored on the mirrored view too and averaged (test-time flip). */
+  flip: AgeGenderMetrics;
+}
+
+export interface BackboneTrainResult {
+  servingDir: string;
+  trainImages: number;
+  wallSeconds: number;
+  validation: SetReport[];
+}
+
+const BACKBONE_ID = `dlib-resnet/face-api-1.7/${DLIB_TRUNK_END}`;
+
+export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<BackboneTrainResult> {
+  const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
+  const t0 = Date.now();
+  if (opts.sets.length === 0) throw new UserError('no training data given');
+  if (await exists(path.join(opts.modelDir, 'serving')))
+    throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
+  const engine = await setupBackend(opts.backend, opts.threads);
+  const spec: PreprocessSpec = {
+    ...defaultPreprocessSpec(DLIB_INPUT_SIZE),
+    normalization: DLIB_NORMALIZATION,
+    faceCrop: opts.faceCrop,
+  };
+  const dlib = await buildDlibResNet();
+  const image = tf.input({ shape: [DLIB_INPUT_SIZE, DLIB_INPUT_SIZE, 3], name: 'image' });
+  const trunk = tf.model({ inputs: image, outputs: dlib.trunk(image), name: 'dlib_trunk' });
+  log(`train: dlib-resnet backbone (face-api weights), ${engine}; caching trunk features`);
+
+  // 1. Cached trunk maps of every train / val image, both views.
+  const cacheDir = opts.cacheDir ?? path.join(opts.modelDir, 'feature-cache');
+  const features = async (set: DataSet, part: 'train' | 'val') => {
+    const rows = await readSeedCsv(part === 'train' ? set.trainCsv : set.valCsv);
+    return cachedFeatures(trunk, rows, {
+      cacheDir,
+      backboneId: BACKBONE_ID,
+      imgDir: set.imgDir,
+      spec,
+      json: opts.json,
+      label: `${set.name}-${part}`,
+      onSkip: (file, why) => log(`skipped ${file}: ${why}`),
+    });
+  };
+  const train: FeatureSet[] = [];
+  const val: FeatureSet[] = [];
+  for (const set of opts.sets) {
+    train.push(await features(set, 'train'));
+    val.push(await features(set, 'val'));
+  }
+  const trainImages = train.reduce((n, s) => n + s.rows.length, 0);
+  if (trainImages === 0) throw new UserError('no readable training images');
+  if (val.some((v) => v.rows.length === 0))
+    throw new UserError(
+      `${opts.sets[val.findIndex((v) => v.rows.length === 0)]!.valCsv}: no readable validation images`,
+    );
+
+  // 2. Phase "heads": pooled tail features, computed once.
+  const mapIn = tf.input({ shape: [...DLIB_TRUNK_SHAPE], name: 'trunk_map' });
+  const pooledOut = dlib.tail(mapIn);
+  const tailModel = tf.model({ inputs: mapIn, outputs: pooledOut, name: 'dlib_tail' });
+  const heads = ageGenderHeads({ hidden: opts.hidden, dropout: opts.dropout, seed: opts.seed });
+  const featIn = tf.input({ shape: [pooledOut.shape[1]!], name: 'features' });
+  const headModel = tf.model({ inputs: featIn, outputs: heads(featIn), name: 'heads' });
+  const pool = (s: FeatureSet) => mapFeatures(tailModel, s);
+  const trainPooled = train.map(pool);
+  const valPooled = val.map(pool);
+  const history: object[] = [];
+  const score = async (m: tf.LayersModel, sets: FeatureSet[]) =>
+    Promise.all(sets.map((s, i) => scoreSet(m, s, opts.sets[i]!.name)));
+  const fit = async (
+    m: tf.LayersModel,
+    sets: FeatureSet[],
+    valSets: FeatureSet[],
+    epochs: number,
+    lr: number,
+    phase: string,
+  ) => {
+    const optimizer = createAdam(lr);
+    const n = sets.reduce((k, s) => k + s.rows.length, 0);
+    const stepsPerEpoch = Math.ceil(n / opts.batchSize);
+    const total = epochs * stepsPerEpoch;
+    const rand = mulberry32(opts.seed + phase.length);
+    const progress = createProgress({ unit: `${phase} steps`, total, json: opts.json });
+    let step = 0;
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const order = shuffled(n, rand);
+      let lossSum = 0;
+      for (let b = 0; b < stepsPerEpoch; b++) {
+        (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(step, total, lr);
+        const idx = order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize);
+        lossSum += trainStep(m, optimizer, gather(sets, idx, rand), opts.ageSigma);
+        step++;
+        progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
+      }
+      const reports = await score(m, valSets);
+      const line = { phase, epoch, trainLoss: round(lossSum / stepsPerEpoch, 4), sets: reports };
+      history.push(line);
+      await fs.appendFile(path.join(opts.modelDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
+      log(
+        `\n${phase} epoch ${epoch}/${epochs}: loss ${line.trainLoss} | ` +
+          reports
+            .map(
+              (r) => `${r.name} MAE ${r.flip.mae.toFixed(2)} gender ${(r.flip.genderAcc * 100).toFixed(1)}%`,
+            )
+            .join(' | '),
+      );
+    }
+    progress.stop();
+    optimizer.dispose();
+  };
+  await fs.mkdir(opts.modelDir, { recursive: true });
+  await fit(headModel, trainPooled, valPooled, opts.epochs, opts.lr, 'heads');
+
+  // 3. Phase "tail": the tail and the heads together on the cached maps.
+  const tailHeads = tf.model({ inputs: mapIn, outputs: heads(pooledOut), name: 'tail_heads' });
+  if (opts.tailEpochs > 0) {
+    await fit(tailHeads, train, val, opts.tailEpochs, opts.tailLr ?? opts.lr / 10, 'tail');
+  }
+  const validation = await score(tailHeads, val);
+
+  // 4. Export image -> age/gender as one layers model.
+  const full = tf.model({
+    inputs: image,
+    outputs: heads(dlib.tail(dlib.trunk(image))),
+    name: 'agegender_dlib',
+  });
+  const servingDir = path.join(opts.modelDir, 'serving', String(Math.floor(Date.now() / 1000)));
+  const metrics = {
+    arch: 'dlib-resnet',
+    backbone: {
+      id: BACKBONE_ID,
+      source: '@vladmandic/face-api model/face_recognition_model (dlib, public domain)',
+    },
+    imageSize: DLIB_INPUT_SIZE,
+    settings: { ...opts, log: undefined },
+    trainImages,
+    validation,
+    history,
+    exportedAt: new Date().toISOString(),
+  };
+  await saveLayersModelToDir(full, servingDir, {
+    atomic: true,
+    extraFiles: {
+      'preprocess.json': JSON.stringify(spec, null, 2) + '\n',
+      'metrics.json': JSON.stringify(metrics, null, 2) + '\n',
+    },
+  });
+  await writeFileAtomic(path.join(opts.modelDir, 'latest-serving.txt'), servingDir + '\n');
+  log(`exported ${servingDir}`);
+  return { servingDir, trainImages, wallSeconds: (Date.now() - t0) / 1000, validation };
+}
+
+/** Runs the frozen tail over every cached map (both views): the 256 pooled features per view. */
+function mapFeatures(tailModel: tf.LayersModel, s: FeatureSet): FeatureSet {
+  const outPer = tailModel.outputs[0]!.shape[1]!;
+  const data = new Float32Array(s.rows.length * VIEWS * outPer);
+  const chunk = 256;
+  for (let i = 0; i < s.rows.length * VIEWS; i += chunk) {
+    const k = Math.min(chunk, s.rows.length * VIEWS - i);
+    const y = tf.tidy(
+      () =>
+        tailModel.predict(
+          tf.tensor(s.data.subarray(i * s.per, (i + k) * s.per), [k, ...s.shape]),
+        ) as tf.Tensor,
+    );
+    data.set(y.dataSync(), i * outPer);
+    y.dispose();
+  }
+  return { rows: s.rows, data, per: outPer, shape: [outPer], skipped: s.skipped };
+}
+
+interface Gathered {
+  x: Float32Array;
+  shape: number[];
+  ages: Int32Array;
+  genders: Int32Array;
+}
+
+/** The rows at pooled indices `idx` (over all sets), each in a random view (the flip augmentation). */
+function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): Gathered {
+  const per = sets[0]!.per;
+  const x = new Float32Array(idx.length * per);
+  const ages = new Int32Array(idx.length);
+  const genders = new Int32Array(idx.length);
+  idx.forEach((global, j) => {
+    let i = global;
+    let s = 0;
+    while (i >= sets[s]!.rows.length) i -= sets[s++]!.rows.length;
+    const set = sets[s]!;
+    const view = rand() < 0.5 ? 0 : 1;
+    const at = (i * VIEWS + view) * per;
+    x.set(set.data.subarray(at, at + per), j * per);
+    ages[j] = set.rows[i]!.age;
+    genders[j] = set.rows[i]!.gender;
+  });
+  return { x, shape: sets[0]!.shape, ages, genders };
+}
+
+function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, b: Gathered, ageSigma: number): number {
+  return tf.tidy(() => {
+    const n = b.ages.length;
+    const x = tf.tensor(b.x, [n, ...b.shape]);
+    const ageT = tf.tensor2d(ageTargets(b.ages, ageSigma), [n, AGE_CLASSES]);
+    const genderT = tf.tensor2d(genderTargets(b.genders), [n, 2]);
+    const loss = optimizer.minimize(
+      () => {
+        const [age, gender] = model.apply(x, { training: true }) as tf.Tensor2D[];
+        return jointLoss(age!, gender!, ageT, genderT);
+      },
+      true,
+      model.trainableWeights.map((w) => w.read() as tf.Variable),
+    )!;
+    return loss.dataSync()[0]!;
+  });
+}
+
+/** Metrics on one set: on the plain view, and on the average of both views' probabilities. */
+async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Promise<SetReport> {
+  const plain = new MetricsAccumulator();
+  const flip = new MetricsAccumulator();
+  const chunk = 256;
+  for (let i = 0; i < s.rows.length; i += chunk) {
+    const k = Math.min(chunk, s.rows.length - i);
+    const [ageP, maleP] = tf.tidy(() => {
+      const x = tf.tensor(s.data.subarray(i * VIEWS * s.per, (i + k) * VIEWS * s.per), [
+        k * VIEWS,
+        ...s.shape,
+      ]);
+      const [age, gender] = model.predict(x) as tf.Tensor2D[];
+      return [tf.softmax(age!), tf.softmax(gender!)];
+    });
+    const a = ageP!.dataSync();
+    const g = maleP!.dataSync();
+    tf.dispose([ageP!, maleP!]);
+    const rows = s.rows.slice(i, i + k);
+    const dex = (v: number) => {
+      let e = 0;
+      for (let c = 0; c < AGE_CLASSES; c++) e += a[v * AGE_CLASSES + c]! * c;
+      return e;
+    };
+    plain.add(
+      rows.map((_, j) => dex(j * VIEWS)),
+      rows.map((_, j) => g[j * VIEWS * 2 + 1]!),
+      rows.map((r) => r.age),
+      rows.map((r) => r.gender),
+    );
+    flip.add(
+      rows.map((_, j) => (dex(j * VIEWS) + dex(j * VIEWS + 1)) / 2),
+      rows.map((_, j) => (g[j * VIEWS * 2 + 1]! + g[(j * VIEWS + 1) * 2 + 1]!) / 2),
+      rows.map((r) => r.age),
+      rows.map((r) => r.gender),
+    );
+  }
+  const r = (m: AgeGenderMetrics) => ({
+    n: m.n,
+    mae: round(m.mae, 3),
+    cs5: round(m.cs5, 4),
+    genderAcc: round(m.genderAcc, 4),
+  });
+  return { name, ...r(plain.result()), flip: r(flip.result()) };
+}
+
+function shuffled(n: number, rand: () => number): Uint32Array {
+  const a = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+function round(v: number, d: number): number {
+  return Number(v.toFixed(d));
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
