@@ -23,6 +23,12 @@ interface TrainFlags {
   ageSigma: string;
   resume?: boolean;
   json?: boolean;
+  backbone?: string;
+  data: string[];
+  tailEpochs: string;
+  hidden: string;
+  dropout: string;
+  featureCache?: string;
 }
 
 export function register(program: Command): void {
@@ -65,7 +71,27 @@ export function register(program: Command): void {
       "continue the run in --model-dir from its latest checkpoint, with the run's own settings",
     )
     .option('--json', 'print the result as JSON on stdout, no progress')
+    .addOption(
+      new Option(
+        '--backbone <name>',
+        'train heads on a pretrained face backbone instead of a network from scratch (features are cached)',
+      ).choices(['dlib-resnet']),
+    )
+    .option(
+      '--data <dir>',
+      'with --backbone: a `preprocess` output folder (crop/, train.csv, val.csv); repeat to pool datasets',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option('--tail-epochs <n>', 'with --backbone: epochs that also fine-tune the last backbone stages', '0')
+    .option('--hidden <units>', 'with --backbone: hidden units of the heads (0 = linear heads)', '512')
+    .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')
+    .option(
+      '--feature-cache <dir>',
+      'with --backbone: where cached backbone features go (default <model-dir>/feature-cache)',
+    )
     .action(async (flags: TrainFlags) => {
+      if (flags.backbone) return trainWithBackbone(flags);
       if (flags.numSteps != null && flags.epochs != null) {
         throw new UserError('give --num-steps or --epochs, not both');
       }
@@ -109,4 +135,64 @@ export function register(program: Command): void {
           `${result.imagesPerSecond.toFixed(1)} img/s | ${result.servingDir}`,
       );
     });
+}
+
+async function trainWithBackbone(flags: TrainFlags): Promise<void> {
+  if (flags.resume)
+    throw new UserError('--resume is not available with --backbone (a run takes minutes: start it again)');
+  const path = await import('node:path');
+  const sets = flags.data.map((dir) => ({
+    name: path.basename(path.resolve(dir)),
+    imgDir: path.join(dir, 'crop'),
+    trainCsv: path.join(dir, 'train.csv'),
+    valCsv: path.join(dir, 'val.csv'),
+  }));
+  if (flags.imgDir || flags.trainCsv || flags.valCsv) {
+    if (!flags.imgDir || !flags.trainCsv || !flags.valCsv)
+      throw new UserError('give --img-dir, --train-csv and --val-csv together');
+    sets.push({
+      name: path.basename(path.resolve(flags.imgDir)),
+      imgDir: flags.imgDir,
+      trainCsv: flags.trainCsv,
+      valCsv: flags.valCsv,
+    });
+  }
+  if (sets.length === 0)
+    throw new UserError('--backbone needs --data <preprocess folder> (or --img-dir, --train-csv, --val-csv)');
+  const [{ trainOnBackbone }, { UTKFACE_FACE_CROP }] = await Promise.all([
+    import('../train/backbone-trainer.js'),
+    import('../infer/predictor.js'),
+  ]);
+  const result = await trainOnBackbone({
+    modelDir: flags.modelDir,
+    sets,
+    backbone: 'dlib-resnet',
+    epochs: flags.epochs != null ? num('--epochs', flags.epochs, { int: true, min: 1, max: 1000 }) : 30,
+    tailEpochs: num('--tail-epochs', flags.tailEpochs, { int: true, min: 0, max: 1000 }),
+    batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
+    lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10 }) : 1e-3,
+    hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),
+    dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
+    ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
+    seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
+    cacheDir: flags.featureCache,
+    // The crops preprocess makes (UTKFace chips, detector-framed AAF) are framed by this rule.
+    faceCrop: UTKFACE_FACE_CROP['ssd-mobilenetv1'],
+    backend: flags.backend,
+    threads:
+      flags.threads != null ? num('--threads', flags.threads, { int: true, min: 1, max: 64 }) : undefined,
+    json: flags.json,
+  });
+  if (flags.json) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  for (const v of result.validation)
+    console.log(
+      `${v.name} val (flip-averaged): MAE ${v.flip.mae.toFixed(2)} | CS@5 ${(v.flip.cs5 * 100).toFixed(1)}% | ` +
+        `gender ${(v.flip.genderAcc * 100).toFixed(1)}%`,
+    );
+  console.log(
+    `${result.trainImages} training images, ${result.wallSeconds.toFixed(0)} s | ${result.servingDir}`,
+  );
 }

@@ -1,0 +1,217 @@
+/**
+ * Accuracy side by side with @vladmandic/face-api's age/gender net (the JS peer), on the same images, in
+ * one process on the same tfjs + wasm engine:
+ *  - UTKFace test split, crops as they are (no detection): `Predictor` with detect: false vs face-api's
+ *    ageGenderNet.predictAgeAndGender on the same crop;
+ *  - AAF validation split through the detect path, from the original photos: each system finds its own
+ *    faces (ours: predict's detector pass + crop rule; face-api: detectAllFaces(SSD MobileNetV1, the same
+ *    min confidence 0.4).withAgeAndGender()); the best-scoring face counts, and a photo without one counts
+ *    as wrong for gender and age group (MAE is over the photos a face was found in, with the count).
+ * Reports age MAE, CS@5, gender accuracy, accuracy on the age groups 0-2, 3-9, 10-19, ..., 60-69, 70+,
+ * and MAE per age band, for both, as one markdown table (and JSON with --out).
+ *
+ *   npm run build && npx tsx bench/accuracy-vs-faceapi.ts \
+ *     --utk-csv var/utk150/test.csv --utk-dir var/utk150/crop \
+ *     --aaf-csv var/aaf150/val.csv --aaf-photos ../shared/data/aaf/faces [--model-dir models/default] [--limit N]
+ */
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { decodeRgb } from '../src/data/image.js';
+import { readSeedCsv, type LabelledImage } from '../src/data/seed-csv.js';
+import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
+
+const { values } = parseArgs({
+  options: {
+    'utk-csv': { type: 'string' },
+    'utk-dir': { type: 'string' },
+    'aaf-csv': { type: 'string' },
+    'aaf-photos': { type: 'string' },
+    'model-dir': { type: 'string' },
+    limit: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const limit = values.limit ? Number(values.limit) : Infinity;
+
+/** FairFace-style age groups. */
+const GROUPS = ['0-2', '3-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70+'] as const;
+const group = (age: number) => (age <= 2 ? 0 : age <= 9 ? 1 : Math.min(8, Math.floor(age / 10) + 1));
+const BANDS = ['0-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70+'] as const;
+const band = (age: number) => Math.min(7, Math.floor(age / 10));
+
+interface Answer {
+  age: number;
+  male: boolean;
+}
+
+interface Scores {
+  n: number;
+  found: number;
+  mae: number;
+  cs5: number;
+  gender: number;
+  ageGroup: number;
+  maeByBand: Record<string, number | null>;
+  groupAccByGroup: Record<string, number | null>;
+}
+
+function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
+  let found = 0;
+  let abs = 0;
+  let within5 = 0;
+  let genderRight = 0;
+  let groupRight = 0;
+  const bandAbs = new Array(BANDS.length).fill(0);
+  const bandN = new Array(BANDS.length).fill(0);
+  const grpRight = new Array(GROUPS.length).fill(0);
+  const grpN = new Array(GROUPS.length).fill(0);
+  rows.forEach((r, i) => {
+    const a = answers[i];
+    grpN[group(r.age)]++;
+    if (!a) return;
+    found++;
+    const err = Math.abs(a.age - r.age);
+    abs += err;
+    if (err <= 5) within5++;
+    if ((a.male ? 1 : 0) === r.gender) genderRight++;
+    if (group(Math.round(a.age)) === group(r.age)) {
+      groupRight++;
+      grpRight[group(r.age)]++;
+    }
+    bandAbs[band(r.age)] += err;
+    bandN[band(r.age)]++;
+  });
+  const r3 = (v: number) => Number(v.toFixed(3));
+  return {
+    n: rows.length,
+    found,
+    mae: r3(abs / Math.max(found, 1)),
+    cs5: r3(within5 / Math.max(found, 1)),
+    gender: r3(genderRight / rows.length),
+    ageGroup: r3(groupRight / rows.length),
+    maeByBand: Object.fromEntries(BANDS.map((b, k) => [b, bandN[k] ? r3(bandAbs[k] / bandN[k]) : null])),
+    groupAccByGroup: Object.fromEntries(
+      GROUPS.map((g, k) => [g, grpN[k] ? r3(grpRight[k] / grpN[k]) : null]),
+    ),
+  };
+}
+
+const spread = <T>(rows: T[]): T[] => {
+  if (rows.length <= limit) return rows;
+  const step = rows.length / limit;
+  return Array.from({ length: limit }, (_, i) => rows[Math.floor(i * step)]!);
+};
+
+const predictor = await Predictor.load({ modelDir: values['model-dir'] ?? defaultModelDir() });
+const require = createRequire(import.meta.url);
+const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+const faceapiModels = path.dirname(
+  require.resolve('@vladmandic/face-api/model/ssd_mobilenetv1_model-weights_manifest.json'),
+);
+await faceapi.nets.ssdMobilenetv1.loadFromDisk(faceapiModels);
+await faceapi.nets.ageGenderNet.loadFromDisk(faceapiModels);
+const ssdOptions = new faceapi.SsdMobilenetv1Options({ minConfidence: 0.4 });
+
+const toTensor = async (file: string) => {
+  const img = await decodeRgb(file);
+  return tf.tensor3d(img.data, [img.height, img.width, 3], 'int32');
+};
+const best = <T extends { score: number }>(list: T[]) =>
+  list.reduce<T | null>((a, b) => (!a || b.score > a.score ? b : a), null);
+
+const results: Record<
+  string,
+  { rows: number; agegender: Scores; faceapi: Scores; seconds: Record<string, number> }
+> = {};
+
+async function run(
+  name: string,
+  rows: LabelledImage[],
+  fileOf: (r: LabelledImage) => string,
+  detect: boolean,
+): Promise<void> {
+  const ours: (Answer | null)[] = [];
+  const peer: (Answer | null)[] = [];
+  let tOurs = 0;
+  let tPeer = 0;
+  for (const [i, r] of rows.entries()) {
+    const file = fileOf(r);
+    let t = performance.now();
+    const [settled] = await predictor.predictSettled([file], { detect });
+    const face = settled?.ok ? best(settled.faces) : null;
+    ours.push(face ? { age: face.age, male: face.gender === 'M' } : null);
+    tOurs += performance.now() - t;
+    t = performance.now();
+    const input = await toTensor(file);
+    try {
+      if (detect) {
+        const found = await faceapi.detectAllFaces(input, ssdOptions).withAgeAndGender();
+        const f = best(
+          found.map((d: { detection: { score: number } }) => ({ ...d, score: d.detection.score })),
+        ) as { age: number; gender: string } | null;
+        peer.push(f ? { age: f.age, male: f.gender === 'male' } : null);
+      } else {
+        const p = (await faceapi.nets.ageGenderNet.predictAgeAndGender(input)) as {
+          age: number;
+          gender: string;
+        };
+        peer.push({ age: p.age, male: p.gender === 'male' });
+      }
+    } finally {
+      input.dispose();
+    }
+    tPeer += performance.now() - t;
+    if ((i + 1) % 100 === 0) process.stderr.write(`${name}: ${i + 1}/${rows.length}\n`);
+  }
+  results[name] = {
+    rows: rows.length,
+    agegender: score(rows, ours),
+    faceapi: score(rows, peer),
+    seconds: { agegender: Math.round(tOurs / 100) / 10, faceapi: Math.round(tPeer / 100) / 10 },
+  };
+}
+
+if (values['utk-csv'] && values['utk-dir']) {
+  const rows = spread(await readSeedCsv(values['utk-csv']));
+  await run(
+    'UTKFace test, crops (no detection)',
+    rows,
+    (r) => path.join(values['utk-dir']!, r.filename),
+    false,
+  );
+}
+if (values['aaf-csv'] && values['aaf-photos']) {
+  const rows = spread(await readSeedCsv(values['aaf-csv']));
+  await run('AAF val, photos (detect path)', rows, (r) => path.join(values['aaf-photos']!, r.filename), true);
+}
+
+const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+const lines: string[] = [];
+for (const [name, r] of Object.entries(results)) {
+  lines.push(`\n### ${name}: ${r.rows} images`);
+  lines.push('| metric | agegender | face-api |', '|---|---|---|');
+  const a = r.agegender;
+  const f = r.faceapi;
+  lines.push(`| faces found | ${a.found}/${a.n} | ${f.found}/${f.n} |`);
+  lines.push(`| age MAE (found) | ${a.mae.toFixed(2)} | ${f.mae.toFixed(2)} |`);
+  lines.push(`| CS@5 (found) | ${pct(a.cs5)} | ${pct(f.cs5)} |`);
+  lines.push(`| gender accuracy (misses wrong) | ${pct(a.gender)} | ${pct(f.gender)} |`);
+  lines.push(`| age-group accuracy (misses wrong) | ${pct(a.ageGroup)} | ${pct(f.ageGroup)} |`);
+  for (const g of GROUPS)
+    if (a.groupAccByGroup[g] != null)
+      lines.push(
+        `| age group ${g}: accuracy | ${pct(a.groupAccByGroup[g]!)} | ${pct(f.groupAccByGroup[g]!)} |`,
+      );
+  for (const b of BANDS)
+    if (a.maeByBand[b] != null)
+      lines.push(`| MAE, ages ${b} | ${a.maeByBand[b]!.toFixed(2)} | ${f.maeByBand[b]!.toFixed(2)} |`);
+  lines.push(`| seconds (whole set) | ${r.seconds.agegender} | ${r.seconds.faceapi} |`);
+}
+console.log(lines.join('\n'));
+if (values.out) {
+  await fs.mkdir(path.dirname(values.out), { recursive: true });
+  await fs.writeFile(values.out, JSON.stringify({ modelDir: predictor.modelDir, results }, null, 2) + '\n');
+}

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promises as fs, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { listAaf } from '../src/data/aaf.js';
+import { clusterHashes, hashDistance, imageHash, resolveDuplicates } from '../src/data/duplicates.js';
+import { readSeedCsv } from '../src/data/seed-csv.js';
+import { pickUtkface, repoRoot, sharedDir, tempDir, utkfaceDir } from './helpers/fixtures.js';
+
+const run = promisify(execFile);
+const mainUrl = pathToFileURL(path.join(repoRoot, 'src', 'cli', 'main.ts')).href;
+const launcher = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(['node', 'agegender', ...process.argv.slice(1)]))`;
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', '-e', launcher, ...args], { cwd: repoRoot });
+    return { code: 0, ...r };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const aafFaces = path.join(sharedDir, 'data', 'aaf', 'faces');
+const aafNames = readdirSync(aafFaces).sort();
+
+/**
+ * An AAF-like folder: 24 real photos spread over the ids (both genders), linked; a re-encoded, brightened
+ * copy of one photo under another name with another age (a conflicting duplicate, as the real set has);
+ * a consistent copy of another; a malformed name; and train/val lists with one gender that contradicts
+ * the id range.
+ */
+async function makeAaf(dir: string) {
+  const faces = path.join(dir, 'faces');
+  await fs.mkdir(faces, { recursive: true });
+  const picked = Array.from({ length: 24 }, (_, i) => aafNames[Math.floor((i * aafNames.length) / 24)]!);
+  for (const n of picked) await fs.symlink(path.join(aafFaces, n), path.join(faces, n));
+  const [a, b] = [picked[3]!, picked[20]!];
+  // Same photo, 9 years apart in the labels: which one is right cannot be told, so both must go.
+  const conflictName = `${a.slice(0, 5).replace(/^\d/, '9')}A${String((Number(a.slice(6, 8)) + 9) % 100).padStart(2, '0')}.jpg`;
+  await sharp(path.join(aafFaces, a))
+    .modulate({ brightness: 1.08 })
+    .jpeg({ quality: 70 })
+    .toFile(path.join(faces, conflictName));
+  // Same photo and same labels: kept, both on one side of the split.
+  const twinName = `${b.slice(0, 4)}9${b.slice(5)}`;
+  await sharp(path.join(aafFaces, b)).jpeg({ quality: 60 }).toFile(path.join(faces, twinName));
+  await fs.writeFile(path.join(faces, 'notes.jpg'), 'x');
+  const gender = (n: string) => (Number(n.slice(0, 5)) >= 7381 ? 1 : 0);
+  const lines = picked.map((n) => `${n} ${gender(n)}`);
+  lines[0] = `${picked[0]} ${1 - gender(picked[0]!)}`; // contradicts the id range
+  await fs.writeFile(path.join(dir, 'train.txt'), lines.slice(0, 12).join('\n') + '\n');
+  await fs.writeFile(path.join(dir, 'val.txt'), lines.slice(12).join('\n') + '\n');
+  return { picked, conflict: [a, conflictName], twins: [b, twinName] };
+}
+
+describe('duplicates', () => {
+  it('a re-encoded, re-toned copy hashes close; a different face does not', async () => {
+    const [x, y] = pickUtkface(2, 100);
+    const original = await fs.readFile(path.join(utkfaceDir, x!.file));
+    const copy = await sharp(original)
+      .modulate({ brightness: 1.1, saturation: 0.9 })
+      .resize(160)
+      .jpeg({ quality: 55 })
+      .toBuffer();
+    const [h0, h1, h2] = await Promise.all([
+      imageHash(original),
+      imageHash(copy),
+      imageHash(path.join(utkfaceDir, y!.file)),
+    ]);
+    assert.ok(hashDistance(h0, h1) <= 10, `copy distance ${hashDistance(h0, h1)}`);
+    assert.ok(hashDistance(h0, h2) > 40, `other face distance ${hashDistance(h0, h2)}`);
+    const clusters = clusterHashes([h0, h2, h1, null], 22);
+    assert.deepEqual([...clusters], [0, 1, 0, 3]);
+  });
+
+  it('drops clusters whose labels disagree and groups consistent copies', () => {
+    const h = (v: number) => Int32Array.from({ length: 8 }, (_, k) => (k === 0 ? v : 0));
+    const rows = [
+      { filename: 'a', age: 30, gender: 1 as const },
+      { filename: 'a-copy', age: 31, gender: 1 as const }, // within the 2-year tolerance
+      { filename: 'b', age: 20, gender: 0 as const },
+      { filename: 'b-copy', age: 20, gender: 1 as const }, // gender conflict
+      { filename: 'c', age: 50, gender: 0 as const },
+    ];
+    const hashes = [h(0b1), h(0b11), h(0xff00), h(0xff01), h(0x7fff0000)];
+    const report = resolveDuplicates(rows, hashes, (r) => r.filename, { maxDistance: 1, ageTolerance: 2 });
+    assert.deepEqual(
+      report.kept.map((k) => [k.row.filename, k.group]),
+      [
+        ['a', 'a'],
+        ['a-copy', 'a'],
+        ['c', 'c'],
+      ],
+    );
+    assert.deepEqual(report.counts, {
+      clusters: 2,
+      duplicateImages: 4,
+      conflictingClusters: 1,
+      droppedConflicting: 2,
+    });
+  });
+});
+
+describe('preprocess aaf', () => {
+  it('lists names, genders and conflicts', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const made = await makeAaf(dir);
+      const listing = await listAaf(dir);
+      assert.equal(listing.counts.read, 27);
+      assert.equal(listing.counts.malformed, 1);
+      assert.equal(listing.counts.genderConflict, 1);
+      assert.equal(listing.counts.unlisted, 2); // the two copies are in no list
+      const s = listing.samples.find((x) => x.name === made.picked[5])!;
+      assert.equal(s.age, Number(made.picked[5]!.slice(6, 8)));
+      assert.equal(s.gender, s.id >= 7381 ? 1 : 0);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('frames faces with the detector median, drops conflicting copies, keeps twins on one side', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const made = await makeAaf(dir);
+      const out = path.join(dir, 'out');
+      const r = await cli([
+        'preprocess',
+        'aaf',
+        '--photo-dir',
+        dir,
+        '--output-dir',
+        out,
+        '--img-size',
+        '48',
+        '--framing-sample',
+        '4',
+        '--split-ratio',
+        '0.5,0.5',
+        '--json',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const summary = JSON.parse(r.stdout);
+      assert.equal(summary.counts.genderConflict, 1);
+      assert.equal(summary.counts.droppedConflictingDuplicates, 2);
+      assert.match(summary.input.framing, /^median of \d: ssd-mobilenetv1/);
+      assert.equal(summary.duplicates.conflictingClusters, 1);
+      const train = (await readSeedCsv(path.join(out, 'train.csv'))).map((x) => x.filename);
+      const val = (await readSeedCsv(path.join(out, 'val.csv'))).map((x) => x.filename);
+      for (const n of made.conflict) assert.ok(!train.includes(n) && !val.includes(n), `${n} dropped`);
+      const side = (n: string) => (train.includes(n) ? 'train' : val.includes(n) ? 'val' : 'none');
+      assert.notEqual(side(made.twins[0]!), 'none');
+      assert.equal(side(made.twins[0]!), side(made.twins[1]!));
+      const meta = await sharp(path.join(out, 'crop', train[0]!)).metadata();
+      assert.equal(meta.width, 48);
+      // The framed crop is tighter than the head-and-shoulders photo: a face fills it.
+      assert.equal(train.length + val.length, 27 - 1 - 1 - 2);
+    } finally {
+      await cleanup();
+    }
+  });
+});
