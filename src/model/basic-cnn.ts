@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { GENDER_CLASSES } from './heads.js';
+import { AGE_CLASSES } from './losses.js';
 
 /**
  * The seed tutorial's network, layer for layer: three 5x5 'same' conv blocks (32/64/128 filters, ReLU,
@@ -38,10 +40,10 @@ export function buildBasicCnn(opts: { imageSize: number; seed?: number }): tf.La
     .apply(x) as tf.SymbolicTensor;
   x = tf.layers.dropout({ rate: 0.4, name: 'fc_drop' }).apply(x) as tf.SymbolicTensor;
   const age = tf.layers
-    .dense({ units: 101, kernelInitializer: init(4), name: 'age' })
+    .dense({ units: AGE_CLASSES, kernelInitializer: init(4), name: 'age' })
     .apply(x) as tf.SymbolicTensor;
   const gender = tf.layers
-    .dense({ units: 2, kernelInitializer: init(5), name: 'gender' })
+    .dense({ units: GENDER_CLASSES, kernelInitializer: init(5), name: 'gender' })
     .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: [age, gender], name: 'basic_cnn' });
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerFastBatchNormGrad } from './batchnorm-grad.js';
+import { ageGenderHeads } from './heads.js';
 
 /**
  * Compact residual networks for small face crops on a CPU budget: a 3x3 stride-2 stem, stages of one
@@ -87,13 +88,6 @@ export function buildResNet(
     channels = width;
   });
   x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dropout({ rate: cfg.dropout, name: 'head_drop' }).apply(x) as tf.SymbolicTensor;
-  const glorot = () => tf.initializers.glorotUniform({ seed: seed++ });
-  const age = tf.layers
-    .dense({ units: 101, kernelInitializer: glorot(), name: 'age' })
-    .apply(x) as tf.SymbolicTensor;
-  const gender = tf.layers
-    .dense({ units: 2, kernelInitializer: glorot(), name: 'gender' })
-    .apply(x) as tf.SymbolicTensor;
+  const [age, gender] = ageGenderHeads({ hidden: 0, dropout: cfg.dropout, seed })(x);
   return tf.model({ inputs: input, outputs: [age, gender], name });
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { evalBatches } from '../data/dataset-stream.js';
 import type { LabelledImage } from '../data/seed-csv.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
-import { ageTargets, genderTargets, jointLoss } from '../model/losses.js';
+import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import {
   AGE_BANDS,
   type AgeGenderMetrics,
@@ -68,7 +68,7 @@ export async function evaluateModel(
       const l = jointLoss(
         a!,
         g!,
-        tf.tensor2d(ageTargets(batch.ages), [n, 101]),
+        tf.tensor2d(ageTargets(batch.ages), [n, AGE_CLASSES]),
         tf.tensor2d(genderTargets(batch.genders), [n, 2]),
       );
       return [expectedAge(a!).dataSync(), maleProbability(g!).dataSync(), l.dataSync()[0]!] as const;

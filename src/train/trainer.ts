@@ -7,7 +7,7 @@ import { createAdam } from '../engine/adam.js';
 import { saveLayersModelToDir } from '../engine/model-io.js';
 import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
 import { buildModel } from '../model/index.js';
-import { ageTargets, genderTargets, jointLoss } from '../model/losses.js';
+import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
@@ -67,7 +67,7 @@ function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, batch: Batch,
   return tf.tidy(() => {
     const n = batch.size;
     const x = tf.tensor4d(batch.x, [n, run.imageSize, run.imageSize, 3]);
-    const ageT = tf.tensor2d(ageTargets(batch.ages, run.ageSigma), [n, 101]);
+    const ageT = tf.tensor2d(ageTargets(batch.ages, run.ageSigma), [n, AGE_CLASSES]);
     const genderT = tf.tensor2d(genderTargets(batch.genders), [n, 2]);
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const loss = optimizer.minimize(

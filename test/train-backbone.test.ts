@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { Predictor } from '../src/infer/predictor.js';
+import { pickUtkface, repoRoot, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
+
+const run = promisify(execFile);
+const mainUrl = pathToFileURL(path.join(repoRoot, 'src', 'cli', 'main.ts')).href;
+const launcher = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(['node', 'agegender', ...process.argv.slice(1)]))`;
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', '-e', launcher, ...args], {
+      cwd: repoRoot,
+      maxBuffer: 1 << 24,
+    });
+    return { code: 0, ...r };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let data: string;
+const samples = pickUtkface(64, 3).filter((s) => s.age <= 100);
+
+before(async () => {
+  ({ dir, cleanup } = await tempDir());
+  // A `preprocess`-shaped folder: crop/ (links to real UTKFace crops), train.csv, val.csv; one missing image.
+  data = path.join(dir, 'mine');
+  await fs.mkdir(path.join(data, 'crop'), { recursive: true });
+  for (const s of samples) await fs.symlink(path.join(utkfaceDir, s.file), path.join(data, 'crop', s.file));
+  await writeSeedCsv(path.join(data, 'train.csv'), [
+    ...samples.slice(0, 48),
+    { file: 'gone.jpg', age: 30, gender: 1 },
+  ]);
+  await writeSeedCsv(path.join(data, 'val.csv'), samples.slice(48));
+});
+after(() => cleanup());
+
+describe('train --backbone dlib-resnet', () => {
+  it('trains heads on cached backbone features in one command and exports a bundle predict can use', async () => {
+    const modelDir = path.join(dir, 'run');
+    const cache = path.join(dir, 'cache');
+    const args = [
+      'train',
+      '--backbone',
+      'dlib-resnet',
+      '--data',
+      data,
+      '--epochs',
+      '12',
+      '--batch-size',
+      '16',
+    ];
+    const r = await cli([...args, '--model-dir', modelDir, '--feature-cache', cache, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(result.trainImages, 48, 'the missing image is skipped, the rest used');
+    const lines = (await fs.readFile(path.join(modelDir, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.length, 12);
+    assert.ok(
+      lines[11].trainLoss < lines[0].trainLoss,
+      `loss falls: ${lines[0].trainLoss} -> ${lines[11].trainLoss}`,
+    );
+
+    const spec = JSON.parse(await fs.readFile(path.join(result.servingDir, 'preprocess.json'), 'utf8'));
+    assert.equal(spec.imageSize, 150);
+    assert.equal(spec.normalization.kind, 'mean-scale');
+    assert.equal(spec.faceCrop.detector, 'ssd-mobilenetv1');
+
+    const predictor = await Predictor.load({ modelDir: result.servingDir, backend: 'wasm' });
+    const faces = await predictor.predict(path.join(utkfaceDir, samples[50]!.file), { detect: false });
+    assert.equal(faces.length, 1);
+    assert.ok(faces[0]!.age >= 0 && faces[0]!.age <= 100 && Number.isFinite(faces[0]!.pMale));
+    assert.match(faces[0]!.label, /^[MF]\/\d+$/);
+    predictor.dispose();
+
+    // A second run reads the cached features instead of recomputing them (no new cache files), and a
+    // taken --model-dir is refused with a one-line error.
+    const before = (await fs.readdir(cache)).sort();
+    const again = await cli([
+      ...args,
+      '--epochs',
+      '1',
+      '--model-dir',
+      path.join(dir, 'run2'),
+      '--feature-cache',
+      cache,
+      '--json',
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual((await fs.readdir(cache)).sort(), before);
+    const taken = await cli([...args, '--model-dir', modelDir, '--feature-cache', cache]);
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stderr, /already holds a run/);
+  });
+
+  it('refuses a missing --data folder with a one-line error', async () => {
+    const r = await cli([
+      'train',
+      '--backbone',
+      'dlib-resnet',
+      '--data',
+      path.join(dir, 'nope'),
+      '--model-dir',
+      path.join(dir, 'x'),
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /nope/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  });
+});
