@@ -375,10 +375,17 @@ async function predictInBrowser(bitmap, detect) {
 
   const batch = new Float32Array(faces.length * size * size * 3);
   faces.forEach((f, i) => batch.set(faceInput(bitmap, f.region, size, spec.normalization), i * size * size * 3));
+  const n = faces.length;
   const [ageProbs, genderProbs] = tf.tidy(() => {
-    const x = tf.tensor4d(batch, [faces.length, size, size, 3]);
-    const [age, gender] = model.predict(x);
-    return [tf.softmax(age), tf.softmax(gender)];
+    const x = tf.tensor4d(batch, [n, size, size, 3]);
+    // preprocess.json flipAverage: also score the mirrored crops and average (src/infer/predictor.ts).
+    const input = spec.flipAverage ? tf.concat([x, tf.reverse(x, 2)]) : x;
+    const mean = (t) => {
+      const p = tf.softmax(t);
+      return spec.flipAverage ? tf.div(tf.add(p.slice(0, n), p.slice(n, n)), 2) : p;
+    };
+    const [age, gender] = model.predict(input);
+    return [mean(age), mean(gender)];
   });
   const ages = await ageProbs.array();
   const genders = await genderProbs.array();

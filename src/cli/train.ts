@@ -29,6 +29,7 @@ interface TrainFlags {
   hidden: string;
   dropout: string;
   featureCache?: string;
+  features: 'multi' | 'pooled';
 }
 
 export function register(program: Command): void {
@@ -85,6 +86,14 @@ export function register(program: Command): void {
     )
     .option('--tail-epochs <n>', 'with --backbone: epochs that also fine-tune the last backbone stages', '0')
     .option('--hidden <units>', 'with --backbone: hidden units of the heads (0 = linear heads)', '512')
+    .addOption(
+      new Option(
+        '--features <kind>',
+        "with --backbone: 'multi' = pooled + mid-level features, 'pooled' = pooled only",
+      )
+        .choices(['multi', 'pooled'])
+        .default('multi'),
+    )
     .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')
     .option(
       '--feature-cache <dir>',
@@ -172,6 +181,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
     lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10 }) : 1e-3,
     hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),
+    features: flags.features,
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),

@@ -27,6 +27,11 @@ export interface PreprocessSpec {
    * (`dx * w`, `dy * h`).
    */
   faceCrop: null | FaceCropRule;
+  /**
+   * Test-time flip: score each face as is and mirrored left-right and average the two softmax outputs
+   * (absent = false). Set by training when it measured a gain on validation.
+   */
+  flipAverage?: boolean;
 }
 
 /**

@@ -223,17 +223,26 @@ export class Predictor {
     const { tf, spec } = this;
     const size = spec.imageSize;
     const per = size * size * 3;
-    const batch = new Float32Array(crops.length * per);
-    crops.forEach((c, i) => normalizeInto(c, spec.normalization, size, batch, i * per));
+    // With flipAverage, the mirrored crops follow the plain ones in one batch; their softmax outputs are
+    // averaged below (the same rule as the validation figures of training).
+    const views = spec.flipAverage ? 2 : 1;
+    const n = crops.length;
+    const batch = new Float32Array(views * n * per);
+    crops.forEach((c, i) => {
+      normalizeInto(c, spec.normalization, size, batch, i * per);
+      if (views === 2) normalizeInto(c, spec.normalization, size, batch, (n + i) * per, true);
+    });
     const named = this.model.outputNames;
     // Output order is fixed by the bundle contract (age, gender); names are honoured when present.
     const ageIdx = named.includes('age') ? named.indexOf('age') : 0;
     const genderIdx = named.includes('gender') ? named.indexOf('gender') : 1;
     const probs = tf.tidy(() => {
-      const outputs = this.model.predict(
-        tf.tensor4d(batch, [crops.length, size, size, 3]),
-      ) as tfTypes.Tensor[];
-      return [tf.softmax(outputs[ageIdx]!), tf.softmax(outputs[genderIdx]!)];
+      const outputs = this.model.predict(tf.tensor4d(batch, [views * n, size, size, 3])) as tfTypes.Tensor[];
+      const mean = (t: tfTypes.Tensor) => {
+        const p = tf.softmax(t);
+        return views === 2 ? tf.div(tf.add(p.slice(0, n), p.slice(n, n)), 2) : p;
+      };
+      return [mean(outputs[ageIdx]!), mean(outputs[genderIdx]!)];
     });
     let ageP: Float32Array, genderP: Float32Array;
     try {

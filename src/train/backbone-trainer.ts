@@ -58,6 +58,12 @@ export interface BackboneTrainOptions {
   lr: number;
   /** Peak learning rate of phase "tail" (default lr / 10). */
   tailLr?: number;
+  /**
+   * What the heads see: 'pooled' = the backbone's 256 globally pooled features (identity-trained, the
+   * descriptor's input); 'multi' = those plus the trunk's 8x8x128 map average-pooled to 2x2 (512 more
+   * values of mid-level texture and shape, which age needs and identity training learns to ignore).
+   */
+  features: 'pooled' | 'multi';
   /** Hidden units of the heads (0 = linear heads). */
   hidden: number;
   dropout: number;
@@ -134,7 +140,8 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
 
   // 2. Phase "heads": pooled tail features, computed once.
   const mapIn = tf.input({ shape: [...DLIB_TRUNK_SHAPE], name: 'trunk_map' });
-  const pooledOut = dlib.tail(mapIn);
+  const describe = featureFn(dlib.tail, opts.features);
+  const pooledOut = describe(mapIn);
   const tailModel = tf.model({ inputs: mapIn, outputs: pooledOut, name: 'dlib_tail' });
   const heads = ageGenderHeads({ hidden: opts.hidden, dropout: opts.dropout, seed: opts.seed });
   const featIn = tf.input({ shape: [pooledOut.shape[1]!], name: 'features' });
@@ -199,7 +206,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   // 4. Export image -> age/gender as one layers model.
   const full = tf.model({
     inputs: image,
-    outputs: heads(dlib.tail(dlib.trunk(image))),
+    outputs: heads(describe(dlib.trunk(image))),
     name: 'agegender_dlib',
   });
   const servingDir = path.join(opts.modelDir, 'serving', String(Math.floor(Date.now() / 1000)));
@@ -226,6 +233,19 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   await writeFileAtomic(path.join(opts.modelDir, 'latest-serving.txt'), servingDir + '\n');
   log(`exported ${servingDir}`);
   return { servingDir, trainImages, wallSeconds: (Date.now() - t0) / 1000, validation };
+}
+
+/** The layers from the trunk's map to the heads' input (see BackboneTrainOptions.features). */
+function featureFn(
+  tail: (map: tf.SymbolicTensor) => tf.SymbolicTensor,
+  kind: 'pooled' | 'multi',
+): (map: tf.SymbolicTensor) => tf.SymbolicTensor {
+  if (kind === 'pooled') return tail;
+  const pool = tf.layers.averagePooling2d({ poolSize: 4, strides: 4, name: 'mid_pool' });
+  const flat = tf.layers.flatten({ name: 'mid_flat' });
+  const join = tf.layers.concatenate({ name: 'features' });
+  return (map) =>
+    join.apply([tail(map), flat.apply(pool.apply(map)) as tf.SymbolicTensor]) as tf.SymbolicTensor;
 }
 
 /** Runs the frozen tail over every cached map (both views): the 256 pooled features per view. */
