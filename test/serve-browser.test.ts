@@ -7,6 +7,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { makeGroupPhoto } from './helpers/predict-photos.js';
 import { startRealServer, type RealServer } from './helpers/serve-fixtures.js';
+import { ensureWebBuild } from './helpers/web-build.js';
 
 // End to end in a real headless Chromium (Debian's `chromium`, driven by playwright-core): the page at /
 // gets a real UTKFace face through the file picker and shows an `M/NN` / `F/NN` label in both modes,
@@ -36,6 +37,8 @@ describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
   const tmpFiles: string[] = [];
 
   before(async () => {
+    // The page imports the library's browser entry (dist/web): build it from the current src/web.
+    await ensureWebBuild({ fresh: true });
     server = await startRealServer();
     base = server.base;
     browser = await chromium.launch({
