@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumSkip, closeChromium, launchChromium } from './helpers/chromium.js';
 import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { makeGroupPhoto } from './helpers/predict-photos.js';
 import { startRealServer, type RealServer } from './helpers/serve-fixtures.js';
@@ -15,10 +16,7 @@ import { ensureWebBuild } from './helpers/web-build.js';
 // crop (detection off), on a two-face composite photo (detection on), and from the (fake) webcam.
 // Screenshots are kept under tmp/serve-browser/ (git-ignored); the paths are printed.
 
-const CHROMIUM = process.env.AGEGENDER_CHROMIUM ?? '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the browser test`;
+const skip = chromiumSkip;
 const outDir = path.join(repoRoot, 'tmp', 'serve-browser');
 const LABEL = /^[MF]\/\d{1,3}$/;
 
@@ -41,21 +39,7 @@ describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
     await ensureWebBuild({ fresh: true });
     server = await startRealServer();
     base = server.base;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        // A synthetic camera, granted without a prompt, for the webcam button.
-        '--use-fake-device-for-media-stream',
-        '--use-fake-ui-for-media-stream',
-      ],
-    });
+    browser = await launchChromium({ fakeCamera: true });
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     page = await context.newPage();
     page.on('request', (r) => {
@@ -70,8 +54,7 @@ describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
   });
 
   after(async () => {
-    // Bounded: a browser that does not answer Browser.close must not hold the test run open.
-    await Promise.race([browser?.close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
+    await closeChromium(browser);
     await server?.close();
     for (const f of tmpFiles) await fs.rm(f, { force: true });
   });
