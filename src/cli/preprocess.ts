@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import { UserError } from '../util/errors.js';
 import type { CommonPreprocessOptions } from '../data/preprocess-options.js';
