@@ -7,10 +7,11 @@
 
 FROM node:20-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json tsconfig.web.json ./
 COPY bin ./bin
 COPY src ./src
-# `npm ci` also runs `prepare` (the tsc build into dist/). The optional @tensorflow/tfjs-node fetches
+COPY scripts ./scripts
+# `npm ci` also runs `prepare` (the tsc build into dist/, and the web entry into dist/web/). The optional @tensorflow/tfjs-node fetches
 # libtensorflow here (network at build time) and then gives train/serve the native CPU backend; when
 # that download fails npm skips the optional package and the wasm backend is used.
 RUN npm ci && npm prune --omit=dev

@@ -11,6 +11,7 @@ import { buildServer } from '../src/serve/server.js';
 import { UserError } from '../src/util/errors.js';
 import { pickUtkface, utkfaceDir } from './helpers/fixtures.js';
 import { fakeBundleDir, fakePredictor, waitFor, type FakePredictor } from './helpers/serve-fixtures.js';
+import { ensureWebBuild } from './helpers/web-build.js';
 
 // The HTTP API over fastify's inject (and one real socket), with a fake predictor: routes, every limit
 // and error code, the queue. The real model answers in serve-real.test.ts.
@@ -130,34 +131,32 @@ describe('serve API (fake predictor)', () => {
     }
   });
 
-  test('the page and its vendored browser libraries are served', async () => {
+  test('the page, the browser entry and its wasm binaries are served', async () => {
+    await ensureWebBuild();
     const page = await app.inject('/');
     assert.equal(page.statusCode, 200);
     assert.match(page.headers['content-type'] as string, /text\/html/);
-    for (const src of [
-      '/app.js',
-      '/style.css',
-      '/vendor/tf.fesm.min.js',
-      '/vendor/tf-backend-wasm.fesm.min.js',
-    ]) {
+    for (const src of ['/app.js', '/style.css']) {
       assert.ok(page.body.includes(src), `the page does not load ${src}`);
     }
+    const script = await app.inject('/app.js');
+    assert.ok(script.body.includes("'/lib/agegender.js'"), 'the page does not import the browser entry');
     const types: Record<string, RegExp> = {
       '/app.js': /javascript/,
       '/style.css': /text\/css/,
-      '/vendor/tf.fesm.min.js': /javascript/,
-      '/vendor/tf-backend-wasm.fesm.min.js': /javascript/,
-      '/vendor/face-api.esm-nobundle.js': /javascript/,
-      '/vendor/empty.js': /javascript/,
-      '/vendor/node-shim.js': /javascript/,
+      '/lib/agegender.js': /javascript/,
       // WebAssembly.instantiateStreaming needs this exact type.
-      '/vendor/tfjs-backend-wasm-simd.wasm': /^application\/wasm/,
-      '/vendor/tfjs-backend-wasm.wasm': /^application\/wasm/,
+      '/lib/tfjs-backend-wasm-simd.wasm': /^application\/wasm/,
+      '/lib/tfjs-backend-wasm.wasm': /^application\/wasm/,
     };
     for (const [url, type] of Object.entries(types)) {
       const res = await app.inject(url);
       assert.equal(res.statusCode, 200, url);
       assert.match(res.headers['content-type'] as string, type, url);
+    }
+    // Only the build's own files under /lib/.
+    for (const url of ['/lib/index.d.ts', '/lib/..%2Fcli%2Fmain.js']) {
+      assert.equal((await app.inject(url)).statusCode, 404, url);
     }
     const manifest = await app.inject('/vendor/face-api-model/ssd_mobilenetv1_model-weights_manifest.json');
     assert.equal(manifest.statusCode, 200);

@@ -27,14 +27,15 @@ export function register(program: Command): void {
         backend: 'auto' | 'wasm' | 'tensorflow' | 'cpu';
         json?: boolean;
       }) => {
-        const { evaluateCommand, formatEvaluation } = await import('../train/evaluate-command.js');
-        const result = await evaluateCommand({
+        const { evaluate } = await import('../api/evaluate.js');
+        const { formatEvaluation } = await import('../train/evaluate-command.js');
+        const result = await evaluate({
           modelDir: flags.modelDir,
           csv: flags.csv,
           imgDir: flags.imgDir,
           batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
           backend: flags.backend,
-          json: flags.json,
+          progress: flags.json ? undefined : 'stderr',
         });
         console.log(flags.json ? JSON.stringify(result) : formatEvaluation(result));
       },

@@ -1,8 +1,9 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import { UserError } from '../util/errors.js';
 import type { CommonPreprocessOptions } from '../data/preprocess-options.js';
 import type { PreprocessSummary } from '../data/prepare-dataset.js';
+import type { PreprocessOptions } from '../api/preprocess.js';
 
 interface CommonFlags {
   outputDir: string;
@@ -72,6 +73,20 @@ async function common(flags: CommonFlags, margin: number | null): Promise<Common
   };
 }
 
+/** The parsed flags as the library's options (src/api/preprocess.ts); progress goes to stderr unless --json. */
+function libraryOptions(o: CommonPreprocessOptions): PreprocessOptions {
+  return {
+    outputDir: o.outputDir,
+    imgSize: o.crop.imgSize,
+    quality: o.crop.quality,
+    splitRatio: o.splitRatio,
+    seed: o.seed,
+    labelsOnly: o.labelsOnly,
+    jobs: o.concurrency,
+    progress: o.json ? undefined : 'stderr',
+  };
+}
+
 /** Without --labels-only the photo folder must exist: say so plainly instead of counting every image missing. */
 async function requirePhotoDir(dir: string | undefined, labelsOnly: boolean): Promise<void> {
   if (labelsOnly) return;
@@ -109,8 +124,8 @@ export function register(program: Command): void {
   ).action(async (flags: CommonFlags & { photoDir: string }) => {
     const opts = await common(flags, null);
     await requirePhotoDir(flags.photoDir, false);
-    const { preprocessUtkface } = await import('../data/preprocess-utkface.js');
-    await report(await preprocessUtkface(flags.photoDir, opts), opts.json);
+    const { preprocessUtkface } = await import('../api/preprocess.js');
+    await report(await preprocessUtkface({ ...libraryOptions(opts), photoDir: flags.photoDir }), opts.json);
   });
 
   withCommonFlags(
@@ -136,8 +151,10 @@ export function register(program: Command): void {
       }
       const opts = await common(flags, margin);
       await requirePhotoDir(flags.photoDir, opts.labelsOnly);
-      const { preprocessImdbWiki } = await import('../data/preprocess-imdb-wiki.js');
-      await report(await preprocessImdbWiki(flags.dbPath, flags.photoDir, minScore, opts), opts.json);
+      const { preprocessImdbWiki } = await import('../api/preprocess.js');
+      const { dbPath, photoDir } = flags;
+      const lib = { ...libraryOptions(opts), dbPath, photoDir, minScore, recropMargin: margin ?? undefined };
+      await report(await preprocessImdbWiki(lib), opts.json);
     },
   );
 
@@ -168,10 +185,10 @@ export function register(program: Command): void {
     ) => {
       const opts = await common(flags, null);
       await requirePhotoDir(flags.photoDir, opts.labelsOnly);
-      const { preprocessCsv } = await import('../data/preprocess-csv.js');
-      const { pathCol, ageCol, genderCol, identityCol, maleValue, femaleValue } = flags;
+      const { preprocessCsv } = await import('../api/preprocess.js');
+      const { csv, photoDir, pathCol, ageCol, genderCol, identityCol, maleValue, femaleValue } = flags;
       const cols = { pathCol, ageCol, genderCol, identityCol, maleValue, femaleValue };
-      const summary = await preprocessCsv(flags.csv, flags.photoDir, cols, opts);
+      const summary = await preprocessCsv({ ...libraryOptions(opts), csv, photoDir, ...cols });
       await report(summary, opts.json);
     },
   );

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { UserError } from '../util/errors.js';
-import type { Arch } from '../model/index.js';
+import type { ArchName as Arch } from '../api/train.js';
 import { num } from './parse-number.js';
 
 interface TrainFlags {
@@ -104,8 +104,7 @@ export function register(program: Command): void {
       if (flags.numSteps != null && flags.epochs != null) {
         throw new UserError('give --num-steps or --epochs, not both');
       }
-      const { train } = await import('../train/trainer.js');
-      const { DEFAULT_LR } = await import('../model/index.js');
+      const { train } = await import('../api/train.js');
       const result = await train({
         modelDir: flags.modelDir,
         resume: flags.resume,
@@ -122,8 +121,8 @@ export function register(program: Command): void {
               ? 16
               : undefined,
         batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
-        lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10 }) : DEFAULT_LR[flags.arch as Arch],
-        arch: flags.arch,
+        lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10 }) : undefined,
+        arch: flags.arch as Arch,
         evalEvery: num('--eval-every', flags.evalEvery, { int: true, min: 1 }),
         checkpointEvery: num('--checkpoint-every', flags.checkpointEvery, { int: true, min: 0 }),
         seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
@@ -132,7 +131,7 @@ export function register(program: Command): void {
           flags.threads != null ? num('--threads', flags.threads, { int: true, min: 1, max: 64 }) : undefined,
         augment: flags.augment,
         ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
-        json: flags.json,
+        progress: flags.json ? undefined : 'stderr',
       });
       if (flags.json) {
         console.log(JSON.stringify(result));

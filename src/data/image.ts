@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import type { Normalization, PreprocessSpec } from './preprocess-spec.js';
+import { cutSquare, type SquareRegion } from './square.js';
+import type { PreprocessSpec } from './preprocess-spec.js';
 
 /** Raw RGB pixels of one image, HWC, uint8. */
 export interface RgbImage {
@@ -44,81 +45,9 @@ export async function loadResized(
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }
 
-/**
- * Per-image standardisation (TensorFlow's per_image_standardization): zero mean, unit variance over the
- * whole image, with the std floored at 1/sqrt(N) so flat images do not blow up. Optionally mirrors the
- * image left-right (training augmentation). Writes into `out` (length H*W*3) at `offset`.
- */
-export function standardize(
-  pixels: Uint8Array,
-  size: number,
-  out: Float32Array,
-  offset = 0,
-  flip = false,
-): void {
-  const n = pixels.length;
-  let sum = 0;
-  let sumSq = 0;
-  for (let i = 0; i < n; i++) {
-    const v = pixels[i]!;
-    sum += v;
-    sumSq += v * v;
-  }
-  const mean = sum / n;
-  const variance = Math.max(sumSq / n - mean * mean, 0);
-  const scale = 1 / Math.max(Math.sqrt(variance), 1 / Math.sqrt(n));
-  if (!flip) {
-    for (let i = 0; i < n; i++) out[offset + i] = (pixels[i]! - mean) * scale;
-    return;
-  }
-  const row = size * 3;
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const src = y * row + x * 3;
-      const dst = offset + y * row + (size - 1 - x) * 3;
-      out[dst] = (pixels[src]! - mean) * scale;
-      out[dst + 1] = (pixels[src + 1]! - mean) * scale;
-      out[dst + 2] = (pixels[src + 2]! - mean) * scale;
-    }
-  }
-}
-
-/**
- * The spec's normalisation of one HWC uint8 image into `out` at `offset` (optionally mirrored left-right).
- * Training, evaluation and prediction all go through here, so they cannot drift apart.
- */
-export function normalizeInto(
-  pixels: Uint8Array,
-  norm: Normalization,
-  size: number,
-  out: Float32Array,
-  offset = 0,
-  flip = false,
-): void {
-  if (norm.kind === 'per-image-standardization') {
-    standardize(pixels, size, out, offset, flip);
-    return;
-  }
-  const [mr, mg, mb] = norm.mean;
-  const k = norm.scale;
-  const row = size * 3;
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const src = y * row + x * 3;
-      const dst = offset + y * row + (flip ? size - 1 - x : x) * 3;
-      out[dst] = (pixels[src]! - mr) * k;
-      out[dst + 1] = (pixels[src + 1]! - mg) * k;
-      out[dst + 2] = (pixels[src + 2]! - mb) * k;
-    }
-  }
-}
-
-/** A square region in image pixels (may reach outside the image). */
-export interface SquareRegion {
-  x: number;
-  y: number;
-  w: number;
-}
+// The pixel maths lives in normalize.ts (no sharp there, so the browser entry shares it).
+export { normalizeInto, standardize } from './normalize.js';
+export { cutSquare, type SquareRegion } from './square.js';
 
 /**
  * Cuts a square region out of the image and resizes it to `size` (HWC uint8 RGB). Parts of the region
@@ -132,20 +61,8 @@ export async function cropSquare(
   size: number,
   kernel: PreprocessSpec['resize']['kernel'] = 'lanczos3',
 ): Promise<Uint8Array> {
-  const side = Math.max(1, Math.round(region.w));
-  const x0 = Math.round(region.x);
-  const y0 = Math.round(region.y);
-  const square = new Uint8Array(side * side * 3);
-  const sx0 = Math.max(0, x0);
-  const sx1 = Math.min(image.width, x0 + side);
-  if (sx1 > sx0) {
-    const rowBytes = (sx1 - sx0) * 3;
-    for (let y = Math.max(0, y0); y < Math.min(image.height, y0 + side); y++) {
-      const src = (y * image.width + sx0) * 3;
-      square.set(image.data.subarray(src, src + rowBytes), ((y - y0) * side + (sx0 - x0)) * 3);
-    }
-  }
-  const data = await sharp(square, { raw: { width: side, height: side, channels: 3 } })
+  const square = cutSquare(image, region);
+  const data = await sharp(square.data, { raw: { width: square.width, height: square.height, channels: 3 } })
     .resize(size, size, { fit: 'fill', kernel })
     .raw()
     .toBuffer();

@@ -10,7 +10,8 @@ import { UserError, reason } from '../util/errors.js';
  * always works: XNNPACK kernels, plus our training kernels (./wasm-kernels) that the package lacks.
  */
 
-export type BackendChoice = 'auto' | 'wasm' | 'tensorflow' | 'cpu';
+import type { BackendChoice } from './backend-choice.js';
+export type { BackendChoice } from './backend-choice.js';
 
 export interface BackendOptions {
   backend?: BackendChoice;

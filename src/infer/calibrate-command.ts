@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createProgress } from '../util/progress.js';
-import { calibrateFaceCrop, readPreprocessSpec, writeFaceCrop } from './calibrate.js';
+import { readPreprocessSpec } from './bundle.js';
+import { calibrateFaceCrop, writeFaceCrop } from './calibrate.js';
 import { loadDetector, parseDetectorName } from './detector.js';
 import { ensureBackend } from './tf-backend.js';
 

@@ -2,11 +2,16 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { RgbImage } from '../data/image.js';
+import { BUNDLE_FILES } from '../data/bundle-format.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { readPreprocessSpec } from './bundle.js';
 import { UserError, reason } from '../util/errors.js';
-import { DEFAULT_DETECTOR, type DetectOptions, type DetectorName, type FaceDetector } from './detector.js';
+import { type DetectOptions, type DetectorName, type FaceDetector } from './detector.js';
 import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
 import type { Box } from './types.js';
+
+/** Re-exported for callers that calibrate and then read the result back. */
+export { readPreprocessSpec };
 
 /**
  * Crop calibration: how does a detector's face box sit inside the crops the model was trained on?
@@ -197,30 +202,10 @@ export async function calibrateFaceCrop(
   return { rule, measurements, skipped, unreadable };
 }
 
-export const PREPROCESS_JSON = 'preprocess.json';
-
-/** Reads a bundle's preprocess.json (a one-line UserError naming the file when it is missing or bad). */
-export async function readPreprocessSpec(bundleDir: string): Promise<PreprocessSpec> {
-  const file = path.join(bundleDir, PREPROCESS_JSON);
-  let spec: PreprocessSpec;
-  try {
-    spec = JSON.parse(await fs.readFile(file, 'utf8')) as PreprocessSpec;
-  } catch (err) {
-    throw new UserError(`${file}: cannot read preprocessing spec: ${reason(err)}`);
-  }
-  if (spec?.format !== 'agegender-preprocess' || !Number.isInteger(spec.imageSize)) {
-    throw new UserError(`${file}: not an agegender preprocess.json (format / imageSize missing)`);
-  }
-  spec.faceCrop ??= null;
-  return spec;
-}
-
 /** Stores the rule as the bundle's faceCrop; the file is replaced atomically, other fields kept as they were. */
 export async function writeFaceCrop(bundleDir: string, rule: FaceCropRule): Promise<PreprocessSpec> {
   const spec = await readPreprocessSpec(bundleDir);
   const next: PreprocessSpec = { ...spec, faceCrop: rule };
-  await writeFileAtomic(path.join(bundleDir, PREPROCESS_JSON), JSON.stringify(next, null, 2) + '\n');
+  await writeFileAtomic(path.join(bundleDir, BUNDLE_FILES.preprocess), JSON.stringify(next, null, 2) + '\n');
   return next;
 }
-
-export { DEFAULT_DETECTOR };

@@ -2,7 +2,14 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import type { RgbImage } from '../data/image.js';
-import { UserError } from '../util/errors.js';
+import {
+  byPosition,
+  DEFAULT_DETECTOR,
+  DEFAULT_MIN_SCORE,
+  DETECTOR_MANIFEST,
+  TINY_INPUT_SIZE,
+  type DetectorName,
+} from './detector-options.js';
 import type { Box } from './types.js';
 
 /** One face found by a detector, in pixels of the image it was given. */
@@ -25,47 +32,20 @@ export interface FaceDetector {
 }
 
 /**
- * Detectors whose weights ship inside @vladmandic/face-api (node_modules/@vladmandic/face-api/model):
- * no download at run time. Both run on our own '@tensorflow/tfjs' instance and backend, because the
- * package's node-wasm build `require`s '@tensorflow/tfjs' and resolves to the same module we import.
- * - ssd-mobilenetv1 (default): 5.6 MB, ~0.2 s per photo on one core; its boxes frame faces most like
- *   the training crops (mean IoU 0.82 after the crop rule) and it finds exactly one face in 94% of 500
- *   UTKFace calibration crops.
- * - tiny-face-detector: 0.2 MB; at input 608 it finds as many faces at similar speed, but with looser,
- *   less consistent boxes (IoU 0.78; exactly one face in only 69% of the calibration crops).
- * Figures: bench/predict-detectors.ts.
+ * The detectors run on our own '@tensorflow/tfjs' instance and backend, because face-api's node-wasm build
+ * `require`s '@tensorflow/tfjs' and resolves to the same module we import. Names, thresholds and the
+ * margin pass are in detector-options.ts (shared with the browser entry).
  */
-export const DETECTORS = ['ssd-mobilenetv1', 'tiny-face-detector'] as const;
-export type DetectorName = (typeof DETECTORS)[number];
-export const DEFAULT_DETECTOR: DetectorName = 'ssd-mobilenetv1';
-
-/**
- * Default confidence thresholds, chosen on the composite photos of bench/predict-detectors.ts: SSD at 0.5
- * found 83% of the faces, at 0.4 90%, at 0.3 93%, with the same single false detection in all three.
- */
-export const DEFAULT_MIN_SCORE: Record<DetectorName, number> = {
-  'ssd-mobilenetv1': 0.4,
-  'tiny-face-detector': 0.4,
-};
-
-/** tiny-face-detector input side: 416 missed most faces under 90 px; 608 found 98% of them. */
-const TINY_INPUT_SIZE = 608;
+export {
+  DEFAULT_DETECTOR,
+  DEFAULT_MIN_SCORE,
+  DETECTORS,
+  isDetectorName,
+  parseDetectorName,
+  type DetectorName,
+} from './detector-options.js';
 
 type FaceApi = typeof import('@vladmandic/face-api');
-
-export function isDetectorName(name: string): name is DetectorName {
-  return (DETECTORS as readonly string[]).includes(name);
-}
-
-export function parseDetectorName(name: string): DetectorName {
-  // Short aliases for the command line.
-  const alias: Record<string, DetectorName> = { ssd: 'ssd-mobilenetv1', tiny: 'tiny-face-detector' };
-  const full = alias[name] ?? name;
-  if (!isDetectorName(full)) {
-    throw new UserError(`unknown detector "${name}" (expected ${[...DETECTORS, 'ssd', 'tiny'].join(', ')})`);
-  }
-  return full;
-}
 
 let faceApi: FaceApi | null = null;
 const loaded = new Map<DetectorName, Promise<FaceDetector>>();
@@ -85,9 +65,7 @@ export function loadDetector(name: DetectorName = DEFAULT_DETECTOR): Promise<Fac
 }
 
 function modelDir(require: NodeJS.Require): string {
-  return path.dirname(
-    require.resolve('@vladmandic/face-api/model/ssd_mobilenetv1_model-weights_manifest.json'),
-  );
+  return path.dirname(require.resolve(`@vladmandic/face-api/model/${DETECTOR_MANIFEST['ssd-mobilenetv1']}`));
 }
 
 async function create(name: DetectorName): Promise<FaceDetector> {
@@ -118,7 +96,7 @@ async function create(name: DetectorName): Promise<FaceDetector> {
             box: { x: d.box.x, y: d.box.y, w: d.box.width, h: d.box.height },
             score: d.score,
           }))
-          .sort((a, b) => a.box.x - b.box.x || a.box.y - b.box.y);
+          .sort(byPosition);
       } finally {
         input.dispose();
       }

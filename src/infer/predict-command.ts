@@ -3,7 +3,8 @@ import path from 'node:path';
 import { reason } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { annotate, isAnnotatableName } from './annotate.js';
-import { Predictor } from './predictor.js';
+import { loadPredictor, type DetectorOption } from '../api/predict.js';
+import type { BackendChoice } from '../engine/backend-choice.js';
 import type { FaceResult } from './types.js';
 
 /** What `agegender predict` does, apart from parsing its arguments (src/cli/predict.ts). */
@@ -14,10 +15,10 @@ export interface PredictCommandOptions {
   /** Output image (one input) or directory (several inputs) for photos with boxes and labels drawn. */
   annotate?: string;
   modelDir?: string;
-  backend?: string;
+  backend?: BackendChoice;
   /** wasm threads; default 1 for up to FEW_PHOTOS photos (faster start), else all cores. */
   threads?: number;
-  detector?: string;
+  detector?: DetectorOption;
   minScore?: number;
   /** Images decoded, detected and sent through the network together. */
   batchSize?: number;
@@ -90,9 +91,10 @@ export async function runPredict(
     return 1;
   }
 
-  const predictor = await Predictor.load({
+  const predictor = await loadPredictor({
     modelDir: opts.modelDir,
     backend: opts.backend,
+    threads: opts.threads ?? (files.length <= FEW_PHOTOS ? 1 : undefined),
     detector: opts.detector,
   });
   let warned = 0;
@@ -115,7 +117,7 @@ export async function runPredict(
   try {
     for (let start = 0; start < files.length; start += batchSize) {
       const chunk = files.slice(start, start + batchSize);
-      const settled = await predictor.predictSettled(chunk, {
+      const settled = await predictor.predictEach(chunk, {
         detect: opts.detect ?? true,
         minScore: opts.minScore,
       });
@@ -123,7 +125,7 @@ export async function runPredict(
       for (const [k, result] of settled.entries()) {
         const file = chunk[k]!;
         if (!result.ok) {
-          reportError(file, result.error);
+          reportError(file, result.error.message);
           continue;
         }
         printFaces(file, result.faces, opts, io);

@@ -1,23 +1,19 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { decodeRgb, loadResized, normalizeInto, type RgbImage } from '../data/image.js';
-import { UserError, reason } from '../util/errors.js';
-import { readPreprocessSpec } from './calibrate.js';
-import {
-  DEFAULT_DETECTOR,
-  loadDetector,
-  parseDetectorName,
-  type Detection,
-  type DetectorName,
-  type FaceDetector,
-} from './detector.js';
-import { cropRegion, extractFace } from './face-crop.js';
+import { decodeRgb, loadResized, type RgbImage } from '../data/image.js';
 import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
+import { ImageTooLargeError, InvalidImageError, UserError, reason } from '../util/errors.js';
+import { round } from '../util/round.js';
+import { isBundle, loadBundle } from './bundle.js';
+import { chooseFaceCrop, clipBox, cropRegion } from './crop-rule.js';
+import { fromMarginCanvas, marginLayout, type DetectorName } from './detector-options.js';
+import { loadDetector, type Detection, type FaceDetector } from './detector.js';
+import { extractFace } from './face-crop.js';
+import { classifyFaceCrops } from './readout.js';
 import { ensureBackend } from './tf-backend.js';
-import { formatLabel, type Box, type FaceResult } from './types.js';
+import type { Box, FaceResult } from './types.js';
 
 /**
  * The bundle shipped in the package: <package root>/models/default. This file is src/infer/predictor.ts
@@ -27,31 +23,7 @@ export function defaultModelDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'default');
 }
 
-/**
- * Crop rules measured with `agegender calibrate` on 500 UTKFace crops (the default model's training
- * data). Used only when a bundle carries no faceCrop of its own, or one for another detector, which is
- * right for any model trained on UTKFace-style aligned crops; other crops need `agegender calibrate`.
- */
-export const UTKFACE_FACE_CROP: Record<DetectorName, FaceCropRule> = {
-  'ssd-mobilenetv1': {
-    detector: 'ssd-mobilenetv1',
-    scale: 1.0385,
-    dx: 0.0291,
-    dy: 0.0554,
-    samples: 469,
-    tried: 500,
-    mad: { scale: 0.028, dx: 0.0409, dy: 0.014 },
-  },
-  'tiny-face-detector': {
-    detector: 'tiny-face-detector',
-    scale: 0.9612,
-    dx: 0.0088,
-    dy: -0.0266,
-    samples: 347,
-    tried: 500,
-    mad: { scale: 0.0368, dx: 0.0221, dy: 0.013 },
-  },
-};
+export { UTKFACE_FACE_CROP } from './crop-rule.js';
 
 export interface PredictorLoadOptions {
   /** Serving bundle: model.json + weights.bin + preprocess.json (+ metrics.json). */
@@ -66,7 +38,18 @@ export interface PredictorLoadOptions {
   /** Face detector: 'ssd-mobilenetv1' (alias 'ssd') or 'tiny-face-detector' ('tiny'); default: the one the
    * bundle was calibrated with, else ssd-mobilenetv1. */
   detector?: string;
+  /**
+   * Largest image accepted, width * height read from its header before decoding (default 40 Mpx, as
+   * `agegender serve`): a few kB of PNG can claim 50,000 x 50,000 pixels.
+   */
+  maxPixels?: number;
 }
+
+/** Default pixel limit: a 7,300 x 5,500 photo, about 120 MB of RGB once decoded. */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+/** What a predictor reads: an image file, an encoded image in memory, or raw RGB pixels. */
+export type PredictorInput = string | Buffer | RgbImage;
 
 export interface PredictOptions {
   /** Find faces first (default). false: the whole image is one already-cropped face, as the seed's predict.py. */
@@ -76,7 +59,9 @@ export interface PredictOptions {
 }
 
 /** One input's outcome in `predictSettled`: its faces, or why it could not be read. */
-export type SettledPrediction = { ok: true; faces: FaceResult[] } | { ok: false; error: string };
+export type SettledPrediction =
+  | { ok: true; faces: FaceResult[] }
+  | { ok: false; error: string; cause: InvalidImageError | ImageTooLargeError };
 
 /** Faces sent through the age/gender network at once; bounds memory on huge batches. */
 const MODEL_BATCH = 64;
@@ -102,48 +87,27 @@ export class Predictor {
     readonly detectorName: DetectorName,
     readonly faceCrop: FaceCropRule,
     private readonly cropNote: string | null,
+    readonly maxPixels: number,
   ) {}
 
   static async load(opts: PredictorLoadOptions = {}): Promise<Predictor> {
     const modelDir = path.resolve(opts.modelDir ?? defaultModelDir());
-    if (!opts.modelDir && !(await exists(path.join(modelDir, 'model.json')))) {
+    if (!opts.modelDir && !(await isBundle(modelDir))) {
       throw new UserError(
-        `no default model in ${modelDir} (this install lacks models/default); pass --model-dir <serving bundle>`,
+        `no default model in ${modelDir} (this install lacks models/default); give the directory of a serving bundle`,
       );
     }
     const tf = await ensureBackend(opts.backend ?? 'auto', opts.threads);
-    const { loadLayersModelFromDir } = await import('../engine/model-io.js');
-    const [spec, metrics, model] = await Promise.all([
-      readPreprocessSpec(modelDir),
-      readMetrics(modelDir),
-      loadLayersModelFromDir(modelDir),
-    ]);
-    const shape = model.inputs[0]?.shape ?? [];
-    if (shape[1] !== spec.imageSize || shape[2] !== spec.imageSize || shape[3] !== 3) {
-      throw new UserError(
-        `${modelDir}: model input [${shape.join(', ')}] does not match preprocess.json imageSize ${spec.imageSize}`,
-      );
-    }
-    if (model.outputs.length !== 2) {
-      throw new UserError(
-        `${modelDir}: expected 2 model outputs (age, gender), found ${model.outputs.length}`,
-      );
-    }
-    const detectorName = opts.detector
-      ? parseDetectorName(opts.detector)
-      : spec.faceCrop && parseDetectorSafe(spec.faceCrop.detector)
-        ? (spec.faceCrop.detector as DetectorName)
-        : DEFAULT_DETECTOR;
-    let faceCrop = spec.faceCrop;
-    let cropNote: string | null = null;
-    if (!faceCrop || faceCrop.detector !== detectorName) {
-      faceCrop = UTKFACE_FACE_CROP[detectorName];
-      cropNote =
-        `${path.join(modelDir, 'preprocess.json')}: no face crop calibrated for ${detectorName}; using the ` +
+    const { model, spec, metrics } = await loadBundle(modelDir);
+    const choice = chooseFaceCrop(spec, opts.detector);
+    const { faceCrop } = choice;
+    const cropNote = choice.fallback
+      ? `${modelDir}: preprocess.json has no face crop calibrated for ${choice.detector}; using the ` +
         `UTKFace rule (scale ${faceCrop.scale}, dx ${faceCrop.dx}, dy ${faceCrop.dy}). ` +
-        `Run \`agegender calibrate --model-dir ${modelDir} --img-dir <training crops>\` to measure it.`;
-    }
-    return new Predictor(tf, model, modelDir, spec, metrics, detectorName, faceCrop, cropNote);
+        `Run \`agegender calibrate --model-dir ${modelDir} --img-dir <training crops>\` to measure it.`
+      : null;
+    const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+    return new Predictor(tf, model, modelDir, spec, metrics, choice.detector, faceCrop, cropNote, maxPixels);
   }
 
   /** The face detector, loaded on first use (not needed with detect: false). */
@@ -153,15 +117,15 @@ export class Predictor {
     return this.detectorPromise;
   }
 
-  async predict(input: string | Buffer, opts: PredictOptions = {}): Promise<FaceResult[]> {
+  async predict(input: PredictorInput, opts: PredictOptions = {}): Promise<FaceResult[]> {
     return (await this.predictBatch([input], opts))[0]!;
   }
 
   /** Faces of every input, in input order; rejects (naming the input) if any input is not a readable image. */
-  async predictBatch(inputs: (string | Buffer)[], opts: PredictOptions = {}): Promise<FaceResult[][]> {
+  async predictBatch(inputs: PredictorInput[], opts: PredictOptions = {}): Promise<FaceResult[][]> {
     const settled = await this.predictSettled(inputs, opts);
     return settled.map((s) => {
-      if (!s.ok) throw new UserError(s.error);
+      if (!s.ok) throw s.cause;
       return s.faces;
     });
   }
@@ -170,23 +134,23 @@ export class Predictor {
    * Like predictBatch, but an unreadable input does not sink the others: each input gets its faces or a
    * one-line error naming it. All faces of all inputs go through the network in batches.
    */
-  async predictSettled(inputs: (string | Buffer)[], opts: PredictOptions = {}): Promise<SettledPrediction[]> {
+  async predictSettled(inputs: PredictorInput[], opts: PredictOptions = {}): Promise<SettledPrediction[]> {
     const detect = opts.detect ?? true;
     const detector = detect ? await this.detector() : null;
     const out: SettledPrediction[] = [];
     const faces: { input: number; box: Box; score: number; pixels: Uint8Array }[] = [];
     // Decoding runs on sharp's thread pool, so start all decodes at once; detection runs one image at a time.
-    const decoded = inputs.map((input) =>
-      decodeRgb(input).then(
+    const decoded = inputs.map((input, i) =>
+      this.decode(input, typeof input === 'string' ? input : `input ${i + 1}`).then(
         (img) => ({ img }),
-        (err) => ({ err }),
+        (err: InvalidImageError | ImageTooLargeError) => ({ err }),
       ),
     );
-    for (const [i, pending] of decoded.entries()) {
+    for (const pending of decoded) {
       const d = await pending;
-      const name = typeof inputs[i] === 'string' ? (inputs[i] as string) : `input ${i + 1}`;
+      const i = out.length;
       if ('err' in d) {
-        out.push({ ok: false, error: `${name}: not a readable image: ${reason(d.err)}` });
+        out.push({ ok: false, error: d.err.message, cause: d.err });
         continue;
       }
       out.push({ ok: true, faces: [] });
@@ -208,7 +172,7 @@ export class Predictor {
     }
     for (let start = 0; start < faces.length; start += MODEL_BATCH) {
       const chunk = faces.slice(start, start + MODEL_BATCH);
-      const results = await this.run(chunk.map((f) => f.pixels));
+      const results = await this.classifyCrops(chunk.map((f) => f.pixels));
       chunk.forEach((f, k) => {
         const slot = out[f.input]!;
         if (slot.ok) slot.faces.push({ box: f.box, score: round(f.score, 4), ...results[k]! });
@@ -217,59 +181,42 @@ export class Predictor {
     return out;
   }
 
-  /** The network on preprocessed face crops (HWC uint8, imageSize square): age and gender per face. */
-  async run(crops: Uint8Array[]): Promise<Omit<FaceResult, 'box' | 'score'>[]> {
-    if (crops.length === 0) return [];
-    const { tf, spec } = this;
-    const size = spec.imageSize;
-    const per = size * size * 3;
-    // With flipAverage, the mirrored crops follow the plain ones in one batch; their softmax outputs are
-    // averaged below (the same rule as the validation figures of training).
-    const views = spec.flipAverage ? 2 : 1;
-    const n = crops.length;
-    const batch = new Float32Array(views * n * per);
-    crops.forEach((c, i) => {
-      normalizeInto(c, spec.normalization, size, batch, i * per);
-      if (views === 2) normalizeInto(c, spec.normalization, size, batch, (n + i) * per, true);
-    });
-    const named = this.model.outputNames;
-    // Output order is fixed by the bundle contract (age, gender); names are honoured when present.
-    const ageIdx = named.includes('age') ? named.indexOf('age') : 0;
-    const genderIdx = named.includes('gender') ? named.indexOf('gender') : 1;
-    const probs = tf.tidy(() => {
-      const outputs = this.model.predict(tf.tensor4d(batch, [views * n, size, size, 3])) as tfTypes.Tensor[];
-      const mean = (t: tfTypes.Tensor) => {
-        const p = tf.softmax(t);
-        return views === 2 ? tf.div(tf.add(p.slice(0, n), p.slice(n, n)), 2) : p;
-      };
-      return [mean(outputs[ageIdx]!), mean(outputs[genderIdx]!)];
-    });
-    let ageP: Float32Array, genderP: Float32Array;
-    try {
-      [ageP, genderP] = (await Promise.all(probs.map((t) => t.data()))) as Float32Array[] as [
-        Float32Array,
-        Float32Array,
-      ];
-    } finally {
-      tf.dispose(probs);
+  /**
+   * An input as RGB pixels, or the typed error naming it: too many pixels (read from the header, before
+   * decoding), or not a readable image.
+   */
+  private async decode(input: PredictorInput, name: string): Promise<RgbImage> {
+    if (typeof input !== 'string' && !Buffer.isBuffer(input)) {
+      const { data, width, height } = input;
+      if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0))
+        throw new InvalidImageError(
+          `${name}: not a readable image: width and height must be positive integers`,
+        );
+      if (width * height > this.maxPixels) throw tooLarge(name, width, height, this.maxPixels);
+      if (data?.length !== width * height * 3)
+        throw new InvalidImageError(
+          `${name}: not a readable image: ${data?.length ?? 0} bytes of pixels, expected ${width}x${height}x3 = ${width * height * 3} (RGB)`,
+        );
+      return input;
     }
-    const classes = spec.age.classes;
-    return crops.map((_, i) => {
-      let mean = 0;
-      for (let k = 0; k < classes; k++) mean += ageP[i * classes + k]! * (spec.age.min + k);
-      let variance = 0;
-      for (let k = 0; k < classes; k++) variance += ageP[i * classes + k]! * (spec.age.min + k - mean) ** 2;
-      const pMale = genderP[i * 2 + 1]!;
-      const gender = pMale >= 0.5 ? 'M' : 'F';
-      return {
-        age: round(mean, 2),
-        ageSpread: round(Math.sqrt(variance), 2),
-        gender,
-        pMale: round(pMale, 4),
-        pFemale: round(1 - pMale, 4),
-        label: formatLabel(gender, mean),
-      };
-    });
+    let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
+    try {
+      meta = await sharp(input, { limitInputPixels: false }).metadata();
+    } catch (err) {
+      throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
+    }
+    const [w, h] = [meta.autoOrient?.width ?? meta.width ?? 0, meta.autoOrient?.height ?? meta.height ?? 0];
+    if (w * h > this.maxPixels) throw tooLarge(name, w, h, this.maxPixels);
+    try {
+      return await decodeRgb(input);
+    } catch (err) {
+      throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
+    }
+  }
+
+  /** The network on preprocessed face crops (HWC uint8, imageSize square): age and gender per face. */
+  classifyCrops(crops: Uint8Array[]): Promise<Omit<FaceResult, 'box' | 'score'>[]> {
+    return classifyFaceCrops(this.tf, this.model, crops, this.spec);
   }
 
   dispose(): void {
@@ -277,15 +224,10 @@ export class Predictor {
   }
 }
 
-/** Largest side of the black-bordered canvas of the second detection pass (the detector works at 512). */
-const MARGIN_CANVAS = 1024;
-
 /**
  * Detection, and when it finds nothing a second pass on the image shrunk into the middle of a black
- * canvas three times its size: a face that fills the image and touches its borders (a portrait, an
- * already-cropped face) is missed by the detector until it has room around it, as calibration found
- * on UTKFace crops: a face in 38 of 40 crops with the second pass, in 10 of 40 without it.
- * Boxes come back in the image's own pixels.
+ * canvas three times its size (see marginLayout in detector-options.ts for why). Boxes come back in the
+ * image's own pixels.
  */
 export async function detectWithMargin(
   detector: FaceDetector,
@@ -294,13 +236,8 @@ export async function detectWithMargin(
 ): Promise<Detection[]> {
   const found = await detector.detect(img, { minScore });
   if (found.length > 0) return found;
-  const side = Math.max(img.width, img.height);
-  const f = Math.min(1, MARGIN_CANVAS / (3 * side));
-  const w = Math.max(1, Math.round(img.width * f));
-  const h = Math.max(1, Math.round(img.height * f));
-  const canvas = Math.round(3 * side * f);
-  const left = Math.floor((canvas - w) / 2);
-  const top = Math.floor((canvas - h) / 2);
+  const m = marginLayout(img.width, img.height);
+  const { w, h, canvas, left, top } = m;
   const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(w, h, { fit: 'fill' })
     .extend({ left, top, right: canvas - w - left, bottom: canvas - h - top, background: '#000000' })
@@ -313,42 +250,12 @@ export async function detectWithMargin(
   };
   return (await detector.detect(padded, { minScore })).map((d) => ({
     score: d.score,
-    box: { x: (d.box.x - left) / f, y: (d.box.y - top) / f, w: d.box.w / f, h: d.box.h / f },
+    box: fromMarginCanvas(d.box, m),
   }));
 }
 
-function parseDetectorSafe(name: string): boolean {
-  try {
-    parseDetectorName(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
+function tooLarge(name: string, width: number, height: number, maxPixels: number): ImageTooLargeError {
+  return new ImageTooLargeError(
+    `${name}: image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels}`,
   );
-}
-
-async function readMetrics(dir: string): Promise<unknown> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(dir, 'metrics.json'), 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
-function clipBox(b: Box, img: { width: number; height: number }): Box {
-  const x0 = Math.max(0, Math.round(b.x));
-  const y0 = Math.max(0, Math.round(b.y));
-  const x1 = Math.min(img.width, Math.round(b.x + b.w));
-  const y1 = Math.min(img.height, Math.round(b.y + b.h));
-  return { x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
-}
-
-function round(v: number, digits: number): number {
-  return Number(v.toFixed(digits));
 }

@@ -1,4 +1,5 @@
 import type * as tfTypes from '@tensorflow/tfjs';
+import { BACKENDS } from '../engine/backend-choice.js';
 
 /**
  * Starts the tensor engine for inference through the project's initBackend (src/engine/backend.ts) and
@@ -11,11 +12,10 @@ export async function ensureBackend(name: string = 'auto', threads?: number): Pr
     import('../engine/backend.js'),
     import('@tensorflow/tfjs'),
   ]);
-  const choices = ['auto', 'wasm', 'tensorflow', 'cpu'] as const;
-  const backend = choices.find((c) => c === name);
+  const backend = BACKENDS.find((c) => c === name);
   if (!backend) {
     const { UserError } = await import('../util/errors.js');
-    throw new UserError(`unknown backend "${name}" (expected ${choices.join(', ')})`);
+    throw new UserError(`unknown backend "${name}" (expected ${BACKENDS.join(', ')})`);
   }
   await initBackend({ backend, threads });
   return tf;

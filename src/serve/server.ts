@@ -1,14 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { DEFAULT_DETECTOR } from '../infer/detector.js';
+import { BUNDLE_FILES } from '../data/bundle-format.js';
+import { DEFAULT_DETECTOR, DETECTOR_MANIFEST } from '../infer/detector-options.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import type { FaceResult } from '../infer/types.js';
 import { UserError } from '../util/errors.js';
+import { round } from '../util/round.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { checkImage } from './image-check.js';
 import { openApiDocument } from './openapi.js';
@@ -77,27 +79,17 @@ function packageVersion(): string {
   }
 }
 
-/** Browser builds served from node_modules under /vendor/, so the page works offline and without a CDN. */
-function vendorFiles(): { files: Record<string, string>; faceApiModelDir: string } {
+/**
+ * The library's browser entry (dist/web/: agegender.js and the tfjs wasm binaries, built by `npm run
+ * build`) under /lib/, and face-api's detector weights (inside that npm package) under
+ * /vendor/face-api-model/: the page works offline and without a CDN.
+ */
+const WEB_BUILD_DIR = path.join(packageRoot, 'dist', 'web');
+const WEB_BUILD_FILE = /^(agegender\.js|tfjs-backend-wasm(-simd|-threaded-simd)?\.wasm)$/;
+
+function faceApiModelDir(): string {
   const require = createRequire(import.meta.url);
-  const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-  const files: Record<string, string> = {
-    'tf.fesm.min.js': require.resolve('@tensorflow/tfjs/dist/tf.fesm.min.js'),
-    'tf-backend-wasm.fesm.min.js': path.join(wasmDir, 'tf-backend-wasm.fesm.min.js'),
-    'face-api.esm-nobundle.js': require.resolve('@vladmandic/face-api/dist/face-api.esm-nobundle.js'),
-  };
-  // The wasm backend picks one of these by what the browser supports (SIMD, threads).
-  for (const f of [
-    'tfjs-backend-wasm.wasm',
-    'tfjs-backend-wasm-simd.wasm',
-    'tfjs-backend-wasm-threaded-simd.wasm',
-  ]) {
-    files[f] = path.join(wasmDir, f);
-  }
-  const faceApiModelDir = path.dirname(
-    require.resolve('@vladmandic/face-api/model/ssd_mobilenetv1_model-weights_manifest.json'),
-  );
-  return { files, faceApiModelDir };
+  return path.dirname(require.resolve(`@vladmandic/face-api/model/${DETECTOR_MANIFEST['ssd-mobilenetv1']}`));
 }
 
 /** The detector weights the page may fetch (the face-api package ships more models than we use). */
@@ -105,9 +97,9 @@ const FACE_API_MODEL_FILE = /^(ssd_mobilenetv1|tiny_face_detector)_model(-weight
 
 /** model.json, the weight files its manifest names, and the two JSON sidecars: all the page may fetch. */
 function bundleFiles(modelDir: string): string[] {
-  const files = new Set(['model.json', 'preprocess.json', 'metrics.json']);
+  const files = new Set<string>([BUNDLE_FILES.model, BUNDLE_FILES.preprocess, BUNDLE_FILES.metrics]);
   try {
-    const json = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+    const json = JSON.parse(readFileSync(path.join(modelDir, BUNDLE_FILES.model), 'utf8'));
     for (const group of json.weightsManifest ?? []) {
       for (const p of group.paths ?? []) files.add(path.posix.normalize(String(p)).replace(/^\.\//, ''));
     }
@@ -138,8 +130,6 @@ function parseScore(value: unknown): number | undefined {
   return n;
 }
 
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-
 /** The API's face: FaceResult without pFemale (1 - pMale), numbers rounded to what is meaningful. */
 function apiFace(f: FaceResult) {
   return {
@@ -169,7 +159,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   const queue = new InferenceQueue(limits.concurrency, limits.queue);
   const startedAt = Date.now();
   const modelFiles = bundleFiles(predictor.modelDir);
-  const vendor = vendorFiles();
+  const detectorWeightsDir = faceApiModelDir();
   const openapi = openApiDocument({
     version: packageVersion(),
     maxBodyBytes: limits.maxBodyBytes,
@@ -305,21 +295,21 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     cacheControl: true,
     maxAge: 0,
   });
-  for (const [name, file] of Object.entries(vendor.files)) {
-    app.get(`/vendor/${name}`, (_req, reply) =>
-      reply.sendFile(path.basename(file), path.dirname(file), { maxAge: 86_400_000 }),
-    );
-  }
-  // The page's import map resolves the bare imports of these ES builds: face-api imports tfjs and its
-  // backends by package path, the wasm backend imports tfjs-core (both -> tf.fesm.min.js, one engine)
-  // and, for its Node code path only, a few Node built-ins (-> an empty default export).
-  app.get('/vendor/empty.js', (_req, reply) => reply.type('text/javascript').send('export {};\n'));
-  app.get('/vendor/node-shim.js', (_req, reply) =>
-    reply.type('text/javascript').send('export default {};\n'),
-  );
+  app.get<{ Params: { file: string } }>('/lib/:file', (req, reply) => {
+    if (!WEB_BUILD_FILE.test(req.params.file)) return reply.callNotFound();
+    if (!existsSync(path.join(WEB_BUILD_DIR, req.params.file))) {
+      const err = new HttpError(
+        404,
+        'not_found',
+        `${path.join(WEB_BUILD_DIR, req.params.file)} is not built: run npm run build`,
+      );
+      return reply.code(404).send(err.body());
+    }
+    return reply.sendFile(req.params.file, WEB_BUILD_DIR, { maxAge: 0 });
+  });
   app.get<{ Params: { file: string } }>('/vendor/face-api-model/:file', (req, reply) => {
     if (!FACE_API_MODEL_FILE.test(req.params.file)) return reply.callNotFound();
-    return reply.sendFile(req.params.file, vendor.faceApiModelDir, { maxAge: 86_400_000 });
+    return reply.sendFile(req.params.file, detectorWeightsDir, { maxAge: 86_400_000 });
   });
   app.get<{ Params: { file: string } }>('/model/:file', (req, reply) => {
     if (!modelFiles.includes(req.params.file)) return reply.callNotFound();

@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { readSeedCsv } from '../data/seed-csv.js';
-import { loadLayersModelFromDir } from '../engine/model-io.js';
+import { isBundle, loadBundle } from '../infer/bundle.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { buildModel } from '../model/index.js';
-import { UserError, reason } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -30,11 +30,6 @@ export interface EvaluateResult extends EvalReport {
 async function loadForEval(
   dir: string,
 ): Promise<{ model: tf.LayersModel; spec: PreprocessSpec; source: string }> {
-  const isBundle = (d: string) =>
-    fs.access(path.join(d, 'model.json')).then(
-      () => true,
-      () => false,
-    );
   let bundle: string | null = (await isBundle(dir)) ? dir : null;
   if (!bundle) {
     const serving = path.join(dir, 'serving');
@@ -48,13 +43,9 @@ async function loadForEval(
     }
   }
   if (bundle) {
-    let spec: PreprocessSpec;
-    try {
-      spec = JSON.parse(await fs.readFile(path.join(bundle, 'preprocess.json'), 'utf8')) as PreprocessSpec;
-    } catch (err) {
-      throw new UserError(`${path.join(bundle, 'preprocess.json')}: cannot read: ${reason(err)}`);
-    }
-    return { model: await loadLayersModelFromDir(bundle), spec, source: bundle };
+    // The same checked reading as predict and serve (src/infer/bundle.ts).
+    const { model, spec } = await loadBundle(bundle);
+    return { model, spec, source: bundle };
   }
   const ckpt = await loadCheckpoint(dir);
   if (!ckpt)
@@ -63,6 +54,8 @@ async function loadForEval(
     );
   const model = buildModel(ckpt.state.arch, { imageSize: ckpt.state.imageSize });
   model.setWeights(ckpt.weights);
+  // setWeights copies; the checkpoint's own tensors (and its optimizer state) are not needed any more.
+  tf.dispose([...ckpt.weights, ...ckpt.optimizer.map((o) => o.tensor)]);
   return { model, spec: ckpt.spec, source: ckpt.dir };
 }
 

@@ -17,3 +17,24 @@ export function reason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0]!.trim();
 }
+
+/**
+ * Typed errors of the library API (src/index.ts, src/web/): each is a UserError, so the CLI prints its
+ * message as is, and each has a stable `code` an application can branch on.
+ */
+export class InvalidImageError extends UserError {
+  readonly code = 'invalid_image';
+  override name = 'InvalidImageError';
+}
+
+/** An image over the pixel limit, refused from its header before any pixel is decoded. */
+export class ImageTooLargeError extends UserError {
+  readonly code = 'image_too_large';
+  override name = 'ImageTooLargeError';
+}
+
+/** An option the function does not know, or a value out of its range. */
+export class InvalidOptionError extends UserError {
+  readonly code = 'invalid_option';
+  override name = 'InvalidOptionError';
+}

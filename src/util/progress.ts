@@ -1,4 +1,35 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import cliProgress from 'cli-progress';
+
+/** One progress report to a library caller (src/api/): the bar's numbers, as data. */
+export interface ProgressEvent {
+  /** What is counted: "images", "steps". */
+  unit: string;
+  done: number;
+  total: number;
+  /** Units per second since the start. */
+  rate: number;
+  /** Seconds left at that rate (NaN before the first unit). */
+  etaSeconds: number;
+  /** Extra figures of the bar, e.g. the training loss. */
+  fields: Record<string, string | number>;
+}
+
+export type ProgressCallback = (event: ProgressEvent) => void;
+
+/**
+ * The library API runs a command inside `reportProgressTo(callback, ...)`; every createProgress in that
+ * call (the trainer's, evaluation's, preprocessing's) then reports to the callback instead of drawing a
+ * bar, without threading a callback through each of those modules' options.
+ */
+const progressSink = new AsyncLocalStorage<ProgressCallback>();
+
+export function reportProgressTo<T>(
+  callback: ProgressCallback | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  return callback ? progressSink.run(callback, fn) : fn();
+}
 
 export interface ProgressOptions {
   /** What is being counted, e.g. "images" or "steps". */
@@ -21,10 +52,26 @@ export interface Progress {
  */
 export function createProgress(opts: ProgressOptions): Progress {
   const stream = process.stderr;
-  if (opts.json) return { tick() {}, stop() {} };
   const start = Date.now();
   let done = 0;
   let fields: Record<string, string | number> = { ...(opts.fields ?? {}) };
+  const sink = progressSink.getStore();
+  if (sink) {
+    const report = () => {
+      const rate = done / Math.max((Date.now() - start) / 1000, 1e-3);
+      const etaSeconds = done > 0 ? (opts.total - done) / rate : NaN;
+      sink({ unit: opts.unit, done, total: opts.total, rate, etaSeconds, fields: { ...fields } });
+    };
+    return {
+      tick(n = 1, f) {
+        done += n;
+        if (f) fields = { ...fields, ...f };
+        report();
+      },
+      stop() {},
+    };
+  }
+  if (opts.json) return { tick() {}, stop() {} };
   const extra = () =>
     Object.entries(fields)
       .map(([k, v]) => `${k} ${v}`)

@@ -1,0 +1,84 @@
+import type * as tfTypes from '@tensorflow/tfjs';
+import { normalizeInto } from '../data/normalize.js';
+import type { PreprocessSpec } from '../data/preprocess-spec.js';
+import { round } from '../util/round.js';
+import { formatLabel, type FaceResult } from './types.js';
+
+/**
+ * The network's two softmax outputs -> the answer per face, pure (shared with the browser entry): age is
+ * the DEX expectation over the classes (sum of p_i * age_i), ageSpread the standard deviation of that
+ * distribution, gender M when P(male) (output index 1) is at least 0.5.
+ */
+export function readOut(
+  ageP: Float32Array,
+  genderP: Float32Array,
+  count: number,
+  spec: Pick<PreprocessSpec, 'age'>,
+): Omit<FaceResult, 'box' | 'score'>[] {
+  const classes = spec.age.classes;
+  const out: Omit<FaceResult, 'box' | 'score'>[] = [];
+  for (let i = 0; i < count; i++) {
+    let mean = 0;
+    for (let k = 0; k < classes; k++) mean += ageP[i * classes + k]! * (spec.age.min + k);
+    let variance = 0;
+    for (let k = 0; k < classes; k++) variance += ageP[i * classes + k]! * (spec.age.min + k - mean) ** 2;
+    const pMale = genderP[i * 2 + 1]!;
+    const gender = pMale >= 0.5 ? 'M' : 'F';
+    out.push({
+      age: round(mean, 2),
+      ageSpread: round(Math.sqrt(variance), 2),
+      gender,
+      pMale: round(pMale, 4),
+      pFemale: round(1 - pMale, 4),
+      label: formatLabel(gender, mean),
+    });
+  }
+  return out;
+}
+
+/** Output indices of the age and gender heads: fixed order (age, gender), names honoured when present. */
+export function outputIndices(outputNames: string[]): { age: number; gender: number } {
+  return {
+    age: outputNames.includes('age') ? outputNames.indexOf('age') : 0,
+    gender: outputNames.includes('gender') ? outputNames.indexOf('gender') : 1,
+  };
+}
+
+/**
+ * Face crops (HWC uint8, imageSize square) -> answers, through the bundle's model: normalisation, the
+ * network, softmax, and with `flipAverage` the mirrored crops too (the two softmax outputs averaged, as
+ * training scored it), then readOut. `tf` is passed in so that the Node predictor and the browser entry,
+ * which hold different tfjs instances, share this code.
+ */
+export async function classifyFaceCrops(
+  tf: typeof tfTypes,
+  model: tfTypes.LayersModel,
+  crops: Uint8Array[],
+  spec: Pick<PreprocessSpec, 'age' | 'imageSize' | 'normalization' | 'flipAverage'>,
+): Promise<Omit<FaceResult, 'box' | 'score'>[]> {
+  if (crops.length === 0) return [];
+  const size = spec.imageSize;
+  const per = size * size * 3;
+  const views = spec.flipAverage ? 2 : 1;
+  const n = crops.length;
+  const batch = new Float32Array(views * n * per);
+  crops.forEach((c, i) => {
+    normalizeInto(c, spec.normalization, size, batch, i * per);
+    if (views === 2) normalizeInto(c, spec.normalization, size, batch, (n + i) * per, true);
+  });
+  const idx = outputIndices(model.outputNames);
+  const probs = tf.tidy(() => {
+    const outputs = model.predict(tf.tensor4d(batch, [views * n, size, size, 3])) as tfTypes.Tensor[];
+    const mean = (t: tfTypes.Tensor) => {
+      const p = tf.softmax(t);
+      return views === 2 ? tf.div(tf.add(p.slice(0, n), p.slice(n, n)), 2) : p;
+    };
+    return [mean(outputs[idx.age]!), mean(outputs[idx.gender]!)];
+  });
+  try {
+    const [ageP, genderP] = (await Promise.all(probs.map((t) => t.data()))) as Float32Array[];
+    return readOut(ageP!, genderP!, n, spec);
+  } finally {
+    tf.dispose(probs);
+  }
+}
