@@ -33,9 +33,11 @@ export {
 export { train, type ArchName, type EvalReport, type TrainOptions, type TrainResult } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export {
+  preprocessAaf,
   preprocessCsv,
   preprocessImdbWiki,
   preprocessUtkface,
+  type AafPreprocessOptions,
   type CsvPreprocessOptions,
   type ImdbWikiPreprocessOptions,
   type PreprocessOptions,

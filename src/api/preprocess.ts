@@ -2,7 +2,7 @@ import type { CommonPreprocessOptions } from '../data/preprocess-options.js';
 import type { PreprocessSummary } from '../data/prepare-dataset.js';
 import type { SplitRatio } from '../data/split.js';
 import { InvalidOptionError } from '../util/errors.js';
-import { checkKnownOptions, checkNumber, checkString } from './options.js';
+import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
 import { withProgress, type ProgressOption } from './progress.js';
 
 export type { PreprocessSummary, SplitRatio };
@@ -25,6 +25,11 @@ export interface PreprocessOptions {
   jobs?: number;
   /** Progress in images. */
   progress?: ProgressOption;
+  /**
+   * Duplicate hygiene (default on: hash distance 22 of 256 bits, age tolerance 2 years): copies are kept on
+   * one side of the split, copies whose labels disagree are dropped. false: off.
+   */
+  dedup?: false | { maxDistance?: number; ageTolerance?: number };
 }
 
 export interface UtkfacePreprocessOptions extends PreprocessOptions {
@@ -43,6 +48,23 @@ export interface ImdbWikiPreprocessOptions extends PreprocessOptions {
   recropMargin?: number;
 }
 
+export interface AafPreprocessOptions extends PreprocessOptions {
+  /** The AAF folder (holding faces/, train.txt, val.txt) or faces/ itself. */
+  photoDir: string;
+  /**
+   * How faces are framed: 'median' (default) runs the detector + predict's crop rule on `framingSample`
+   * photos and applies their median region to all (AAF photos are aligned alike); 'detector' does it on every
+   * photo (exact, slow); 'whole' uses the photo as it is.
+   */
+  framing?: 'median' | 'detector' | 'whole';
+  /** Photos the median framing is measured on (default 300). */
+  framingSample?: number;
+  /** Face detector for the framing (default 'ssd-mobilenetv1'). */
+  detector?: string;
+  /** Detector confidence threshold (default: the detector's own, as predict). */
+  minScore?: number;
+}
+
 export interface CsvPreprocessOptions extends PreprocessOptions {
   /** The labels: one row per image. */
   csv: string;
@@ -58,7 +80,17 @@ export interface CsvPreprocessOptions extends PreprocessOptions {
   femaleValue?: string;
 }
 
-const COMMON = ['outputDir', 'imgSize', 'quality', 'splitRatio', 'seed', 'labelsOnly', 'jobs', 'progress'];
+const COMMON = [
+  'outputDir',
+  'imgSize',
+  'quality',
+  'splitRatio',
+  'seed',
+  'labelsOnly',
+  'jobs',
+  'progress',
+  'dedup',
+];
 
 function common(fn: string, opts: PreprocessOptions, margin: number | null): CommonPreprocessOptions {
   checkString(fn, 'outputDir', opts?.outputDir, true);
@@ -77,7 +109,13 @@ function common(fn: string, opts: PreprocessOptions, margin: number | null): Com
       `${fn}: option splitRatio must be { train, val, test } fractions summing to 1 with train > 0`,
     );
   }
+  const dedup = opts.dedup === false ? null : { maxDistance: 22, ageTolerance: 2, ...(opts.dedup ?? {}) };
+  if (dedup) {
+    checkNumber(fn, 'dedup.maxDistance', dedup.maxDistance, { int: true, min: 0, max: 255 });
+    checkNumber(fn, 'dedup.ageTolerance', dedup.ageTolerance, { int: true, min: 0, max: 100 });
+  }
   return {
+    dedup,
     outputDir: opts.outputDir,
     crop: { imgSize: opts.imgSize ?? 224, quality: opts.quality ?? 95, margin },
     splitRatio: ratio,
@@ -141,4 +179,64 @@ export async function preprocessCsv(opts: CsvPreprocessOptions): Promise<Preproc
   return withProgress(opts.progress, (quiet) =>
     run(opts.csv, opts.photoDir ?? '.', columns, { ...c, json: quiet }),
   );
+}
+
+/**
+ * All-Age-Faces: ages from the names, gender from the id range (checked against train.txt / val.txt),
+ * faces framed the way predict frames detected faces, duplicates handled.
+ *
+ * @example
+ * import { preprocessAaf } from 'agegender';
+ * const s = await preprocessAaf({ photoDir: 'data/aaf', outputDir: 'var/aaf150', imgSize: 150 });
+ * console.log(s.counts.kept, s.duplicates);
+ */
+export async function preprocessAaf(opts: AafPreprocessOptions): Promise<PreprocessSummary> {
+  const fn = 'preprocessAaf';
+  checkKnownOptions(fn, opts, [...COMMON, 'photoDir', 'framing', 'framingSample', 'detector', 'minScore']);
+  checkString(fn, 'photoDir', opts?.photoDir, true);
+  checkChoice(fn, 'framing', opts.framing, ['median', 'detector', 'whole']);
+  checkNumber(fn, 'framingSample', opts.framingSample, { int: true, min: 1, max: 100000 });
+  checkNumber(fn, 'minScore', opts.minScore, { min: 0.01, max: 0.99 });
+  checkString(fn, 'detector', opts.detector);
+  const c = common(fn, opts, null);
+  const framing = opts.framing ?? 'median';
+  const [{ preprocessAaf: run }, path] = await Promise.all([
+    import('../data/preprocess-aaf.js'),
+    import('node:path'),
+  ]);
+  return withProgress(opts.progress, async (quiet) => {
+    let framer: Parameters<typeof run>[2];
+    if (framing !== 'whole') {
+      const [{ parseDetectorName }, regions, { UTKFACE_FACE_CROP }] = await Promise.all([
+        import('../infer/detector.js'),
+        import('../infer/face-regions.js'),
+        import('../infer/crop-rule.js'),
+      ]);
+      const detector = parseDetectorName(opts.detector ?? 'ssd-mobilenetv1');
+      const rule = UTKFACE_FACE_CROP[detector];
+      const locate = {
+        detector,
+        rule,
+        minScore: opts.minScore,
+        json: quiet,
+        cacheFile: path.join(opts.outputDir, '.face-regions.json'),
+      };
+      framer = async (rows) => {
+        if (framing === 'detector') {
+          const located = await regions.locateFaces(rows, locate);
+          return { rows: located.rows, counts: located.counts, id: regions.framingId(detector, rule) };
+        }
+        const located = await regions.locateFacesByMedian(rows, {
+          ...locate,
+          sample: opts.framingSample ?? 300,
+        });
+        const m = located.median;
+        const id =
+          `median of ${m.samples}: ${regions.framingId(detector, rule)} -> ` +
+          `x ${m.x.toFixed(4)} y ${m.y.toFixed(4)} side ${m.side.toFixed(4)} (of width)`;
+        return { rows: located.rows, counts: { ...located.counts, framingSamples: m.samples }, id };
+      };
+    }
+    return run(opts.photoDir, { ...c, json: quiet }, framer);
+  });
 }

@@ -84,6 +84,7 @@ function libraryOptions(o: CommonPreprocessOptions): PreprocessOptions {
     labelsOnly: o.labelsOnly,
     jobs: o.concurrency,
     progress: o.json ? undefined : 'stderr',
+    dedup: o.dedup ? { ...o.dedup } : false,
   };
 }
 
@@ -225,45 +226,19 @@ export function register(program: Command): void {
       await requirePhotoDir(flags.photoDir, opts.labelsOnly);
       if (!['median', 'detector', 'whole'].includes(flags.framing))
         throw new UserError(`--framing "${flags.framing}": expected median, detector or whole`);
-      const sample = int('--framing-sample', flags.framingSample, 1, 100000);
       const minScore = flags.minScore === undefined ? undefined : Number(flags.minScore);
       if (minScore !== undefined && !(minScore > 0 && minScore < 1))
         throw new UserError(`--min-score "${flags.minScore}": expected a number between 0 and 1`);
-      const { preprocessAaf } = await import('../data/preprocess-aaf.js');
-      let framer;
-      if (flags.framing !== 'whole') {
-        const [
-          { parseDetectorName },
-          { locateFaces, locateFacesByMedian, framingId },
-          { UTKFACE_FACE_CROP },
-          path,
-        ] = await Promise.all([
-          import('../infer/detector.js'),
-          import('../infer/face-regions.js'),
-          import('../infer/predictor.js'),
-          import('node:path'),
-        ]);
-        const detector = parseDetectorName(flags.detector);
-        const rule = UTKFACE_FACE_CROP[detector];
-        framer = async (rows: Parameters<NonNullable<Parameters<typeof preprocessAaf>[2]>>[0]) => {
-          const locate = {
-            detector,
-            rule,
-            minScore,
-            json: opts.json,
-            cacheFile: path.join(opts.outputDir, '.face-regions.json'),
-          };
-          if (flags.framing === 'detector') {
-            const located = await locateFaces(rows, locate);
-            return { rows: located.rows, counts: located.counts, id: framingId(detector, rule) };
-          }
-          const located = await locateFacesByMedian(rows, { ...locate, sample });
-          const m = located.median;
-          const id = `median of ${m.samples}: ${framingId(detector, rule)} -> x ${m.x.toFixed(4)} y ${m.y.toFixed(4)} side ${m.side.toFixed(4)} (of width)`;
-          return { rows: located.rows, counts: { ...located.counts, framingSamples: m.samples }, id };
-        };
-      }
-      await report(await preprocessAaf(flags.photoDir, opts, framer), opts.json);
+      const { preprocessAaf } = await import('../api/preprocess.js');
+      const summary = await preprocessAaf({
+        ...libraryOptions(opts),
+        photoDir: flags.photoDir,
+        framing: flags.framing as 'median' | 'detector' | 'whole',
+        framingSample: int('--framing-sample', flags.framingSample, 1, 100000),
+        detector: flags.detector,
+        minScore,
+      });
+      await report(summary, opts.json);
     },
   );
 }
