@@ -9,6 +9,7 @@ import { DEFAULT_DETECTOR } from '../infer/detector.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import type { FaceResult } from '../infer/types.js';
 import { UserError } from '../util/errors.js';
+import { parseDecimal } from '../util/decimal.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { checkImage } from './image-check.js';
 import { openApiDocument } from './openapi.js';
@@ -127,8 +128,8 @@ function parseBool(value: unknown, name: string, fallback: boolean): boolean {
 
 function parseScore(value: unknown): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n >= 0 && n <= 1)) {
+  const n = parseDecimal(String(value)) ?? NaN;
+  if (!(n >= 0 && n <= 1)) {
     throw new HttpError(
       400,
       'invalid_parameter',
