@@ -3,8 +3,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { decodeRgb, loadResized, normalizeInto, type RgbImage } from '../data/image.js';
-import { UserError, reason } from '../util/errors.js';
+import {
+  decodeRgbWithin,
+  loadResized,
+  normalizeInto,
+  type RgbImage,
+  type ScaledRgbImage,
+} from '../data/image.js';
+import { ModelError, UserError, reason } from '../util/errors.js';
 import { readPreprocessSpec } from './calibrate.js';
 import {
   DEFAULT_DETECTOR,
@@ -82,6 +88,14 @@ export type SettledPrediction = { ok: true; faces: FaceResult[] } | { ok: false;
 const MODEL_BATCH = 64;
 
 /**
+ * Photos are decoded to at most this side (the detector itself looks at 512 px; 4096 keeps face crops
+ * sharp in group photos): 48 MB of RGB, ~200 MB as the detector's int32 tensor on the wasm heap.
+ */
+const MAX_DECODE_SIDE = 4096;
+/** Decodes in flight ahead of the detector (each up to 48 MB of RGB). */
+const DECODE_AHEAD = 3;
+
+/**
  * Age and gender for every face in a photo: detector -> calibrated square crop -> the bundle's
  * preprocessing -> the multi-task network -> DEX age (expectation over the 101 classes) and P(male).
  */
@@ -106,6 +120,14 @@ export class Predictor {
 
   static async load(opts: PredictorLoadOptions = {}): Promise<Predictor> {
     const modelDir = path.resolve(opts.modelDir ?? defaultModelDir());
+    if (opts.modelDir) {
+      const st = await fs.stat(modelDir).catch(() => null);
+      if (!st) throw new UserError(`--model-dir ${opts.modelDir}: no such directory`);
+      if (!st.isDirectory())
+        throw new UserError(
+          `--model-dir ${opts.modelDir}: is a file, not a serving bundle directory (model.json, weights.bin, preprocess.json)`,
+        );
+    }
     if (!opts.modelDir && !(await exists(path.join(modelDir, 'model.json')))) {
       throw new UserError(
         `no default model in ${modelDir} (this install lacks models/default); pass --model-dir <serving bundle>`,
@@ -175,35 +197,53 @@ export class Predictor {
     const detector = detect ? await this.detector() : null;
     const out: SettledPrediction[] = [];
     const faces: { input: number; box: Box; score: number; pixels: Uint8Array }[] = [];
-    // Decoding runs on sharp's thread pool, so start all decodes at once; detection runs one image at a time.
-    const decoded = inputs.map((input) =>
-      decodeRgb(input).then(
+    // Decoding runs on sharp's thread pool, so a few decodes run ahead; detection runs one image at a time.
+    // Each image is shrunk on decode to MAX_DECODE_SIDE, so a huge photo costs bounded memory.
+    const decode = (input: string | Buffer) =>
+      decodeRgbWithin(input, MAX_DECODE_SIDE).then(
         (img) => ({ img }),
-        (err) => ({ err }),
-      ),
-    );
-    for (const [i, pending] of decoded.entries()) {
-      const d = await pending;
+        (err: unknown) => ({ err }),
+      );
+    const decoded: ReturnType<typeof decode>[] = [];
+    const startDecodes = (upTo: number) => {
+      for (let k = decoded.length; k < Math.min(upTo, inputs.length); k++) decoded.push(decode(inputs[k]!));
+    };
+    for (let i = 0; i < inputs.length; i++) {
+      startDecodes(i + DECODE_AHEAD);
+      const d = await decoded[i]!;
+      decoded[i] = Promise.resolve({ err: null }); // let the pixels go
       const name = typeof inputs[i] === 'string' ? (inputs[i] as string) : `input ${i + 1}`;
       if ('err' in d) {
         out.push({ ok: false, error: `${name}: not a readable image: ${reason(d.err)}` });
         continue;
       }
-      out.push({ ok: true, faces: [] });
-      const img: RgbImage = d.img;
+      const img: ScaledRgbImage = d.img;
+      const sx = img.originalWidth / img.width;
+      const sy = img.originalHeight / img.height;
+      const original = { width: img.originalWidth, height: img.originalHeight };
       if (!detector) {
-        const box = { x: 0, y: 0, w: img.width, h: img.height };
+        const box = { x: 0, y: 0, w: img.originalWidth, h: img.originalHeight };
+        out.push({ ok: true, faces: [] });
         faces.push({ input: i, box, score: 1, pixels: await loadResized(img, this.spec) });
         continue;
       }
-      for (const det of await detectWithMargin(detector, img, opts.minScore)) {
-        const region = cropRegion(det.box, this.faceCrop);
-        faces.push({
-          input: i,
-          box: clipBox(det.box, img),
-          score: det.score,
-          pixels: await extractFace(img, region, this.spec),
-        });
+      try {
+        const found: (typeof faces)[number][] = [];
+        for (const det of await detectWithMargin(detector, img, opts.minScore)) {
+          const region = cropRegion(det.box, this.faceCrop);
+          const b = det.box;
+          found.push({
+            input: i,
+            box: clipBox({ x: b.x * sx, y: b.y * sy, w: b.w * sx, h: b.h * sy }, original),
+            score: det.score,
+            pixels: await extractFace(img, region, this.spec),
+          });
+        }
+        out.push({ ok: true, faces: [] });
+        faces.push(...found);
+      } catch (err) {
+        // One photo the detector cannot take must not sink the answers for the others.
+        out.push({ ok: false, error: `${name}: face detection failed: ${reason(err)}` });
       }
     }
     for (let start = 0; start < faces.length; start += MODEL_BATCH) {
@@ -245,6 +285,12 @@ export class Predictor {
       tf.dispose(probs);
     }
     const classes = spec.age.classes;
+    // Untrained or damaged weights give NaN; an answer like "F/NaN" must not pass for a prediction.
+    if (!ageP.every(Number.isFinite) || !genderP.every(Number.isFinite))
+      throw new ModelError(
+        `${this.modelDir}: the model's outputs are not numbers (NaN); its weights are broken ` +
+          '(a diverged or damaged training run?): use another --model-dir',
+      );
     return crops.map((_, i) => {
       let mean = 0;
       for (let k = 0; k < classes; k++) mean += ageP[i * classes + k]! * (spec.age.min + k);

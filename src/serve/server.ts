@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { DEFAULT_DETECTOR } from '../infer/detector.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import type { FaceResult } from '../infer/types.js';
-import { UserError } from '../util/errors.js';
+import { ModelError, UserError } from '../util/errors.js';
 import { parseDecimal } from '../util/decimal.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { checkImage } from './image-check.js';
@@ -290,6 +290,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
         return await predictor.predict(input, { detect, minScore });
       } catch (err) {
         // The predictor's user-facing errors are about the image (all else stays a 500).
+        if (err instanceof ModelError) throw new HttpError(500, 'internal_error', err.message);
         if (err instanceof UserError) throw new HttpError(422, 'invalid_image', err.message);
         throw err;
       }
