@@ -127,7 +127,7 @@ const DTYPE_BYTES: Record<string, number> = {
 };
 
 /** Bytes one manifest entry takes in the weight files (quantized entries are stored in their own dtype). */
-function weightBytes(w: tf.io.WeightsManifestEntry): number {
+export function weightBytes(w: tf.io.WeightsManifestEntry): number {
   const count = w.shape.reduce((a, b) => a * b, 1);
   const dtype = w.quantization?.dtype ?? w.dtype;
   return count * (DTYPE_BYTES[dtype] ?? 4);

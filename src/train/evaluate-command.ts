@@ -63,6 +63,8 @@ async function loadForEval(
     );
   const model = buildModel(ckpt.state.arch, { imageSize: ckpt.state.imageSize });
   model.setWeights(ckpt.weights);
+  // setWeights copies: the checkpoint's own tensors (and the optimizer's, unused here) are freed.
+  for (const t of [...ckpt.weights, ...ckpt.optimizer.map((o) => o.tensor)]) t.dispose();
   return { model, spec: ckpt.spec, source: ckpt.dir };
 }
 
@@ -82,6 +84,10 @@ export async function evaluateCommand(opts: EvaluateOptions): Promise<EvaluateRe
   });
   progress.stop();
   model.dispose();
+  if (report.n === 0)
+    throw new UserError(
+      `${opts.csv}: none of its ${rows.length} images could be read from ${opts.imgDir}; nothing was scored (check --img-dir)`,
+    );
   return { model: source, csv: opts.csv, ...report };
 }
 
