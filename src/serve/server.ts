@@ -260,14 +260,21 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     const fields: Record<string, unknown> = { ...(req.query as Record<string, unknown>) };
     let image: Buffer | undefined;
     if (req.isMultipart()) {
-      for await (const part of req.parts()) {
-        if (part.type === 'file') {
-          // Read every file part (toBuffer enforces fileSize); keep the first one named `image`.
-          const buf = await part.toBuffer();
-          if (part.fieldname === 'image' && !image) image = buf;
-        } else {
-          fields[part.fieldname] = part.value;
+      try {
+        for await (const part of req.parts()) {
+          if (part.type === 'file') {
+            // Read every file part (toBuffer enforces fileSize); keep the first one named `image`.
+            const buf = await part.toBuffer();
+            if (part.fieldname === 'image' && !image) image = buf;
+          } else {
+            fields[part.fieldname] = part.value;
+          }
         }
+      } catch (err) {
+        // The multipart parser's own errors (a form cut short, no closing boundary) carry no status:
+        // they are the client's malformed body, not a server failure.
+        if (typeof (err as { statusCode?: unknown }).statusCode === 'number') throw err;
+        throw new HttpError(400, 'bad_request', `malformed multipart body: ${(err as Error).message}`);
       }
       if (!image) throw new HttpError(400, 'missing_image', 'multipart form has no file field "image"');
     } else if (Buffer.isBuffer(req.body)) {
