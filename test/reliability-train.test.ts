@@ -126,3 +126,11 @@ test('evaluate fails with a clear message when no image of the CSV can be read',
       e instanceof UserError && /missing\.csv: none of its 2 images could be read/.test(e.message),
   );
 });
+
+test('a --model-dir that is a file is a one-line error, not an internal one', async () => {
+  await assert.rejects(
+    train(base(trainCsv)),
+    (e: unknown) =>
+      e instanceof UserError && /--model-dir .*train\.csv: is a file, not a run directory/.test(e.message),
+  );
+});
