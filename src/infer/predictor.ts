@@ -122,10 +122,10 @@ export class Predictor {
     const modelDir = path.resolve(opts.modelDir ?? defaultModelDir());
     if (opts.modelDir) {
       const st = await fs.stat(modelDir).catch(() => null);
-      if (!st) throw new UserError(`--model-dir ${opts.modelDir}: no such directory`);
+      if (!st) throw new UserError(`${opts.modelDir}: no such model directory`);
       if (!st.isDirectory())
         throw new UserError(
-          `--model-dir ${opts.modelDir}: is a file, not a serving bundle directory (model.json, weights.bin, preprocess.json)`,
+          `${opts.modelDir}: is a file, not a serving bundle directory (model.json, weights.bin, preprocess.json)`,
         );
     }
     if (!opts.modelDir && !(await exists(path.join(modelDir, 'model.json')))) {
@@ -289,7 +289,7 @@ export class Predictor {
     if (!ageP.every(Number.isFinite) || !genderP.every(Number.isFinite))
       throw new ModelError(
         `${this.modelDir}: the model's outputs are not numbers (NaN); its weights are broken ` +
-          '(a diverged or damaged training run?): use another --model-dir',
+          '(a diverged or damaged training run?): use another model',
       );
     return crops.map((_, i) => {
       let mean = 0;
