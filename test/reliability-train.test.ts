@@ -4,6 +4,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { evaluateCommand } from '../src/train/evaluate-command.js';
+import { exportLatest } from '../src/train/export.js';
 import { type TrainOptions, train } from '../src/train/trainer.js';
 import { UserError } from '../src/util/errors.js';
 import { pickUtkface, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
@@ -98,6 +99,9 @@ test('--resume keeps --eval-every / --checkpoint-every, refuses --num-steps belo
   // A truncated latest checkpoint: --resume goes back to the one before it and says so.
   const weights = path.join(modelDir, 'ckpt-00000008', 'weights.bin');
   await fs.truncate(weights, (await fs.stat(weights)).size - 100);
+  const ex = await exportLatest(modelDir);
+  assert.equal(ex.step, 6, 'export takes the checkpoint before the damaged one');
+  assert.match(ex.skipped ?? '', /ckpt-00000008: unreadable checkpoint/);
   const lines: string[] = [];
   const r = await train(resumeOpts(modelDir, 10, (l) => lines.push(l)));
   assert.equal(r.steps, 10);
