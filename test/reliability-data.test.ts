@@ -151,6 +151,9 @@ test('ages and flags are plain decimals: 1e1, 0x1F, 0b11 and empty text are refu
     /--min-score "2": expected a number in 0\.\.1/,
   );
   assert.equal(num('--min-score', '0.25', { min: 0, max: 1 }), 0.25);
+  // A learning rate may be written 1e-3; hex and binary stay refused there too.
+  assert.equal(num('--lr', '1e-3', { min: 1e-8, max: 10, exponent: true }), 0.001);
+  assert.throws(() => num('--lr', '0x1', { min: 1e-8, max: 10, exponent: true }), /--lr "0x1"/);
   assert.throws(() => parseSplitRatio('8e-1,2e-1'), /--split-ratio/);
 });
 

@@ -3,6 +3,8 @@ import { parseDecimal } from '../util/decimal.js';
 
 export interface NumberRule {
   int?: boolean;
+  /** Also take 1e-3 (only where people write values that way: a learning rate). */
+  exponent?: boolean;
   min: number;
   max?: number;
 }
@@ -12,7 +14,7 @@ export interface NumberRule {
  * `0x1F`, `0b11`, no empty text), within [min, max]. Every command's numeric flags go through here.
  */
 export function num(name: string, text: string, opts: NumberRule): number {
-  const n = parseDecimal(String(text), { int: opts.int });
+  const n = parseDecimal(String(text), { int: opts.int, exponent: opts.exponent });
   if (n === null || n < opts.min || n > (opts.max ?? Infinity)) {
     const kind = opts.int ? 'an integer' : 'a number';
     const range = opts.max != null ? `in ${opts.min}..${opts.max}` : `>= ${opts.min}`;

@@ -93,7 +93,10 @@ export function register(program: Command): void {
               ? 16
               : undefined,
         batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
-        lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10 }) : DEFAULT_LR[flags.arch as Arch],
+        lr:
+          flags.lr != null
+            ? num('--lr', flags.lr, { min: 1e-8, max: 10, exponent: true })
+            : DEFAULT_LR[flags.arch as Arch],
         arch: flags.arch,
         // Unset on --resume: the run keeps the values it was started with.
         evalEvery:
