@@ -195,3 +195,74 @@ test('HTTP errors and a server that never sends the whole file are one-line User
     await cleanup();
   }
 });
+
+test('only http(s) is fetched: file:// and ftp:// fail at once, without retries', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    for (const url of ['file:///etc/passwd', 'ftp://example.org/wiki_crop.tar', 'not a url']) {
+      const t0 = Date.now();
+      await assert.rejects(
+        downloadFile(url, path.join(dir, 'x.tar'), { json: true, retryDelayMs: 500 }),
+        (e: unknown) => e instanceof UserError && /only http:\/\/ and https:\/\/|not a URL/.test(e.message),
+      );
+      assert.ok(Date.now() - t0 < 400, `${url}: no retry pauses`);
+    }
+    await assert.rejects(
+      downloadDataset('wiki', { outDir: path.join(dir, 'o'), urlBase: 'file:///tmp', json: true }),
+      /file:\/\/\/tmp\/wiki_crop\.tar: only http/,
+    );
+  } finally {
+    await cleanup();
+  }
+});
+
+test('download never replaces a folder of the user: <out>/wiki_crop with their files is refused', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile } = await buildTar(dir);
+  const server = await serve(tarFile);
+  try {
+    const out = path.join(dir, 'data');
+    await fs.mkdir(path.join(out, 'wiki_crop'), { recursive: true });
+    await fs.writeFile(path.join(out, 'wiki_crop', 'mine.txt'), 'my notes');
+    await assert.rejects(
+      downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+      (e: unknown) =>
+        e instanceof UserError && /wiki_crop: exists and was not made by agegender download/.test(e.message),
+    );
+    assert.equal(await fs.readFile(path.join(out, 'wiki_crop', 'mine.txt'), 'utf8'), 'my notes');
+    assert.equal(server.requests.length, 0, 'nothing downloaded');
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
+
+test('a truncated tar fails extraction, is removed with a message (not reused), and leaves no temp folder', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile, files } = await buildTar(dir);
+  const cut = path.join(dir, 'cut', 'wiki_crop.tar');
+  await fs.mkdir(path.dirname(cut));
+  await fs.writeFile(cut, (await fs.readFile(tarFile)).subarray(0, 100_000));
+  const bad = await serve(cut);
+  const out = path.join(dir, 'data');
+  try {
+    await assert.rejects(
+      downloadDataset('wiki', { outDir: out, urlBase: bad.url, json: true }),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /wiki_crop\.tar: cannot extract: .*; removed it, run again to download it afresh$/.test(e.message),
+    );
+    assert.deepEqual(await fs.readdir(out), [], 'no tar, temp folder or half-extracted folder left');
+  } finally {
+    await bad.close();
+  }
+  const good = await serve(tarFile);
+  try {
+    const r = await downloadDataset('wiki', { outDir: out, urlBase: good.url, json: true });
+    assert.equal(good.requests.length, 1, 'downloaded afresh');
+    await checkExtracted(r.dir, files);
+  } finally {
+    await good.close();
+    await cleanup();
+  }
+});

@@ -147,6 +147,7 @@ test('preprocess imdb-wiki end to end: rules, identity split, crops, missing and
       droppedSecondFace: 1,
       droppedAge: 2,
       droppedGender: 1,
+      badPath: 0,
       labelled: 6,
       missing: 1,
       unreadable: 1,

@@ -124,8 +124,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       epochs: opts.epochs ?? (opts.numSteps === undefined ? 16 : undefined),
       batchSize: opts.batchSize ?? 64,
       lr: opts.lr ?? DEFAULT_LR[arch],
-      evalEvery: opts.evalEvery ?? 500,
-      checkpointEvery: opts.checkpointEvery ?? 250,
+      // On resume, unset values keep the ones the run was started with.
+      evalEvery: opts.evalEvery ?? (opts.resume ? undefined : 500),
+      checkpointEvery: opts.checkpointEvery ?? (opts.resume ? undefined : 250),
       seed: opts.seed ?? 1,
       backend: opts.backend ?? 'auto',
       threads: opts.threads,

@@ -1,4 +1,5 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
+import { numFlag } from './parse-number.js';
 
 /** `agegender calibrate`: measure how the face detector's box sits in the training crops (see src/infer/calibrate.ts). */
 export function register(program: Command): void {
@@ -12,11 +13,7 @@ export function register(program: Command): void {
     .option(
       '--count <n>',
       'crops to measure, spread over the folder',
-      (v) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${v}" is not a positive integer`);
-        return n;
-      },
+      numFlag('--count', { int: true, min: 1 }),
       500,
     )
     .option(

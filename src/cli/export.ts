@@ -9,6 +9,8 @@ export function register(program: Command): void {
     .action(async (flags: { modelDir: string; json?: boolean }) => {
       const { exportLatest } = await import('../train/export.js');
       const result = await exportLatest(flags.modelDir);
+      if (result.skipped)
+        console.error(`agegender: warning: ${result.skipped}; exported the checkpoint before it`);
       if (flags.json) console.log(JSON.stringify(result));
       else console.log(`exported step ${result.step} to ${result.servingDir}`);
     });

@@ -1,18 +1,29 @@
 import { UserError } from '../util/errors.js';
+import { parseDecimal } from '../util/decimal.js';
 
-/** Parses a numeric flag or fails with a one-line error naming it. */
-export function num(name: string, text: string, opts: { int?: boolean; min: number; max?: number }): number {
-  const n = Number(text);
-  if (
-    !Number.isFinite(n) ||
-    (opts.int && !Number.isInteger(n)) ||
-    n < opts.min ||
-    n > (opts.max ?? Infinity)
-  ) {
+export interface NumberRule {
+  int?: boolean;
+  /** Also take 1e-3 (only where people write values that way: a learning rate). */
+  exponent?: boolean;
+  min: number;
+  max?: number;
+}
+
+/**
+ * Parses a numeric flag or fails with a one-line error naming it. Strict: plain decimals only (no `1e1`,
+ * `0x1F`, `0b11`, no empty text), within [min, max]. Every command's numeric flags go through here.
+ */
+export function num(name: string, text: string, opts: NumberRule): number {
+  const n = parseDecimal(String(text), { int: opts.int, exponent: opts.exponent });
+  if (n === null || n < opts.min || n > (opts.max ?? Infinity)) {
     const kind = opts.int ? 'an integer' : 'a number';
-    throw new UserError(
-      `${name} "${text}": expected ${kind} >= ${opts.min}${opts.max != null ? ` and <= ${opts.max}` : ''}`,
-    );
+    const range = opts.max != null ? `in ${opts.min}..${opts.max}` : `>= ${opts.min}`;
+    throw new UserError(`${name} "${text}": expected ${kind} ${range}`);
   }
   return n;
+}
+
+/** `num` as a commander option parser: `.option('--threads <n>', 'help', numFlag('--threads', {...}))`. */
+export function numFlag(name: string, opts: NumberRule): (text: string) => number {
+  return (text) => num(name, text, opts);
 }

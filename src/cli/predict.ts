@@ -1,11 +1,6 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { register as registerCalibrate } from './calibrate.js';
-
-function parseNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`"${value}" is not a number`);
-  return n;
-}
+import { numFlag } from './parse-number.js';
 
 /**
  * `agegender predict`: faces, age and gender in photos. Also registers `agegender calibrate`, which
@@ -29,10 +24,23 @@ export function register(program: Command): void {
       'serving bundle (model.json, weights.bin, preprocess.json); default: the bundled model',
     )
     .option('--backend <name>', 'tfjs backend: auto, wasm, cpu, tensorflow', 'auto')
-    .option('--threads <n>', 'wasm threads (default: 1 for up to 4 photos, else all cores)', parseNumber)
+    .option(
+      '--threads <n>',
+      'wasm threads (default: 1 for up to 4 photos, else all cores)',
+      numFlag('--threads', { int: true, min: 1, max: 64 }),
+    )
     .option('--detector <name>', 'face detector: ssd (ssd-mobilenetv1) or tiny (tiny-face-detector)')
-    .option('--min-score <p>', 'detector confidence threshold, 0..1', parseNumber)
-    .option('--batch-size <n>', 'images processed together', parseNumber, 16)
+    .option(
+      '--min-score <p>',
+      'detector confidence threshold, 0..1',
+      numFlag('--min-score', { min: 0, max: 1 }),
+    )
+    .option(
+      '--batch-size <n>',
+      'images processed together',
+      numFlag('--batch-size', { int: true, min: 1, max: 1024 }),
+      16,
+    )
     .action(async (images: string[], opts) => {
       const { runPredict } = await import('../infer/predict-command.js');
       process.exitCode = await runPredict(images, opts);

@@ -4,6 +4,7 @@ import { UserError } from '../util/errors.js';
 import type { CommonPreprocessOptions } from '../data/preprocess-options.js';
 import type { PreprocessSummary } from '../data/prepare-dataset.js';
 import type { PreprocessOptions } from '../api/preprocess.js';
+import { num } from './parse-number.js';
 
 interface CommonFlags {
   outputDir: string;
@@ -19,12 +20,8 @@ interface CommonFlags {
   dupAgeTolerance: string;
 }
 
-function int(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new UserError(`${name} "${text}": expected an integer in ${min}..${max}`);
-  return n;
-}
+const int = (name: string, text: string, min: number, max: number) =>
+  num(name, text, { int: true, min, max });
 
 /** Flags shared by every dataset: output, crop size, split and machine mode. */
 function withCommonFlags(cmd: Command): Command {
@@ -141,15 +138,12 @@ export function register(program: Command): void {
     async (
       flags: CommonFlags & { dbPath: string; photoDir?: string; minScore: string; recropMargin?: string },
     ) => {
-      const minScore = Number(flags.minScore);
-      if (!Number.isFinite(minScore))
-        throw new UserError(`--min-score "${flags.minScore}": expected a number`);
-      let margin: number | null = null;
-      if (flags.recropMargin !== undefined) {
-        margin = Number(flags.recropMargin);
-        if (!Number.isFinite(margin) || margin < 0 || margin > 10)
-          throw new UserError(`--recrop-margin "${flags.recropMargin}": expected a number in 0..10`);
-      }
+      // face_score runs from -Inf (no face) to about 8; any plain number is a threshold.
+      const minScore = num('--min-score', flags.minScore, { min: -1e6, max: 1e6 });
+      const margin =
+        flags.recropMargin === undefined
+          ? null
+          : num('--recrop-margin', flags.recropMargin, { min: 0, max: 10 });
       const opts = await common(flags, margin);
       await requirePhotoDir(flags.photoDir, opts.labelsOnly);
       const { preprocessImdbWiki } = await import('../api/preprocess.js');

@@ -12,6 +12,7 @@ interface ServeFlags {
   concurrency: string;
   queue: string;
   log: boolean;
+  shutdownTimeout: string;
 }
 
 export function register(program: Command): void {
@@ -46,6 +47,11 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'inferences run at once', '1')
     .option('--queue <n>', 'requests that may wait for an inference slot (503 + Retry-After beyond)', '16')
     .option('--no-log', 'no request log lines on stdout')
+    .option(
+      '--shutdown-timeout <s>',
+      'on SIGTERM/SIGINT, seconds requests in flight may take before their connections are cut',
+      '10',
+    )
     .action(async (flags: ServeFlags) => {
       const opts = {
         port: num('--port', flags.port, { int: true, min: 0, max: 65535 }),
@@ -54,6 +60,7 @@ export function register(program: Command): void {
         backend: flags.backend,
         detector: flags.detector,
         log: flags.log,
+        shutdownTimeoutS: num('--shutdown-timeout', flags.shutdownTimeout, { min: 0, max: 3600 }),
         limits: {
           maxBodyBytes: Math.round(num('--max-body-mb', flags.maxBodyMb, { min: 0.001 }) * 1024 * 1024),
           maxPixels: num('--max-pixels', flags.maxPixels, { int: true, min: 1 }),

@@ -14,8 +14,8 @@ interface TrainFlags {
   batchSize: string;
   lr?: string;
   arch: string;
-  evalEvery: string;
-  checkpointEvery: string;
+  evalEvery?: string;
+  checkpointEvery?: string;
   seed: string;
   backend: 'auto' | 'wasm' | 'tensorflow' | 'cpu';
   threads?: string;
@@ -56,8 +56,14 @@ export function register(program: Command): void {
         .choices(['resnet-xs', 'resnet-s', 'resnet-m', 'basic-cnn'])
         .default('resnet-xs'),
     )
-    .option('--eval-every <steps>', 'score the whole validation set every N steps', '500')
-    .option('--checkpoint-every <steps>', 'save a checkpoint every N steps (and on Ctrl-C)', '250')
+    .option(
+      '--eval-every <steps>',
+      "score the whole validation set every N steps (default: 500, or the resumed run's)",
+    )
+    .option(
+      '--checkpoint-every <steps>',
+      "save a checkpoint every N steps, and on Ctrl-C (default: 250, or the resumed run's)",
+    )
     .option('--seed <n>', 'seed of weights, data order and augmentation', '1')
     .addOption(
       new Option('--backend <name>', 'tfjs backend')
@@ -121,10 +127,15 @@ export function register(program: Command): void {
               ? 16
               : undefined,
         batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
-        lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10 }) : undefined,
+        lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10, exponent: true }) : undefined,
         arch: flags.arch as Arch,
-        evalEvery: num('--eval-every', flags.evalEvery, { int: true, min: 1 }),
-        checkpointEvery: num('--checkpoint-every', flags.checkpointEvery, { int: true, min: 0 }),
+        // Unset on --resume: the run keeps the values it was started with.
+        evalEvery:
+          flags.evalEvery != null ? num('--eval-every', flags.evalEvery, { int: true, min: 1 }) : undefined,
+        checkpointEvery:
+          flags.checkpointEvery != null
+            ? num('--checkpoint-every', flags.checkpointEvery, { int: true, min: 0 })
+            : undefined,
         seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
         backend: flags.backend,
         threads:
@@ -178,7 +189,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     epochs: flags.epochs != null ? num('--epochs', flags.epochs, { int: true, min: 1, max: 1000 }) : 30,
     tailEpochs: num('--tail-epochs', flags.tailEpochs, { int: true, min: 0, max: 1000 }),
     batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
-    lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10 }) : 1e-3,
+    lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10, exponent: true }) : 1e-3,
     hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),
     features: flags.features,
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),

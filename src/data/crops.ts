@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
 import { cropSquare, decodeRgb, type SquareRegion } from './image.js';
+import { confinedPath } from '../util/confine.js';
 
 /** How crops are made; stored beside them so a re-run with other settings never trusts stale crops. */
 export interface CropSettings {
@@ -114,7 +115,9 @@ async function cropOne(cropDir: string, job: CropJob, settings: CropSettings): P
       ? { status: 'missing', reason: 'no such file' }
       : { status: 'unreadable', reason: code ?? reason(err) };
   }
-  const target = path.join(cropDir, job.target);
+  // Adapters confine their paths already; this keeps any future one from writing outside crop/.
+  const target = confinedPath(cropDir, job.target);
+  if (!target) return { status: 'unreadable', reason: `${job.target}: crop name leads out of ${cropDir}` };
   const tmp = tempPathFor(target);
   try {
     if (job.region) {
@@ -177,7 +180,8 @@ export async function writeCrops(
         onResult(job, { status: 'existing' });
         continue;
       }
-      await ensureDir(path.dirname(path.join(cropDir, job.target)));
+      const target = confinedPath(cropDir, job.target);
+      if (target) await ensureDir(path.dirname(target));
       onResult(job, await cropOne(cropDir, job, settings));
     }
   };

@@ -63,6 +63,18 @@ function get(url: string, headers: Record<string, string>, redirects = 5): Promi
   });
 }
 
+/** Only http(s) can be fetched: anything else (file://, ftp://, a typo) fails at once, not after retries. */
+function checkUrl(url: string): void {
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new UserError(`${url}: not a URL (expected http://... or https://...)`);
+  }
+  if (protocol !== 'http:' && protocol !== 'https:')
+    throw new UserError(`${url}: only http:// and https:// URLs can be downloaded, not ${protocol}//`);
+}
+
 async function sizeOf(file: string): Promise<number> {
   return (await fs.stat(file).catch(() => null))?.size ?? 0;
 }
@@ -74,6 +86,7 @@ async function sizeOf(file: string): Promise<number> {
  * from zero. Returns the final size.
  */
 export async function downloadFile(url: string, dest: string, opts: FetchOptions = {}): Promise<number> {
+  checkUrl(url);
   const part = `${dest}.part`;
   const infoFile = `${dest}.part.json`;
   await fs.mkdir(path.dirname(dest), { recursive: true });
@@ -188,6 +201,9 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
   return size;
 }
 
+/** The archive itself is bad (truncated, corrupt): the caller removes it rather than reuse it. */
+class ExtractError extends UserError {}
+
 /**
  * Extracts a tar into `dir` atomically: into a temp folder beside it first, renamed into place when done
  * (a tar whose single top folder is already named like `dir` is unwrapped). npm's `tar` refuses absolute
@@ -201,6 +217,12 @@ export async function extractTar(tarFile: string, dir: string, json = false): Pr
   const progress = createProgress({ unit: 'MiB extracted', total: Math.ceil(total / MiB), json });
   let shown = 0;
   let bytes = 0;
+  const unpack = tar.x({ cwd: tmp, strict: true });
+  // Settled once the unpacker has no file writes pending (they can outlive a parse error).
+  const unpacked = new Promise<void>((resolve) => {
+    unpack.once('close', resolve);
+    unpack.once('finish', resolve);
+  });
   try {
     await pipeline(
       createReadStream(tarFile).on('data', (c) => {
@@ -208,11 +230,12 @@ export async function extractTar(tarFile: string, dir: string, json = false): Pr
         const mib = Math.floor(bytes / MiB);
         if (mib > shown) (progress.tick(mib - shown), (shown = mib));
       }),
-      tar.x({ cwd: tmp, strict: true }),
+      unpack,
     );
   } catch (err) {
+    await Promise.race([unpacked, new Promise((r) => setTimeout(r, 1000))]);
     await fs.rm(tmp, { recursive: true, force: true });
-    throw new UserError(`${tarFile}: cannot extract: ${reason(err)}`);
+    throw new ExtractError(`${tarFile}: cannot extract: ${reason(err)}`);
   } finally {
     progress.stop();
   }
@@ -260,13 +283,33 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
     throw new UserError(
       `${dir}: already downloaded (${JSON.parse(done).bytes} bytes); pass --force to download it again`,
     );
+  // The extracted folder replaces `dir`: never one holding files this command did not put there.
+  const found = await fs.readdir(dir).catch(() => null);
+  if (!done && found && found.length > 0)
+    throw new UserError(
+      `${dir}: exists and was not made by agegender download (${found.length} entries); ` +
+        'move it away or choose another --out, it would be replaced',
+    );
+  checkUrl(url);
   if (opts.force) {
     await fs.rm(marker, { force: true });
     for (const f of [tarFile, `${tarFile}.part`, `${tarFile}.part.json`]) await fs.rm(f, { force: true });
   }
-  // A complete tar from a run killed while extracting is reused.
-  const bytes = (await sizeOf(tarFile)) > 0 ? await sizeOf(tarFile) : await downloadFile(url, tarFile, opts);
-  await extractTar(tarFile, dir, opts.json);
+  // A complete tar from a run killed while extracting is reused (it was renamed from .part only once whole).
+  const kept = await sizeOf(tarFile);
+  if (kept > 0 && !opts.json)
+    process.stderr.write(
+      `${tarFile}: reusing the ${kept} bytes downloaded earlier (--force fetches it again)\n`,
+    );
+  const bytes = kept > 0 ? kept : await downloadFile(url, tarFile, opts);
+  try {
+    await extractTar(tarFile, dir, opts.json);
+  } catch (err) {
+    if (!(err instanceof ExtractError)) throw err;
+    // A damaged archive must not be reused by the next run, which would fail the same way.
+    await fs.rm(tarFile, { force: true });
+    throw new UserError(`${err.message}; removed it, run again to download it afresh`);
+  }
   await writeFileAtomic(marker, JSON.stringify({ url, bytes, finished: new Date().toISOString() }) + '\n');
   if (!opts.keepTar) await fs.rm(tarFile, { force: true });
   return { dataset, url, bytes, dir, mat };

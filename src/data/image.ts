@@ -25,6 +25,45 @@ export async function decodeRgb(input: string | Buffer): Promise<RgbImage> {
 }
 
 /**
+ * Largest image decoded, width x height from its header: sharp's own default (0x3FFF squared), named here
+ * because decodeRgbWithin makes it safe. Shrunk while decoding, a 15000 x 15000 PNG (225 Mpx) costs ~200
+ * MB and ~2 s; decoded whole it is 675 MB of RGB, and 2.7 GB as the int32 tensor the detector takes,
+ * which aborts the wasm module (its heap stops at 4 GB).
+ */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+/** An image decoded at a reduced size, with the size of the original (positions map back by the ratio). */
+export interface ScaledRgbImage extends RgbImage {
+  /** Size of the original, EXIF orientation applied. */
+  originalWidth: number;
+  originalHeight: number;
+}
+
+/**
+ * decodeRgb, shrunk on decode (never enlarged) so the longer side is at most `maxSide`: memory stays
+ * bounded whatever the photo's size; positions map back by originalWidth / width (and height).
+ */
+export async function decodeRgbWithin(input: string | Buffer, maxSide: number): Promise<ScaledRgbImage> {
+  const meta = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+  const originalWidth = meta.autoOrient?.width ?? meta.width ?? 0;
+  const originalHeight = meta.autoOrient?.height ?? meta.height ?? 0;
+  const { data, info } = await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
+    .rotate()
+    .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    width: info.width,
+    height: info.height,
+    originalWidth: Math.max(originalWidth, info.width),
+    originalHeight: Math.max(originalHeight, info.height),
+  };
+}
+
+/**
  * Decodes and resizes an image (file path, encoded buffer, or raw RGB pixels) to the spec's square input.
  * Returns HWC uint8 RGB of imageSize * imageSize * 3 bytes.
  */

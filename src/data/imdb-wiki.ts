@@ -21,7 +21,11 @@ const REQUIRED = ['dob', 'photo_taken', 'full_path', 'gender', 'face_score', 'se
 
 /** Reads imdb.mat / wiki.mat into plain columns, checking that every field has one value per row. */
 export async function readImdbWiki(file: string): Promise<ImdbWikiTable> {
-  const vars = await readMat(file);
+  return imdbWikiTable(await readMat(file), file);
+}
+
+/** The table of an already parsed MAT file (`file` names it in errors). */
+export function imdbWikiTable(vars: Record<string, MatValue>, file: string): ImdbWikiTable {
   const structs = Object.entries(vars).filter(([, v]) => v.kind === 'struct') as [string, MatStruct][];
   const named =
     structs.find(([k]) => k === 'imdb' || k === 'wiki') ?? (structs.length === 1 ? structs[0] : undefined);

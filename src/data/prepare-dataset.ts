@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { writeSeedCsv, type LabelledImage } from './seed-csv.js';
+import { seedCsvText, type LabelledImage } from './seed-csv.js';
+import { replaceOutputSet } from './output-set.js';
 import { prepareCropDir, writeCrops, type CropJob } from './crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
 import { splitByGroup, type SplitRatio } from './split.js';
@@ -79,8 +79,7 @@ const EXAMPLES = 20;
 /**
  * The common back half of every `preprocess` command: crops the images (resumable), keeps the rows whose
  * image could be cropped, splits them by identity, and writes train/val/test.csv, summary.json and the
- * age histogram (SVG + PNG) into the output folder. CSV and summary writes are atomic; they come last,
- * so a killed run leaves either the previous complete outputs or none.
+ * age histogram (SVG + PNG) into the output folder, as one set (see replaceOutputSet), last.
  */
 export async function prepareDataset(
   rows: readonly LabelledSource[],
@@ -186,10 +185,6 @@ export async function prepareDataset(
     test: opts.splitRatio.test > 0 ? path.join(out, 'test.csv') : null,
     histogram: [path.join(out, 'age-histogram.svg'), path.join(out, 'age-histogram.png')],
   };
-  await writeSeedCsv(files.train, toCsv(parts.train));
-  await writeSeedCsv(files.val, toCsv(parts.val));
-  if (files.test) await writeSeedCsv(files.test, toCsv(parts.test));
-  else await fs.rm(path.join(out, 'test.csv'), { force: true });
 
   const male = kept.filter((r) => r.gender === 1).length;
   const hist = ageHistogram(kept.map((r) => r.age));
@@ -223,9 +218,15 @@ export async function prepareDataset(
     files,
   };
   const svg = histogramSvg(hist, `${opts.dataset}: ages of ${kept.length} kept rows`);
-  await writeFileAtomic(files.histogram[0]!, svg);
-  await writeFileAtomic(files.histogram[1]!, await svgToPng(svg));
-  await writeFileAtomic(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  // All or nothing: a kill never leaves this run's train.csv beside the previous run's val.csv.
+  await replaceOutputSet(out, {
+    'train.csv': seedCsvText(toCsv(parts.train)),
+    'val.csv': seedCsvText(toCsv(parts.val)),
+    'test.csv': files.test ? seedCsvText(toCsv(parts.test)) : null,
+    'age-histogram.svg': svg,
+    'age-histogram.png': await svgToPng(svg),
+    'summary.json': JSON.stringify(summary, null, 2) + '\n',
+  });
   return summary;
 }
 

@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../util/errors.js';
+import { parseDecimal } from '../util/decimal.js';
+import { confinedPath } from '../util/confine.js';
+import { assertNotAnOutput } from './output-set.js';
 import { prepareDataset, type LabelledSource, type PreprocessSummary } from './prepare-dataset.js';
 import type { CommonPreprocessOptions } from './preprocess-options.js';
 import { readTextFile } from '../util/read-text.js';
@@ -82,8 +85,9 @@ export function parseLabelCsv(text: string, file: string, photoDir: string, cols
     const listed = rec[cols.pathCol] ?? '';
     if (!listed) return reject('badPath', line, 'empty path');
     const ageText = rec[cols.ageCol] ?? '';
-    const age = Math.round(Number(ageText));
-    if (ageText === '' || !Number.isFinite(Number(ageText)) || age < 0 || age > 100)
+    // Plain decimals only: Number() would also take 1e1, 0x1F and 0b11.
+    const age = Math.round(parseDecimal(ageText) ?? NaN);
+    if (!(age >= 0 && age <= 100))
       return reject('badAge', line, `age "${ageText}" is not a number in 0..100`);
     const g = (rec[cols.genderCol] ?? '').trim().toLowerCase();
     if (g !== male && g !== female)
@@ -92,12 +96,14 @@ export function parseLabelCsv(text: string, file: string, photoDir: string, cols
         line,
         `gender "${rec[cols.genderCol]}" is neither "${cols.maleValue}" nor "${cols.femaleValue}"`,
       );
+    const source = confinedPath(photoDir, listed);
+    if (!source) return reject('badPath', line, `${listed} is not a path inside the photo folder`);
     const filename = cropNameFor(listed);
     if (seen.has(filename)) return reject('duplicate', line, `${listed} is listed twice`);
     seen.add(filename);
     const identity = cols.identityCol ? rec[cols.identityCol] : '';
     rows.push({
-      source: path.resolve(photoDir, listed),
+      source,
       filename,
       age,
       gender: g === male ? 1 : 0,
@@ -114,6 +120,7 @@ export async function preprocessCsv(
   cols: CsvColumns,
   opts: CommonPreprocessOptions,
 ): Promise<PreprocessSummary> {
+  await assertNotAnOutput(opts.outputDir, [{ flag: '--csv', file: csvFile }]);
   const text = await readTextFile(csvFile);
   const { rows, counts, rejected } = parseLabelCsv(text, csvFile, photoDir, cols);
   return prepareDataset(rows, {

@@ -1,5 +1,7 @@
 import path from 'node:path';
-import { applyImdbWikiRules, readImdbWiki } from './imdb-wiki.js';
+import { confinedPath } from '../util/confine.js';
+import { assertNotAnOutput } from './output-set.js';
+import { applyImdbWikiRules, readImdbWiki, type ImdbWikiTable, type RuleResult } from './imdb-wiki.js';
 import { prepareDataset, type LabelledSource, type PreprocessSummary } from './prepare-dataset.js';
 import type { CommonPreprocessOptions } from './preprocess-options.js';
 
@@ -14,16 +16,10 @@ export async function preprocessImdbWiki(
   minScore: number,
   opts: CommonPreprocessOptions,
 ): Promise<PreprocessSummary> {
+  await assertNotAnOutput(opts.outputDir, [{ flag: '--db-path', file: dbPath }]);
   const table = await readImdbWiki(dbPath);
   const rules = applyImdbWikiRules(table, minScore);
-  const rows: LabelledSource[] = rules.kept.map(({ index, age, gender }) => ({
-    source: path.join(photoDir ?? '', table.fullPath[index]!),
-    filename: table.fullPath[index]!,
-    age,
-    gender,
-    identity: table.identity[index]!,
-    box: table.faceLocation[index] ?? undefined,
-  }));
+  const { rows, outside } = imdbWikiRows(table, rules, photoDir ?? '.');
   return prepareDataset(rows, {
     ...opts,
     dataset: 'imdb-wiki',
@@ -33,6 +29,7 @@ export async function preprocessImdbWiki(
       droppedSecondFace: rules.dropped.secondFace,
       droppedAge: rules.dropped.age,
       droppedGender: rules.dropped.gender,
+      badPath: outside.length,
     },
     input: {
       dbPath: path.resolve(dbPath),
@@ -44,6 +41,38 @@ export async function preprocessImdbWiki(
         'keep face_score >= min-score, second_face_score NaN or <= 0, 0 <= age <= 100, gender 0/1; ' +
         'age = photo_taken - birth year - (birth month >= 7); dropped rows count under the first rule they fail',
       rowsFailingEachRule: rules.failing,
+      pathsOutsidePhotoDir: outside.slice(0, 20),
     },
   });
+}
+
+/**
+ * The kept rows as crop jobs. A full_path is both read (under the photo folder) and written (under
+ * crop/), so one that leads out of its folder (`../x`, `/etc/x`) is skipped and reported, never followed.
+ */
+export function imdbWikiRows(
+  table: ImdbWikiTable,
+  rules: RuleResult,
+  photoDir: string,
+): { rows: LabelledSource[]; outside: string[] } {
+  const rows: LabelledSource[] = [];
+  const outside: string[] = [];
+  for (const { index, age, gender } of rules.kept) {
+    const listed = table.fullPath[index]!;
+    const source = confinedPath(photoDir, listed);
+    // The crop keeps the listed name, so it must also stay inside crop/ (any folder will do to check).
+    if (!source || !confinedPath('/crop', listed)) {
+      outside.push(listed);
+      continue;
+    }
+    rows.push({
+      source,
+      filename: path.relative(path.resolve(photoDir), source).split(path.sep).join('/'),
+      age,
+      gender,
+      identity: table.identity[index]!,
+      box: table.faceLocation[index] ?? undefined,
+    });
+  }
+  return { rows, outside };
 }

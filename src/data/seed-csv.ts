@@ -2,6 +2,7 @@ import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
+import { parseDecimal } from '../util/decimal.js';
 import { readTextFile } from '../util/read-text.js';
 
 /** One labelled image in the seed's CSV schema `filename,age,gender` (gender 1 = male, 0 = female). */
@@ -43,8 +44,8 @@ export function parseSeedCsv(text: string, file: string): LabelledImage[] {
     const filename = rec[fi];
     if (!filename) throw new UserError(`${file}:${line}: empty filename`);
     const ageText = rec[ai] ?? '';
-    const age = Number(ageText);
-    if (ageText === '' || !Number.isInteger(age) || age < 0 || age > 100) {
+    const age = parseDecimal(ageText, { int: true }) ?? NaN;
+    if (!(age >= 0 && age <= 100)) {
       throw new UserError(`${file}:${line}: age "${ageText}" is not an integer in 0..100`);
     }
     const genderText = rec[gi] ?? '';
@@ -60,11 +61,15 @@ export async function readSeedCsv(file: string): Promise<LabelledImage[]> {
   return parseSeedCsv(await readTextFile(file), file);
 }
 
-/** Writes rows in the seed schema, atomically (temp file + rename). */
-export async function writeSeedCsv(file: string, rows: LabelledImage[]): Promise<void> {
-  const text = stringify(
+/** Rows as seed-schema CSV text, header included. */
+export function seedCsvText(rows: LabelledImage[]): string {
+  return stringify(
     rows.map((r) => [r.filename, r.age, r.gender]),
     { header: true, columns: [...SEED_COLUMNS] },
   );
-  await writeFileAtomic(file, text);
+}
+
+/** Writes rows in the seed schema, atomically (temp file + rename). */
+export async function writeSeedCsv(file: string, rows: LabelledImage[]): Promise<void> {
+  await writeFileAtomic(file, seedCsvText(rows));
 }

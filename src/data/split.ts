@@ -1,5 +1,6 @@
 import { UserError } from '../util/errors.js';
 import { mulberry32 } from '../util/random.js';
+import { parseDecimal } from '../util/decimal.js';
 
 /** Fractions of the rows for train / val / test; test is 0 when only two ratios were given. */
 export interface SplitRatio {
@@ -13,7 +14,7 @@ export const DEFAULT_SPLIT_RATIO: SplitRatio = { train: 0.8, val: 0.1, test: 0.1
 /** Parses `--split-ratio` text such as "0.8,0.1,0.1" or "0.9,0.1" (train,val[,test]); they must sum to 1. */
 export function parseSplitRatio(text: string): SplitRatio {
   const parts = text.split(',').map((p) => p.trim());
-  const nums = parts.map(Number);
+  const nums = parts.map((p) => parseDecimal(p) ?? NaN);
   if (parts.length < 2 || parts.length > 3 || nums.some((n) => !Number.isFinite(n) || n < 0)) {
     throw new UserError(
       `--split-ratio "${text}": expected 2 or 3 non-negative numbers train,val[,test] such as 0.8,0.1,0.1`,

@@ -94,6 +94,15 @@ export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifa
       }
     }
   }
+  const expected = specs.reduce((n, w) => n + weightBytes(w), 0);
+  const got = buffers.reduce((n, b) => n + b.byteLength, 0);
+  if (got !== expected) {
+    const files = json.weightsManifest.flatMap((g) => g.paths.map((p) => path.join(dir, p))).join(', ');
+    throw new UserError(
+      `${files}: ${got} bytes of weights, ${jsonPath} expects ${expected} (${got < expected ? 'truncated' : 'wrong file'}); ` +
+        'copy or export the bundle again',
+    );
+  }
   const weightData = concatWeightData(
     buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
   );
@@ -108,8 +117,28 @@ export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifa
   };
 }
 
+const DTYPE_BYTES: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+};
+
+/** Bytes one manifest entry takes in the weight files (quantized entries are stored in their own dtype). */
+export function weightBytes(w: tf.io.WeightsManifestEntry): number {
+  const count = w.shape.reduce((a, b) => a * b, 1);
+  const dtype = w.quantization?.dtype ?? w.dtype;
+  return count * (DTYPE_BYTES[dtype] ?? 4);
+}
+
 /** Loads a layers model saved by `saveLayersModelToDir` (or by tfjs-node / the Python converter). */
 export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
   const artifacts = await readModelArtifacts(dir);
-  return tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (err) {
+    throw new UserError(`${path.join(dir, MODEL_JSON)}: not a model tfjs can load: ${reason(err)}`);
+  }
 }

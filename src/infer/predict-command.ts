@@ -91,6 +91,22 @@ export async function runPredict(
     return 1;
   }
 
+  // Where each annotated copy goes, decided before any work, so that no copy lands on a photo being read.
+  const annotateDir =
+    opts.annotate && (files.length > 1 || !isAnnotatableName(opts.annotate)) ? opts.annotate : null;
+  const usedNames = new Set<string>();
+  const targets = opts.annotate
+    ? files.map((f) => (annotateDir ? path.join(annotateDir, annotatedName(f, usedNames)) : opts.annotate!))
+    : [];
+  const clash = await firstClash(files, targets);
+  if (clash) {
+    io.err(
+      `agegender: --annotate ${opts.annotate}: would overwrite the input photo ${clash}; ` +
+        'write the annotated copies to another file or folder',
+    );
+    return 1;
+  }
+
   const predictor = await loadPredictor({
     modelDir: opts.modelDir,
     backend: opts.backend,
@@ -102,9 +118,6 @@ export async function runPredict(
     for (; warned < predictor.warnings.length; warned++)
       io.err(`agegender: warning: ${predictor.warnings[warned]}`);
   };
-  const usedNames = new Set<string>();
-  const annotateDir =
-    opts.annotate && (files.length > 1 || !isAnnotatableName(opts.annotate)) ? opts.annotate : null;
   if (annotateDir) await fs.mkdir(annotateDir, { recursive: true });
 
   const batchSize = Math.max(1, opts.batchSize ?? 16);
@@ -130,7 +143,7 @@ export async function runPredict(
         }
         printFaces(file, result.faces, opts, io);
         if (opts.annotate) {
-          const target = annotateDir ? path.join(annotateDir, annotatedName(file, usedNames)) : opts.annotate;
+          const target = targets[start + k]!;
           try {
             await annotate(file, result.faces, target);
           } catch (err) {
@@ -145,6 +158,18 @@ export async function runPredict(
     predictor.dispose();
   }
   return failed > 0 ? 1 : 0;
+}
+
+/** The first input that an annotated copy would overwrite (same file, through links too), or null. */
+async function firstClash(files: string[], targets: string[]): Promise<string | null> {
+  const real = (p: string) => fs.realpath(p).catch(() => path.resolve(p));
+  const inputs = new Map<string, string>();
+  for (const f of files) inputs.set(await real(f), f);
+  for (const t of targets) {
+    const hit = inputs.get(await real(t));
+    if (hit) return hit;
+  }
+  return null;
 }
 
 function printFaces(file: string, faces: FaceResult[], opts: PredictCommandOptions, io: Io): void {

@@ -2,9 +2,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { decodeRgb, loadResized, type RgbImage } from '../data/image.js';
+import { promises as fs } from 'node:fs';
+import {
+  MAX_INPUT_PIXELS,
+  decodeRgbWithin,
+  loadResized,
+  type RgbImage,
+  type ScaledRgbImage,
+} from '../data/image.js';
 import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
-import { ImageTooLargeError, InvalidImageError, UserError, reason } from '../util/errors.js';
+import { ImageTooLargeError, InvalidImageError, ModelError, UserError, reason } from '../util/errors.js';
 import { round } from '../util/round.js';
 import { isBundle, loadBundle } from './bundle.js';
 import { chooseFaceCrop, clipBox, cropRegion } from './crop-rule.js';
@@ -46,7 +53,16 @@ export interface PredictorLoadOptions {
 }
 
 /** Default pixel limit: a 7,300 x 5,500 photo, about 120 MB of RGB once decoded. */
-export const DEFAULT_MAX_PIXELS = 40_000_000;
+export const DEFAULT_MAX_PIXELS = MAX_INPUT_PIXELS;
+
+/**
+ * Photos are shrunk on decode to at most this side (boxes are mapped back to the original pixels): the
+ * detector works at 512 px anyway, and a 15000 x 15000 photo decoded whole (675 MB of RGB, 2.7 GB as the
+ * detector's int32 tensor) aborts the wasm module.
+ */
+const MAX_DECODE_SIDE = 4096;
+/** Decodes started ahead of the detector: keeps sharp busy without holding many large photos at once. */
+const DECODE_AHEAD = 3;
 
 /** What a predictor reads: an image file, an encoded image in memory, or raw RGB pixels. */
 export type PredictorInput = string | Buffer | RgbImage;
@@ -92,6 +108,14 @@ export class Predictor {
 
   static async load(opts: PredictorLoadOptions = {}): Promise<Predictor> {
     const modelDir = path.resolve(opts.modelDir ?? defaultModelDir());
+    if (opts.modelDir) {
+      const st = await fs.stat(modelDir).catch(() => null);
+      if (!st) throw new UserError(`${opts.modelDir}: no such model directory`);
+      if (!st.isDirectory())
+        throw new UserError(
+          `${opts.modelDir}: is a file, not a serving bundle directory (model.json, weights.bin, preprocess.json)`,
+        );
+    }
     if (!opts.modelDir && !(await isBundle(modelDir))) {
       throw new UserError(
         `no default model in ${modelDir} (this install lacks models/default); give the directory of a serving bundle`,
@@ -139,35 +163,51 @@ export class Predictor {
     const detector = detect ? await this.detector() : null;
     const out: SettledPrediction[] = [];
     const faces: { input: number; box: Box; score: number; pixels: Uint8Array }[] = [];
-    // Decoding runs on sharp's thread pool, so start all decodes at once; detection runs one image at a time.
-    const decoded = inputs.map((input, i) =>
+    // Decoding runs on sharp's thread pool, so a few decodes run ahead; detection runs one image at a time.
+    const decode = (input: PredictorInput, i: number) =>
       this.decode(input, typeof input === 'string' ? input : `input ${i + 1}`).then(
         (img) => ({ img }),
         (err: InvalidImageError | ImageTooLargeError) => ({ err }),
-      ),
-    );
-    for (const pending of decoded) {
-      const d = await pending;
-      const i = out.length;
+      );
+    const decoded: ReturnType<typeof decode>[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      for (let k = decoded.length; k < Math.min(i + DECODE_AHEAD, inputs.length); k++)
+        decoded.push(decode(inputs[k]!, k));
+      const d = await decoded[i]!;
+      decoded[i] = Promise.resolve({ err: new InvalidImageError('released') }); // let the pixels go
       if ('err' in d) {
         out.push({ ok: false, error: d.err.message, cause: d.err });
         continue;
       }
-      out.push({ ok: true, faces: [] });
-      const img: RgbImage = d.img;
+      const img: ScaledRgbImage = d.img;
+      const sx = img.originalWidth / img.width;
+      const sy = img.originalHeight / img.height;
+      const original = { width: img.originalWidth, height: img.originalHeight };
       if (!detector) {
-        const box = { x: 0, y: 0, w: img.width, h: img.height };
+        const box = { x: 0, y: 0, w: img.originalWidth, h: img.originalHeight };
+        out.push({ ok: true, faces: [] });
         faces.push({ input: i, box, score: 1, pixels: await loadResized(img, this.spec) });
         continue;
       }
-      for (const det of await detectWithMargin(detector, img, opts.minScore)) {
-        const region = cropRegion(det.box, this.faceCrop);
-        faces.push({
-          input: i,
-          box: clipBox(det.box, img),
-          score: det.score,
-          pixels: await extractFace(img, region, this.spec),
-        });
+      try {
+        const found: (typeof faces)[number][] = [];
+        for (const det of await detectWithMargin(detector, img, opts.minScore)) {
+          const region = cropRegion(det.box, this.faceCrop);
+          const b = det.box;
+          found.push({
+            input: i,
+            box: clipBox({ x: b.x * sx, y: b.y * sy, w: b.w * sx, h: b.h * sy }, original),
+            score: det.score,
+            pixels: await extractFace(img, region, this.spec),
+          });
+        }
+        out.push({ ok: true, faces: [] });
+        faces.push(...found);
+      } catch (err) {
+        // One photo the detector cannot take must not sink the answers for the others.
+        const name = typeof inputs[i] === 'string' ? (inputs[i] as string) : `input ${i + 1}`;
+        const e = new InvalidImageError(`${name}: face detection failed: ${reason(err)}`);
+        out.push({ ok: false, error: e.message, cause: e });
       }
     }
     for (let start = 0; start < faces.length; start += MODEL_BATCH) {
@@ -185,7 +225,7 @@ export class Predictor {
    * An input as RGB pixels, or the typed error naming it: too many pixels (read from the header, before
    * decoding), or not a readable image.
    */
-  private async decode(input: PredictorInput, name: string): Promise<RgbImage> {
+  private async decode(input: PredictorInput, name: string): Promise<ScaledRgbImage> {
     if (typeof input !== 'string' && !Buffer.isBuffer(input)) {
       const { data, width, height } = input;
       if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0))
@@ -197,7 +237,7 @@ export class Predictor {
         throw new InvalidImageError(
           `${name}: not a readable image: ${data?.length ?? 0} bytes of pixels, expected ${width}x${height}x3 = ${width * height * 3} (RGB)`,
         );
-      return input;
+      return { ...input, originalWidth: width, originalHeight: height };
     }
     let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
     try {
@@ -208,15 +248,22 @@ export class Predictor {
     const [w, h] = [meta.autoOrient?.width ?? meta.width ?? 0, meta.autoOrient?.height ?? meta.height ?? 0];
     if (w * h > this.maxPixels) throw tooLarge(name, w, h, this.maxPixels);
     try {
-      return await decodeRgb(input);
+      return await decodeRgbWithin(input, MAX_DECODE_SIDE);
     } catch (err) {
       throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
     }
   }
 
   /** The network on preprocessed face crops (HWC uint8, imageSize square): age and gender per face. */
-  classifyCrops(crops: Uint8Array[]): Promise<Omit<FaceResult, 'box' | 'score'>[]> {
-    return classifyFaceCrops(this.tf, this.model, crops, this.spec);
+  async classifyCrops(crops: Uint8Array[]): Promise<Omit<FaceResult, 'box' | 'score'>[]> {
+    const answers = await classifyFaceCrops(this.tf, this.model, crops, this.spec);
+    // Untrained or damaged weights give NaN; an answer like "F/NaN" must not pass for a prediction.
+    if (answers.some((a) => !Number.isFinite(a.age) || !Number.isFinite(a.pMale)))
+      throw new ModelError(
+        `${this.modelDir}: the model's outputs are not numbers (NaN); its weights are broken ` +
+          '(a diverged or damaged training run?): use another model',
+      );
+    return answers;
   }
 
   dispose(): void {

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'body_too_large'
+  | 'too_many_parts'
   | 'image_too_large'
   | 'unsupported_media_type'
   | 'unsupported_image_format'
@@ -52,6 +53,15 @@ export function toHttpError(err: unknown): HttpError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
       return new HttpError(413, 'body_too_large', message);
+    case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      // Not a size problem: the form has more files or fields than the API takes.
+      return new HttpError(
+        413,
+        'too_many_parts',
+        `multipart form over its limits (${message}): send one file in field "image" and at most 8 fields`,
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new HttpError(415, 'unsupported_media_type', message);

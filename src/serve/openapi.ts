@@ -12,6 +12,7 @@ const ERROR_CODES: ErrorCode[] = [
   'not_found',
   'method_not_allowed',
   'body_too_large',
+  'too_many_parts',
   'image_too_large',
   'unsupported_media_type',
   'unsupported_image_format',
@@ -92,7 +93,9 @@ export function openApiDocument(opts: {
               content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } },
             },
             '400': errorResponse('missing_image, invalid_parameter or a malformed request'),
-            '413': errorResponse('body_too_large or image_too_large (pixel count from the header)'),
+            '413': errorResponse(
+              'body_too_large, too_many_parts (multipart: one file, 8 fields) or image_too_large (pixel count from the header)',
+            ),
             '415': errorResponse(
               'unsupported_media_type (not an image/multipart body) or unsupported_image_format',
             ),

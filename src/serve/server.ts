@@ -9,7 +9,8 @@ import { BUNDLE_FILES } from '../data/bundle-format.js';
 import { DEFAULT_DETECTOR, DETECTOR_MANIFEST } from '../infer/detector-options.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import type { FaceResult } from '../infer/types.js';
-import { UserError } from '../util/errors.js';
+import { ModelError, UserError } from '../util/errors.js';
+import { parseDecimal } from '../util/decimal.js';
 import { round } from '../util/round.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { checkImage } from './image-check.js';
@@ -119,8 +120,8 @@ function parseBool(value: unknown, name: string, fallback: boolean): boolean {
 
 function parseScore(value: unknown): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n >= 0 && n <= 1)) {
+  const n = parseDecimal(String(value)) ?? NaN;
+  if (!(n >= 0 && n <= 1)) {
     throw new HttpError(
       400,
       'invalid_parameter',
@@ -249,14 +250,21 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     const fields: Record<string, unknown> = { ...(req.query as Record<string, unknown>) };
     let image: Buffer | undefined;
     if (req.isMultipart()) {
-      for await (const part of req.parts()) {
-        if (part.type === 'file') {
-          // Read every file part (toBuffer enforces fileSize); keep the first one named `image`.
-          const buf = await part.toBuffer();
-          if (part.fieldname === 'image' && !image) image = buf;
-        } else {
-          fields[part.fieldname] = part.value;
+      try {
+        for await (const part of req.parts()) {
+          if (part.type === 'file') {
+            // Read every file part (toBuffer enforces fileSize); keep the first one named `image`.
+            const buf = await part.toBuffer();
+            if (part.fieldname === 'image' && !image) image = buf;
+          } else {
+            fields[part.fieldname] = part.value;
+          }
         }
+      } catch (err) {
+        // The multipart parser's own errors (a form cut short, no closing boundary) carry no status:
+        // they are the client's malformed body, not a server failure.
+        if (typeof (err as { statusCode?: unknown }).statusCode === 'number') throw err;
+        throw new HttpError(400, 'bad_request', `malformed multipart body: ${(err as Error).message}`);
       }
       if (!image) throw new HttpError(400, 'missing_image', 'multipart form has no file field "image"');
     } else if (Buffer.isBuffer(req.body)) {
@@ -279,6 +287,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
         return await predictor.predict(input, { detect, minScore });
       } catch (err) {
         // The predictor's user-facing errors are about the image (all else stays a 500).
+        if (err instanceof ModelError) throw new HttpError(500, 'internal_error', err.message);
         if (err instanceof UserError) throw new HttpError(422, 'invalid_image', err.message);
         throw err;
       }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { StreamState } from '../data/dataset-stream.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
+import { weightBytes } from '../engine/model-io.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
 import type { EvalReport } from './evaluate.js';
@@ -10,8 +11,9 @@ import type { EvalReport } from './evaluate.js';
 /**
  * Training checkpoints. Each one is a directory `ckpt-<step>/` that appears complete or not at all
  * (written into a temp directory, then renamed), and `checkpoint.json` (replaced atomically) names the
- * latest. The previous checkpoint is deleted only after the pointer has moved, so a kill -9 at any moment
- * leaves at least one whole checkpoint that the pointer (or, failing that, a directory scan) finds.
+ * latest. Older checkpoints are deleted only after the pointer has moved, and the one before the latest
+ * is kept, so a kill -9 at any moment leaves a whole checkpoint that the pointer (or, failing that, a
+ * directory scan) finds, and a latest one damaged afterwards (a full disk, a bad copy) has a fallback.
  */
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -36,6 +38,9 @@ export interface RunState {
   augment: boolean;
   warmup?: number;
   schedule?: 'cosine' | 'constant';
+  /** Steps between evaluations and between checkpoints (0: only on stop and at the end); kept for --resume. */
+  evalEvery?: number;
+  checkpointEvery?: number;
   imgDir: string;
   trainCsv: string;
   valCsv: string;
@@ -55,13 +60,27 @@ export interface Checkpoint {
   weights: tf.Tensor[];
   /** Adam's `getWeights()` list: iteration count, first moments, second moments. */
   optimizer: NamedTensor[];
+  /** Set when the latest checkpoint was unreadable and this is the one before it: why the latest was skipped. */
+  skipped?: { dir: string; reason: string };
 }
+
+/** Checkpoints kept: the latest, and the one before it in case the latest turns out damaged. */
+const KEEP = 2;
 
 async function encode(
   tensors: NamedTensor[],
 ): Promise<{ data: Uint8Array; specs: tf.io.WeightsManifestEntry[] }> {
   const { data, specs } = await tf.io.encodeWeights(tensors);
   return { data: new Uint8Array(data), specs };
+}
+
+/** A weights file, checked against the byte count its specs need (a truncated file must not decode). */
+async function readSized(file: string, specs: tf.io.WeightsManifestEntry[]): Promise<Buffer> {
+  const buf = await fs.readFile(file);
+  const want = specs.reduce((n, s) => n + weightBytes(s), 0);
+  if (buf.length !== want)
+    throw new Error(`${path.basename(file)} has ${buf.length} bytes, expected ${want}`);
+  return buf;
 }
 
 function decode(buf: Buffer, specs: tf.io.WeightsManifestEntry[]): tf.Tensor[] {
@@ -99,9 +118,12 @@ export async function saveCheckpoint(
     path.join(modelDir, POINTER),
     JSON.stringify({ latest: name, step: state.step }) + '\n',
   );
-  for (const old of await listCheckpoints(modelDir)) {
-    if (old !== name) await fs.rm(path.join(modelDir, old), { recursive: true, force: true });
-  }
+  const others = (await listCheckpoints(modelDir)).filter((n) => n !== name && n < name);
+  for (const old of others.slice(0, Math.max(0, others.length - (KEEP - 1))))
+    await fs.rm(path.join(modelDir, old), { recursive: true, force: true });
+  // Checkpoints past this one belong to steps a resumed run is redoing: they would shadow this one.
+  for (const later of (await listCheckpoints(modelDir)).filter((n) => n > name))
+    await fs.rm(path.join(modelDir, later), { recursive: true, force: true });
   return dir;
 }
 
@@ -133,10 +155,31 @@ export async function latestCheckpoint(modelDir: string): Promise<string | null>
   }
 }
 
-/** Reads the latest checkpoint of a run (null when it has none). Tensors are the caller's to dispose. */
+/**
+ * Reads the latest checkpoint of a run (null when it has none); when it is unreadable (a truncated
+ * weights.bin, say), the one before it, noting why in `skipped`. Tensors are the caller's to dispose.
+ */
 export async function loadCheckpoint(modelDir: string): Promise<Checkpoint | null> {
-  const dir = await latestCheckpoint(modelDir);
-  if (!dir) return null;
+  const latest = await latestCheckpoint(modelDir);
+  if (!latest) return null;
+  const older = (await listCheckpoints(modelDir))
+    .map((n) => path.join(modelDir, n))
+    .filter((d) => d < latest)
+    .reverse();
+  let first: UserError | null = null;
+  for (const dir of [latest, ...older]) {
+    try {
+      const ckpt = await readCheckpoint(dir);
+      if (first) ckpt.skipped = { dir: latest, reason: first.message };
+      return ckpt;
+    } catch (err) {
+      first ??= err as UserError;
+    }
+  }
+  throw first!;
+}
+
+async function readCheckpoint(dir: string): Promise<Checkpoint> {
   try {
     const state = JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8')) as RunState;
     const spec = JSON.parse(await fs.readFile(path.join(dir, 'preprocess.json'), 'utf8')) as PreprocessSpec;
@@ -145,8 +188,8 @@ export async function loadCheckpoint(modelDir: string): Promise<Checkpoint | nul
       optimizer: tf.io.WeightsManifestEntry[];
       optimizerNames: string[];
     };
-    const weights = decode(await fs.readFile(path.join(dir, 'weights.bin')), meta.weights);
-    const opt = decode(await fs.readFile(path.join(dir, 'optimizer.bin')), meta.optimizer);
+    const weights = decode(await readSized(path.join(dir, 'weights.bin'), meta.weights), meta.weights);
+    const opt = decode(await readSized(path.join(dir, 'optimizer.bin'), meta.optimizer), meta.optimizer);
     return {
       dir,
       state,

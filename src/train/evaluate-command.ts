@@ -75,6 +75,10 @@ export async function evaluateCommand(opts: EvaluateOptions): Promise<EvaluateRe
   });
   progress.stop();
   model.dispose();
+  if (report.n === 0)
+    throw new UserError(
+      `${opts.csv}: none of its ${rows.length} images could be read from ${opts.imgDir}; nothing was scored (check --img-dir)`,
+    );
   return { model: source, csv: opts.csv, ...report };
 }
 

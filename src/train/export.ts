@@ -8,7 +8,7 @@ import { exportServing } from './trainer.js';
 /** Rebuilds the network of a run's latest checkpoint and writes it out as a serving bundle. */
 export async function exportLatest(
   modelDir: string,
-): Promise<{ servingDir: string; step: number; checkpoint: string }> {
+): Promise<{ servingDir: string; step: number; checkpoint: string; skipped?: string }> {
   await setupBackend('auto');
   const ckpt = await loadCheckpoint(modelDir);
   if (!ckpt)
@@ -20,5 +20,6 @@ export async function exportLatest(
   tf.dispose([...ckpt.weights, ...ckpt.optimizer.map((o) => o.tensor)]);
   const servingDir = await exportServing(model, modelDir, ckpt.spec, ckpt.state);
   model.dispose();
-  return { servingDir, step: ckpt.state.step, checkpoint: ckpt.dir };
+  // A damaged latest checkpoint was passed over for the one before it: say so.
+  return { servingDir, step: ckpt.state.step, checkpoint: ckpt.dir, skipped: ckpt.skipped?.reason };
 }

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { type Batch, TrainStream } from '../data/dataset-stream.js';
-import { readSeedCsv } from '../data/seed-csv.js';
+import { type Batch, TrainStream, imagePath } from '../data/dataset-stream.js';
+import { type LabelledImage, readSeedCsv } from '../data/seed-csv.js';
 import { createAdam } from '../engine/adam.js';
 import { saveLayersModelToDir } from '../engine/model-io.js';
 import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
@@ -38,7 +38,9 @@ export interface TrainOptions {
   ageSigma: number;
   warmup?: number;
   schedule?: 'cosine' | 'constant';
-  evalEvery: number;
+  /** Steps between full validation passes (default 500); stored with the run, so --resume keeps it. */
+  evalEvery?: number;
+  /** Steps between checkpoints (default: only on stop and at the end); stored with the run like evalEvery. */
   checkpointEvery?: number;
   backend: BackendChoice;
   threads?: number;
@@ -92,6 +94,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const backend = await setupBackend(opts.backend, opts.threads);
   const { run, resumed } = await startRun(opts);
   const [trainRows, valRows] = await Promise.all([readSeedCsv(run.trainCsv), readSeedCsv(run.valCsv)]);
+  await requireSomeImages(run.valCsv, valRows, run.imgDir);
+  const evalEvery = run.evalEvery ?? 500;
+  const checkpointEvery = run.checkpointEvery ?? 0;
   const stepsPerEpoch = Math.ceil(trainRows.length / run.batchSize);
   if (!resumed) run.totalSteps = opts.numSteps ?? Math.ceil((opts.epochs ?? 1) * stepsPerEpoch);
   if (!(run.totalSteps > 0)) throw new UserError('--num-steps / --epochs must give at least one step');
@@ -118,6 +123,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       `${run.batchSize} (${(run.totalSteps / stepsPerEpoch).toFixed(1)} epochs)` +
       (resumed ? `; resumed at step ${run.step} from ${resumed.dir}` : ''),
   );
+  if (resumed?.skipped) log(`${resumed.skipped.reason}; resumed from the checkpoint before it`);
   const skippedFiles = new Set<string>();
   const onSkip = (file: string, why: string) => {
     if (!skippedFiles.has(file)) log(`skipped ${file}: ${why}`);
@@ -167,9 +173,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const imgPerSec = ((run.step - startStep) * run.batchSize) / Math.max(run.trainSeconds, 1e-3);
       progress.tick(1, { loss: run.smoothLoss.toFixed(3), 'img/s': imgPerSec.toFixed(1) });
 
-      if (run.step % opts.evalEvery === 0 || run.step === run.totalSteps) {
+      if (run.step % evalEvery === 0 || run.step === run.totalSteps) {
         const t0 = Date.now();
         run.lastEval = await evaluate();
+        if (run.lastEval.n === 0)
+          throw new UserError(
+            `${run.valCsv}: none of its ${valRows.length} images could be read from ${run.imgDir}, ` +
+              'so the model cannot be validated (see the "skipped" lines above)',
+          );
         run.evalSeconds += (Date.now() - t0) / 1000;
         const trainLoss = intervalLoss / intervalSteps;
         [intervalLoss, intervalSteps] = [0, 0];
@@ -190,7 +201,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         );
       }
       opts.onStep?.(run.step, loss);
-      if (stopSignal || (opts.checkpointEvery && run.step % opts.checkpointEvery === 0)) await checkpoint();
+      if (stopSignal || (checkpointEvery && run.step % checkpointEvery === 0)) await checkpoint();
       if (stopSignal) {
         progress.stop();
         throw new UserError(
@@ -233,7 +244,17 @@ async function startRun(opts: TrainOptions) {
     run.imgDir = opts.imgDir ?? run.imgDir;
     run.trainCsv = opts.trainCsv ?? run.trainCsv;
     run.valCsv = opts.valCsv ?? run.valCsv;
-    if (opts.numSteps) run.totalSteps = opts.numSteps;
+    if (opts.numSteps) {
+      if (opts.numSteps <= run.step)
+        throw new UserError(
+          `--num-steps ${opts.numSteps}: the run in ${opts.modelDir} is already at step ${run.step} ` +
+            `(${resumed.dir}); give more steps, or export it as it is with \`agegender export\``,
+        );
+      run.totalSteps = opts.numSteps;
+    }
+    // Runs saved before these were stored used the defaults.
+    run.evalEvery = opts.evalEvery ?? run.evalEvery ?? 500;
+    run.checkpointEvery = opts.checkpointEvery ?? run.checkpointEvery ?? 0;
     return { run, resumed };
   }
   if ((await latestCheckpoint(opts.modelDir)) || (await exists(path.join(opts.modelDir, 'metrics.jsonl')))) {
@@ -241,6 +262,9 @@ async function startRun(opts: TrainOptions) {
       `${opts.modelDir}: already holds a run; add --resume to continue it, or use another --model-dir`,
     );
   }
+  const st = await fs.stat(opts.modelDir).catch(() => null);
+  if (st && !st.isDirectory())
+    throw new UserError(`--model-dir ${opts.modelDir}: is a file, not a run directory`);
   if (!opts.imgDir || !opts.trainCsv || !opts.valCsv) {
     throw new UserError('--img-dir, --train-csv and --val-csv are required (except with --resume)');
   }
@@ -260,6 +284,8 @@ async function startRun(opts: TrainOptions) {
     augment: opts.augment,
     warmup: opts.warmup,
     schedule: opts.schedule,
+    evalEvery: opts.evalEvery ?? 500,
+    checkpointEvery: opts.checkpointEvery ?? 0,
     imgDir: path.resolve(opts.imgDir),
     trainCsv: path.resolve(opts.trainCsv),
     valCsv: path.resolve(opts.valCsv),
@@ -270,6 +296,18 @@ async function startRun(opts: TrainOptions) {
     savedAt: '',
   };
   return { run, resumed: null };
+}
+
+/**
+ * Fails before any training when not one validation image exists: every eval would score nothing and
+ * report MAE NaN, and the run would end with a bundle that was never validated.
+ */
+async function requireSomeImages(csv: string, rows: LabelledImage[], imgDir: string): Promise<void> {
+  for (const r of rows) if (await exists(imagePath(imgDir, r.filename))) return;
+  throw new UserError(
+    `${csv}: none of its ${rows.length} images exist under ${imgDir} (first: ${imagePath(imgDir, rows[0]!.filename)}); ` +
+      'check --img-dir',
+  );
 }
 
 function metricsLine(

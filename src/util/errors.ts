@@ -12,6 +12,17 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * A UserError about the model rather than the input (its outputs are NaN, its files are damaged): the
+ * server answers it as its own failure (500), not as a bad image (422).
+ */
+export class ModelError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelError';
+  }
+}
+
 /** Short reason text of any thrown value, for one-line messages. */
 export function reason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { runPredict } from '../src/infer/predict-command.js';
+import { Predictor } from '../src/infer/predictor.js';
+import { MAX_INPUT_PIXELS } from '../src/data/image.js';
+import { UserError } from '../src/util/errors.js';
+import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
+import { flatPng } from './helpers/flat-png.js';
+import { writeTestBundle } from './helpers/predict-bundle.js';
+import { makeGroupPhotos } from './helpers/predict-photos.js';
+import { runCli } from './helpers/spawn-cli.js';
+
+let dir: string;
+let bundle: string;
+let cleanup: () => Promise<void>;
+let photo: string;
+
+before(async () => {
+  ({ dir, cleanup } = await tempDir());
+  bundle = await writeTestBundle(path.join(dir, 'bundle'));
+  photo = path.join(dir, 'photos', 'group.jpg');
+  await fs.mkdir(path.dirname(photo));
+  await fs.writeFile(photo, (await makeGroupPhotos(1))[0]!.jpeg);
+});
+
+after(async () => cleanup?.());
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) } };
+}
+
+test('--annotate onto an input photo (a file, or a folder onto itself) is refused and the photos are kept', async () => {
+  const before = await fs.readFile(photo);
+  const one = capture();
+  assert.equal(await runPredict([photo], { annotate: photo, modelDir: bundle }, one.io), 1);
+  assert.match(one.err.join('\n'), /--annotate .*group\.jpg: would overwrite the input photo/);
+  const second = path.join(dir, 'photos', 'copy.jpg');
+  await fs.copyFile(photo, second);
+  const folder = capture();
+  const photos = path.join(dir, 'photos');
+  assert.equal(await runPredict([photos], { annotate: photos, modelDir: bundle }, folder.io), 1);
+  assert.match(folder.err.join('\n'), /would overwrite the input photo/);
+  assert.deepEqual(await fs.readFile(photo), before);
+  assert.deepEqual(await fs.readFile(second), before);
+  await fs.rm(second);
+});
+
+test('a 15000 x 15000 PNG is shrunk before the detector; the other photos of the batch are answered', async () => {
+  const big = path.join(dir, 'big.png');
+  await fs.writeFile(big, flatPng(15000, 15000));
+  // Over the decode limit: a one-line error for that file alone.
+  const huge = path.join(dir, 'huge.png');
+  const side = Math.ceil(Math.sqrt(MAX_INPUT_PIXELS)) + 1;
+  await fs.writeFile(huge, flatPng(side, side));
+  const c = capture();
+  const code = await runPredict([big, huge, photo], { modelDir: bundle, json: true }, c.io);
+  assert.equal(code, 1, 'huge.png could not be read');
+  const lines = c.out.map((l) => JSON.parse(l));
+  const byFile = (f: string) => lines.filter((l) => l.file === f);
+  assert.ok(byFile(photo).length >= 2, 'the faces of the group photo after them are printed');
+  assert.ok(byFile(photo).every((l) => l.error === undefined));
+  assert.deepEqual(byFile(big), [{ file: big, faces: 0, message: 'no face found' }]);
+  assert.equal(byFile(huge).length, 1);
+  assert.match(byFile(huge)[0].error, /huge\.png: image is \d+x\d+ = \d+ pixels, over the limit of \d+/);
+  assert.ok(process.memoryUsage().rss < 3e9, `RSS ${process.memoryUsage().rss}`);
+  await fs.rm(big);
+  await fs.rm(huge);
+});
+
+test('boxes of a photo shrunk on decode come back in the original pixels', async () => {
+  // The group photo blown up past the decode cap (4096): boxes scale with it although it is shrunk on decode.
+  const sharp = (await import('sharp')).default;
+  const meta = await sharp(photo).metadata();
+  const p = await Predictor.load({ modelDir: bundle });
+  try {
+    const small = await p.predict(photo);
+    const k = 4400 / meta.width!;
+    const bigger = await sharp(photo).resize(4400).jpeg().toBuffer();
+    const large = await p.predict(bigger);
+    assert.equal(large.length, small.length);
+    for (const [i, f] of small.entries()) {
+      assert.ok(Math.abs(large[i]!.box.x - k * f.box.x) < 0.03 * 4400, `face ${i} x`);
+      assert.ok(Math.abs(large[i]!.box.w - k * f.box.w) < 0.03 * 4400, `face ${i} w`);
+    }
+  } finally {
+    p.dispose();
+  }
+});
+
+test('a model that answers NaN fails with a clear message instead of printing F/NaN', async () => {
+  const nan = await writeTestBundle(path.join(dir, 'nan-bundle'));
+  const weights = path.join(nan, 'weights.bin');
+  const size = (await fs.stat(weights)).size;
+  const buf = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 4) buf.writeFloatLE(NaN, i);
+  await fs.writeFile(weights, buf);
+  const crop = path.join(utkfaceDir, pickUtkface(1)[0]!.file);
+  await assert.rejects(
+    runPredict([crop], { modelDir: nan, detect: false }, capture().io),
+    (e: unknown) =>
+      e instanceof UserError && /nan-bundle: the model's outputs are not numbers \(NaN\)/.test(e.message),
+  );
+});
+
+test('a truncated weights.bin and a --model-dir that is a file are one-line errors naming the file', async () => {
+  const cut = await writeTestBundle(path.join(dir, 'cut-bundle'));
+  const weights = path.join(cut, 'weights.bin');
+  await fs.truncate(weights, 1000);
+  await assert.rejects(
+    Predictor.load({ modelDir: cut }),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /cut-bundle\/weights\.bin: 1000 bytes of weights, .* \(truncated\)/.test(e.message),
+  );
+  await assert.rejects(
+    Predictor.load({ modelDir: weights }),
+    (e: unknown) => e instanceof UserError && /weights\.bin: is a file, not a serving bundle/.test(e.message),
+  );
+});
+
+test('numeric flags are strict: --min-score 2 or "", --batch-size 0, --threads 0 are one-line errors', async () => {
+  for (const [flag, value, why] of [
+    ['--min-score', '2', 'a number in 0..1'],
+    ['--min-score', '', 'a number in 0..1'],
+    ['--batch-size', '0', 'an integer in 1..1024'],
+    ['--threads', '0', 'an integer in 1..64'],
+  ] as const) {
+    const run = await runCli(['predict', photo, flag, value, '--model-dir', bundle]);
+    assert.equal(run.code, 1, `${flag} ${value}`);
+    assert.equal(run.stderr.trim(), `agegender: ${flag} "${value}": expected ${why}`);
+    assert.equal(run.stdout, '');
+  }
+});
