@@ -151,6 +151,7 @@ test('preprocess imdb-wiki end to end: rules, identity split, crops, missing and
       labelled: 6,
       missing: 1,
       unreadable: 1,
+      droppedConflictingDuplicates: 0,
       kept: 4,
     });
     assert.equal(s.input.identityColumn, 'celeb_id');

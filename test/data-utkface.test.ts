@@ -96,8 +96,10 @@ test('preprocess utkface: counts, seed-schema CSVs, crops of the asked size, res
       labelled: picks.length + 1,
       missing: 0,
       unreadable: 1,
+      droppedConflictingDuplicates: 0,
       kept: picks.length,
     });
+    assert.equal(s1.duplicates.conflictingClusters, 0);
     assert.equal(s1.crops.written, picks.length);
     assert.match(s1.examples.unreadable[0].file, /33_1_0_/);
     const rows = (
