@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { decodeRgb } from '../src/data/image.js';
 import { readSeedCsv, type LabelledImage } from '../src/data/seed-csv.js';
+import { parseUtkfaceName } from '../src/data/utkface.js';
 import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
 
 const { values } = parseArgs({
@@ -56,7 +57,13 @@ interface Scores {
   ageGroup: number;
   maeByBand: Record<string, number | null>;
   groupAccByGroup: Record<string, number | null>;
+  /** UTKFace file names carry race (0 white, 1 black, 2 asian, 3 indian, 4 others): MAE / gender by race. */
+  byRace?: Record<string, { n: number; mae: number; gender: number }>;
+  /** Gender accuracy among women / among men (misses wrong). */
+  genderAccBySex: { female: number; male: number };
 }
+
+const RACES = ['white', 'black', 'asian', 'indian', 'others'];
 
 function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
   let found = 0;
@@ -85,7 +92,40 @@ function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
     bandN[band(r.age)]++;
   });
   const r3 = (v: number) => Number(v.toFixed(3));
+  const race = (f: string) => {
+    const p = parseUtkfaceName(path.basename(f));
+    return p.ok ? RACES[p.race] : undefined;
+  };
+  const raceAcc = new Map<string, { n: number; abs: number; right: number }>();
+  const sexAcc = [
+    { n: 0, right: 0 },
+    { n: 0, right: 0 },
+  ];
+  rows.forEach((r, i) => {
+    const a = answers[i];
+    sexAcc[r.gender]!.n++;
+    if (a && (a.male ? 1 : 0) === r.gender) sexAcc[r.gender]!.right++;
+    const k = race(r.filename);
+    if (!k || !a) return;
+    const c = raceAcc.get(k) ?? { n: 0, abs: 0, right: 0 };
+    c.n++;
+    c.abs += Math.abs(a.age - r.age);
+    if ((a.male ? 1 : 0) === r.gender) c.right++;
+    raceAcc.set(k, c);
+  });
   return {
+    byRace: raceAcc.size
+      ? Object.fromEntries(
+          RACES.filter((k) => raceAcc.has(k)).map((k) => {
+            const c = raceAcc.get(k)!;
+            return [k, { n: c.n, mae: r3(c.abs / c.n), gender: r3(c.right / c.n) }];
+          }),
+        )
+      : undefined,
+    genderAccBySex: {
+      female: r3(sexAcc[0]!.right / Math.max(1, sexAcc[0]!.n)),
+      male: r3(sexAcc[1]!.right / Math.max(1, sexAcc[1]!.n)),
+    },
     n: rows.length,
     found,
     mae: r3(abs / Math.max(found, 1)),
@@ -188,7 +228,8 @@ if (values['aaf-csv'] && values['aaf-photos']) {
   await run('AAF val, photos (detect path)', rows, (r) => path.join(values['aaf-photos']!, r.filename), true);
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+const pct = (v: number | null | undefined) => (v == null ? '-' : `${(v * 100).toFixed(1)}%`);
+const yrs = (v: number | null | undefined) => (v == null ? '-' : v.toFixed(2));
 const lines: string[] = [];
 for (const [name, r] of Object.entries(results)) {
   lines.push(`\n### ${name}: ${r.rows} images`);
@@ -206,8 +247,18 @@ for (const [name, r] of Object.entries(results)) {
         `| age group ${g}: accuracy | ${pct(a.groupAccByGroup[g]!)} | ${pct(f.groupAccByGroup[g]!)} |`,
       );
   for (const b of BANDS)
-    if (a.maeByBand[b] != null)
-      lines.push(`| MAE, ages ${b} | ${a.maeByBand[b]!.toFixed(2)} | ${f.maeByBand[b]!.toFixed(2)} |`);
+    if (a.maeByBand[b] != null || f.maeByBand[b] != null)
+      lines.push(`| MAE, ages ${b} | ${yrs(a.maeByBand[b])} | ${yrs(f.maeByBand[b])} |`);
+  lines.push(
+    `| gender accuracy, women | ${pct(a.genderAccBySex.female)} | ${pct(f.genderAccBySex.female)} |`,
+  );
+  lines.push(`| gender accuracy, men | ${pct(a.genderAccBySex.male)} | ${pct(f.genderAccBySex.male)} |`);
+  for (const [k, v] of Object.entries(a.byRace ?? {})) {
+    const w = f.byRace?.[k];
+    lines.push(
+      `| UTKFace race ${k} (n ${v.n}): MAE / gender | ${v.mae.toFixed(2)} / ${pct(v.gender)} | ${w ? `${w.mae.toFixed(2)} / ${pct(w.gender)}` : '-'} |`,
+    );
+  }
   lines.push(`| seconds (whole set) | ${r.seconds.agegender} | ${r.seconds.faceapi} |`);
 }
 console.log(lines.join('\n'));
