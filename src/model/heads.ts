@@ -11,6 +11,12 @@ export interface HeadOptions {
   seed?: number;
   /** Layer name prefix, so two sets of heads can live in one process. */
   prefix?: string;
+  /**
+   * Batch-normalise the features first. A pretrained backbone's pooled ReLU features sit far from zero
+   * with a small spread (dlib's: mean 1.16, std 0.15 per feature); heads trained on them raw learned
+   * almost nothing (AAF validation MAE 11.3 after 10 epochs, where a ridge regression reached 6.8).
+   */
+  normalizeInput?: boolean;
 }
 
 /**
@@ -23,6 +29,7 @@ export function ageGenderHeads(
 ): (features: tf.SymbolicTensor) => [tf.SymbolicTensor, tf.SymbolicTensor] {
   let seed = opts.seed ?? 1;
   const p = opts.prefix ?? '';
+  const norm = opts.normalizeInput ? tf.layers.batchNormalization({ name: `${p}head_norm` }) : null;
   const drop = tf.layers.dropout({ rate: opts.dropout, name: `${p}head_drop` });
   const hidden =
     opts.hidden > 0
@@ -45,7 +52,7 @@ export function ageGenderHeads(
     name: 'gender',
   });
   return (features) => {
-    let x = drop.apply(features) as tf.SymbolicTensor;
+    let x = drop.apply(norm ? norm.apply(features) : features) as tf.SymbolicTensor;
     if (hidden && hiddenDrop) x = hiddenDrop.apply(hidden.apply(x)) as tf.SymbolicTensor;
     return [age.apply(x) as tf.SymbolicTensor, gender.apply(x) as tf.SymbolicTensor];
   };

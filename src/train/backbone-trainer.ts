@@ -150,7 +150,12 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const describe = featureFn(dlib.tail, opts.features);
   const pooledOut = describe(mapIn);
   const tailModel = tf.model({ inputs: mapIn, outputs: pooledOut, name: 'dlib_tail' });
-  const heads = ageGenderHeads({ hidden: opts.hidden, dropout: opts.dropout, seed: opts.seed });
+  const heads = ageGenderHeads({
+    hidden: opts.hidden,
+    dropout: opts.dropout,
+    seed: opts.seed,
+    normalizeInput: true,
+  });
   const featIn = tf.input({ shape: [pooledOut.shape[1]!], name: 'features' });
   const headModel = tf.model({ inputs: featIn, outputs: heads(featIn), name: 'heads' });
   const pool = (s: FeatureSet) => mapFeatures(tailModel, s);
