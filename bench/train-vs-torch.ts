@@ -3,11 +3,12 @@
  * network `basic-cnn` (buildModel from src/model) on our engine (wasm + our kernels + threads).
  *
  *   npx tsx bench/train-vs-torch.ts --sizes 64,128 --batch 32 --steps 6 [--threads N]
+ *     [--backend auto|wasm+dnnl|wasm] [--precision f32|bf16]
  *
  * Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "backend"}.
  */
 import * as tf from '@tensorflow/tfjs';
-import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { type BackendChoice, type Precision, describeBackend, initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/index.js';
 
 function arg(name: string, dflt: string): string {
@@ -18,8 +19,10 @@ const sizes = arg('sizes', '64,128').split(',').map(Number);
 const batch = Number(arg('batch', '32'));
 const steps = Number(arg('steps', '6'));
 const threads = arg('threads', '');
+const backend = arg('backend', 'auto') as BackendChoice;
+const precision = arg('precision', 'f32') as Precision;
 
-await initBackend({ backend: 'wasm', threads: threads ? Number(threads) : undefined, quiet: true });
+await initBackend({ backend, precision, threads: threads ? Number(threads) : undefined, quiet: true });
 
 for (const size of sizes) {
   const model = buildModel('basic-cnn', { imageSize: size, seed: 1 });

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import { backendOption } from './backend-option.js';
 
 /** `agegender calibrate`: measure how the face detector's box sits in the training crops (see src/infer/calibrate.ts). */
 export function register(program: Command): void {
@@ -24,7 +25,7 @@ export function register(program: Command): void {
       'face detector: ssd (ssd-mobilenetv1) or tiny (tiny-face-detector)',
       'ssd-mobilenetv1',
     )
-    .option('--backend <name>', 'tfjs backend: auto, wasm, cpu, tensorflow', 'auto')
+    .addOption(backendOption())
     .option('--dry-run', 'measure and print, but leave preprocess.json as it is')
     .option('--json', 'print the result as JSON, no progress')
     .action(async (opts) => {

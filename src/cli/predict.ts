@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import { backendOption } from './backend-option.js';
 import { register as registerCalibrate } from './calibrate.js';
 
 function parseNumber(value: string): number {
@@ -28,8 +29,8 @@ export function register(program: Command): void {
       '--model-dir <dir>',
       'serving bundle (model.json, weights.bin, preprocess.json); default: the bundled model',
     )
-    .option('--backend <name>', 'tfjs backend: auto, wasm, cpu, tensorflow', 'auto')
-    .option('--threads <n>', 'wasm threads (default: 1 for up to 4 photos, else all cores)', parseNumber)
+    .addOption(backendOption())
+    .option('--threads <n>', 'engine threads (default: all cores)', parseNumber)
     .option('--detector <name>', 'face detector: ssd (ssd-mobilenetv1) or tiny (tiny-face-detector)')
     .option('--min-score <p>', 'detector confidence threshold, 0..1', parseNumber)
     .option('--batch-size <n>', 'images processed together', parseNumber, 16)

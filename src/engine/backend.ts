@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, reason } from '../util/errors.js';
+import { type BackendChoice, PRECISION_CHOICES, type Precision } from './backend-choices.js';
 
 /**
  * Chooses and starts the tensor engine. 'auto' prefers the native TensorFlow binding
@@ -12,13 +13,8 @@ import { UserError, reason } from '../util/errors.js';
  * that the package lacks.
  */
 
-/** The values of every `--backend` flag. */
-export const BACKEND_CHOICES = ['auto', 'wasm+dnnl', 'wasm', 'tensorflow', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
-
-/** `--precision`: bf16 arithmetic inside oneDNN's convolutions and matmuls (wasm+dnnl only). */
-export const PRECISION_CHOICES = ['f32', 'bf16'] as const;
-export type Precision = (typeof PRECISION_CHOICES)[number];
+export { BACKEND_CHOICES, PRECISION_CHOICES } from './backend-choices.js';
+export type { BackendChoice, Precision } from './backend-choices.js';
 
 export interface BackendOptions {
   backend?: BackendChoice;
@@ -130,7 +126,14 @@ async function startWasm(
     // oneDNN and the wasm pool take turns (kernels run one at a time), so both get the same threads.
     const started = dnnlModule.startDnnl(threads, precision);
     if ('version' in started) {
-      return { name: 'wasm', engine: 'wasm+dnnl', threads: running, dnnl: started.version, precision };
+      if (started.note) notice(quiet, started.note);
+      return {
+        name: 'wasm',
+        engine: 'wasm+dnnl',
+        threads: running,
+        dnnl: `${started.version}, ${started.isa}`,
+        precision: started.precision,
+      };
     }
     if (dnnl === 'require') throw new UserError(`backend wasm+dnnl: ${started.reason}`);
     notice(quiet, `oneDNN kernels off (${started.reason}); using the wasm kernels`);

@@ -15,7 +15,7 @@ export interface PredictCommandOptions {
   annotate?: string;
   modelDir?: string;
   backend?: string;
-  /** wasm threads; default 1 for up to FEW_PHOTOS photos (faster start), else all cores. */
+  /** Engine threads; default all cores. */
   threads?: number;
   detector?: string;
   minScore?: number;
@@ -27,12 +27,6 @@ export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
 }
-
-/**
- * Up to this many photos predict runs on one wasm thread: starting the thread pool costs ~0.4 s, more
- * than a second thread saves on a few photos (~0.2 s of detection each).
- */
-const FEW_PHOTOS = 4;
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|avif|gif|tiff?|bmp)$/i;
 
@@ -93,8 +87,11 @@ export async function runPredict(
   const predictor = await Predictor.load({
     modelDir: opts.modelDir,
     backend: opts.backend,
+    threads: opts.threads,
     detector: opts.detector,
   });
+  // Which engine runs, for a person watching (stderr stays quiet for scripts and --json).
+  if (process.stderr.isTTY && !opts.json) io.err(`agegender: engine ${predictor.engine}`);
   let warned = 0;
   const flushWarnings = () => {
     for (; warned < predictor.warnings.length; warned++)

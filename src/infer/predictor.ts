@@ -56,7 +56,7 @@ export const UTKFACE_FACE_CROP: Record<DetectorName, FaceCropRule> = {
 export interface PredictorLoadOptions {
   /** Serving bundle: model.json + weights.bin + preprocess.json (+ metrics.json). */
   modelDir?: string;
-  /** tfjs backend: 'auto' (wasm), 'wasm', 'cpu' or 'tensorflow'. */
+  /** Engine: one of BACKEND_CHOICES (src/engine/backend-choices.ts); default 'auto'. */
   backend?: string;
   /**
    * wasm threads (default: the engine's, all cores). One thread starts ~0.4 s faster, which is what a
@@ -104,6 +104,12 @@ export class Predictor {
     private readonly cropNote: string | null,
   ) {}
 
+  /** The engine this predictor runs on, for log lines (e.g. `wasm+dnnl (oneDNN 2.6.3, 2 threads, simd), tfjs 4.22.0`). */
+  get engine(): string {
+    return this.engineLine;
+  }
+  private engineLine = '';
+
   static async load(opts: PredictorLoadOptions = {}): Promise<Predictor> {
     const modelDir = path.resolve(opts.modelDir ?? defaultModelDir());
     if (!opts.modelDir && !(await exists(path.join(modelDir, 'model.json')))) {
@@ -143,7 +149,9 @@ export class Predictor {
         `UTKFace rule (scale ${faceCrop.scale}, dx ${faceCrop.dx}, dy ${faceCrop.dy}). ` +
         `Run \`agegender calibrate --model-dir ${modelDir} --img-dir <training crops>\` to measure it.`;
     }
-    return new Predictor(tf, model, modelDir, spec, metrics, detectorName, faceCrop, cropNote);
+    const predictor = new Predictor(tf, model, modelDir, spec, metrics, detectorName, faceCrop, cropNote);
+    predictor.engineLine = (await import('../engine/backend.js')).describeBackend();
+    return predictor;
   }
 
   /** The face detector, loaded on first use (not needed with detect: false). */

@@ -7,15 +7,14 @@ import type * as tfTypes from '@tensorflow/tfjs';
  * pays for tfjs only when it predicts.
  */
 export async function ensureBackend(name: string = 'auto', threads?: number): Promise<typeof tfTypes> {
-  const [{ initBackend }, tf] = await Promise.all([
+  const [{ BACKEND_CHOICES, initBackend }, tf] = await Promise.all([
     import('../engine/backend.js'),
     import('@tensorflow/tfjs'),
   ]);
-  const choices = ['auto', 'wasm', 'tensorflow', 'cpu'] as const;
-  const backend = choices.find((c) => c === name);
+  const backend = BACKEND_CHOICES.find((c) => c === name);
   if (!backend) {
     const { UserError } = await import('../util/errors.js');
-    throw new UserError(`unknown backend "${name}" (expected ${choices.join(', ')})`);
+    throw new UserError(`unknown backend "${name}" (expected ${BACKEND_CHOICES.join(', ')})`);
   }
   await initBackend({ backend, threads });
   return tf;

@@ -15,6 +15,8 @@ export type Handle = object;
 /** The C functions we call; every one returns a dnnl_status_t (0 = success) unless noted. */
 export interface DnnlApi {
   version: string;
+  /** dnnl_get_effective_cpu_isa(): a bit mask, e.g. 7 = avx2, 231 = avx512_core_bf16. */
+  cpuIsa: number;
   /** omp_set_num_threads when oneDNN was built on OpenMP (Debian's is), else undefined. */
   setThreads: ((n: number) => void) | undefined;
   /** Address of a typed array's first byte (its view offset included), for handing heaps to C. */
@@ -106,7 +108,8 @@ export interface DnnlApi {
 
 /** Sizes and enum values of the oneDNN 2.x C API (dnnl_types.h of 2.6; stable across 2.x). */
 export const DNNL = {
-  MD_BYTES: 696,
+  /** sizeof(dnnl_memory_desc_t) is 696 in 2.6; room to spare for other 2.x builds. */
+  MD_BYTES: 2048,
   /** Largest operation descriptor (convolution: 5976); rounded up. */
   OP_DESC_BYTES: 8192,
   EXEC_ARG_BYTES: 16,
@@ -140,11 +143,13 @@ export const DNNL = {
   queryDiffWeights: 132,
   queryDst: 133,
   queryDiffDst: 134,
-  /** DNNL_MEMORY_ALLOCATE: ((void *)(size_t)-1). */
-  MEMORY_ALLOCATE: 0xffffffffffffffffn,
+  /** dnnl_cpu_isa_t masks: AVX2, AVX-512 core, AVX-512 with the bf16 instructions. */
+  isaAvx2: 7,
+  isaAvx512Core: 39,
+  isaAvx512CoreBf16: 231,
 } as const;
 
-/** Library names tried in order (AGEGENDER_DNNL_LIB, a path or soname, goes first). */
+/** Library names tried in order, unless AGEGENDER_DNNL_LIB names one (a path or soname). */
 const CANDIDATES = ['libdnnl.so.2'];
 
 const require = createRequire(import.meta.url);
@@ -162,7 +167,8 @@ export function loadDnnl(): DnnlApi | { reason: string } {
     return { reason: 'the koffi package (FFI) is not installed' };
   }
   const tried: string[] = [];
-  const names = [process.env.AGEGENDER_DNNL_LIB, ...CANDIDATES].filter((n): n is string => !!n);
+  // A library named in AGEGENDER_DNNL_LIB is the only one tried (so that a wrong one is not papered over).
+  const names = process.env.AGEGENDER_DNNL_LIB ? [process.env.AGEGENDER_DNNL_LIB] : CANDIDATES;
   // oneDNN's OpenMP threads spin for a while after each primitive by default, stealing the cores the
   // wasm thread pool needs for the element-wise kernels that come next; libgomp reads this at load.
   if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
@@ -209,6 +215,7 @@ function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
   ) => number | bigint;
   return {
     version: `${major}.${minor}.${patch}`,
+    cpuIsa: (lib.func('int dnnl_get_effective_cpu_isa()') as () => number)(),
     setThreads,
     addressOf: (view) => Number(memmove(view, view, 0)),
     handleAddress: (h) => (koffi as unknown as { address(p: object): bigint }).address(h),
