@@ -1,13 +1,16 @@
 /**
  * Our side of bench/train-vs-torch.sh: img/s of training steps (forward, backward, Adam) of the seed
- * network `basic-cnn` (buildModel from src/model) on our engine (wasm + our kernels + threads).
+ * network `basic-cnn` (buildModel from src/model) on our engine (wasm + our kernels + threads, and
+ * oneDNN's convolutions and matmuls with `--backend auto` when libdnnl is installed), with the
+ * optimizer the trainer uses (createAdam: tf.train.adam's arithmetic, one fused kernel per variable).
  *
  *   npx tsx bench/train-vs-torch.ts --sizes 64,128 --batch 32 --steps 6 [--threads N]
  *     [--backend auto|wasm+dnnl|wasm] [--precision f32|bf16]
  *
- * Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "backend"}.
+ * Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "backend", "precision"}.
  */
 import * as tf from '@tensorflow/tfjs';
+import { createAdam } from '../src/engine/adam.js';
 import { type BackendChoice, type Precision, describeBackend, initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/index.js';
 
@@ -22,11 +25,16 @@ const threads = arg('threads', '');
 const backend = arg('backend', 'auto') as BackendChoice;
 const precision = arg('precision', 'f32') as Precision;
 
-await initBackend({ backend, precision, threads: threads ? Number(threads) : undefined, quiet: true });
+const info = await initBackend({
+  backend,
+  precision,
+  threads: threads ? Number(threads) : undefined,
+  quiet: true,
+});
 
 for (const size of sizes) {
   const model = buildModel('basic-cnn', { imageSize: size, seed: 1 });
-  const optimizer = tf.train.adam(1e-3);
+  const optimizer = createAdam(1e-3);
   const x = tf.randomNormal([batch, size, size, 3]);
   const ageT = tf.oneHot(tf.randomUniform([batch], 0, 101, 'int32'), 101);
   const genderT = tf.oneHot(tf.randomUniform([batch], 0, 2, 'int32'), 2);
@@ -53,6 +61,7 @@ for (const size of sizes) {
       img_s: +(batch / sec).toFixed(2),
       ms_step: +(sec * 1000).toFixed(1),
       backend: describeBackend(),
+      precision: info.precision,
     }),
   );
   tf.dispose([x, ageT, genderT]);
