@@ -7,7 +7,7 @@
  *   npx tsx bench/train-vs-torch.ts --sizes 64,128 --batch 32 --steps 6 [--threads N]
  *     [--backend auto|wasm+dnnl|wasm] [--precision f32|bf16]
  *
- * Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "backend", "precision"}.
+ * Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "cpu_ms_img", "backend", "precision"}.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createAdam } from '../src/engine/adam.js';
@@ -52,14 +52,17 @@ for (const size of sizes) {
   step();
   step();
   const t0 = performance.now();
+  const c0 = process.cpuUsage(); // CPU time of all threads (wasm workers and oneDNN's included)
   for (let i = 0; i < steps; i++) step();
   const sec = (performance.now() - t0) / 1000 / steps;
+  const cpu = process.cpuUsage(c0);
   console.log(
     JSON.stringify({
       size,
       batch,
       img_s: +(batch / sec).toFixed(2),
       ms_step: +(sec * 1000).toFixed(1),
+      cpu_ms_img: +((cpu.user + cpu.system) / 1000 / steps / batch).toFixed(2),
       backend: describeBackend(),
       precision: info.precision,
     }),
