@@ -83,6 +83,16 @@ function notice(quiet: boolean, msg: string): void {
   if (!quiet) process.stderr.write(`agegender: ${msg}\n`);
 }
 
+/** oneDNN's threads: the engine's, unless AGEGENDER_DNNL_THREADS says otherwise (for measuring). */
+function dnnlThreads(threads: number): number {
+  const env = process.env.AGEGENDER_DNNL_THREADS;
+  if (env === undefined || env === '') return threads;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UserError(`AGEGENDER_DNNL_THREADS: expected a positive integer, got '${env}'`);
+  return n;
+}
+
 function requestedPrecision(opt: Precision | undefined): Precision {
   const env = process.env.AGEGENDER_PRECISION;
   const value = env !== undefined && env !== '' ? env : (opt ?? 'f32');
@@ -124,7 +134,7 @@ async function startWasm(
   const running = Math.max(1, runningWasmThreads());
   if (dnnl !== 'off') {
     // oneDNN and the wasm pool take turns (kernels run one at a time), so both get the same threads.
-    const started = dnnlModule.startDnnl(threads, precision);
+    const started = dnnlModule.startDnnl(dnnlThreads(threads), precision);
     if ('version' in started) {
       if (started.note) notice(quiet, started.note);
       return {
