@@ -100,11 +100,21 @@ describe('oneDNN kernels on wasm', { skip }, () => {
     });
   }
 
-  test('batched matMul broadcasting a single matrix over a batch', async () => {
-    await compare('broadcast', [rand([3, 4, 5], 60), rand([5, 6], 61), rand([2, 4], 62)], (a, b, c) => [
-      tf.matMul(a!, b!),
-      tf.matMul(c!, a!),
-    ]);
+  test('batched matMul over rank-4 batches, and broadcasting a single matrix over a batch', async () => {
+    const before = dnnlCallCounts().BatchMatMul?.dnnl ?? 0;
+    await compare(
+      'broadcast',
+      [
+        rand([3, 4, 5], 60),
+        rand([5, 6], 61),
+        rand([2, 4], 62),
+        rand([2, 3, 5, 2], 63),
+        rand([1, 4, 5], 64),
+        rand([2, 3, 4, 5], 65),
+      ],
+      (a, b, c, d, e, f) => [tf.matMul(a!, b!), tf.matMul(c!, a!), tf.matMul(f!, d!), tf.matMul(e!, d!)],
+    );
+    assert.equal((dnnlCallCounts().BatchMatMul?.dnnl ?? 0) - before, 4);
   });
 
   test('a PReLU epilogue (none in oneDNN) goes to the wasm kernel, with the same answer', async () => {

@@ -242,13 +242,17 @@ function matMul(fused: boolean): KernelFn {
     const outerB = b!.shape.slice(0, -2);
     const batchA = sizeOf(outerA);
     const batchB = sizeOf(outerB);
-    // Same batch shape, or one operand without a batch to broadcast: anything else goes to wasm.
+    // Equal batches, or one operand without a batch (broadcast over the other's): anything else,
+    // an invalid broadcast included, goes to the wasm kernel.
     let outer: number[];
-    if (batchA === batchB && JSON.stringify(outerA) === JSON.stringify(outerB)) outer = outerA;
-    else if (batchB === 1) outer = outerA.length >= outerB.length ? outerA : null!;
-    else if (batchA === 1) outer = outerB.length >= outerA.length ? outerB : null!;
-    else return null;
-    if (!outer || m * n * k === 0) return null;
+    try {
+      outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+    } catch {
+      return null;
+    }
+    const batch = Math.max(batchA, batchB);
+    if (sizeOf(outer) !== batch || (batchA !== batchB && Math.min(batchA, batchB) !== 1)) return null;
+    if (m * n * k === 0) return null;
     if (bias && (sizeOf(bias.shape) !== n || bias.shape.at(-1) !== n)) return null;
     const g = { batchA, batchB, m, k, n, transposeA: !!at.transposeA, transposeB: !!at.transposeB };
     const e: Epilogue = { bias: !!bias, eltwise };
