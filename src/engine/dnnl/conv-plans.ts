@@ -1,5 +1,5 @@
 import { DNNL, type Handle } from './library.js';
-import { type DnnlContext, Plan, anyMd, check, dims, plainMd } from './plan.js';
+import { type DnnlContext, Plan, anyMd, check, plainMd, toDims } from './plan.js';
 
 /**
  * oneDNN plans for the three passes of a 2-D convolution over tfjs tensors: NHWC activations, HWIO
@@ -62,10 +62,10 @@ function padsOf(g: ConvGeometry) {
   const extH = (g.kh - 1) * g.dh + 1;
   const extW = (g.kw - 1) * g.dw + 1;
   return {
-    strides: dims([g.sh, g.sw]),
-    dilates: dims([g.dh - 1, g.dw - 1]),
-    padL: dims([g.top, g.left]),
-    padR: dims([(g.oh - 1) * g.sh + extH - g.h - g.top, (g.ow - 1) * g.sw + extW - g.w - g.left]),
+    strides: toDims([g.sh, g.sw]),
+    dilates: toDims([g.dh - 1, g.dw - 1]),
+    padL: toDims([g.top, g.left]),
+    padR: toDims([(g.oh - 1) * g.sh + extH - g.h - g.top, (g.ow - 1) * g.sw + extW - g.w - g.left]),
   };
 }
 

@@ -43,17 +43,14 @@ export class DnnlContext {
   }
 }
 
+/** A dnnl_dims_t argument. */
+export const toDims = (values: number[]) => BigInt64Array.from(values.map(BigInt));
+
 /** A plain (strided) f32 memory descriptor: `dims` in oneDNN's logical order, `strides` in elements. */
 export function plainMd(api: DnnlApi, dims: number[], strides: number[], dtype: number = DNNL.f32): Buffer {
   const md = Buffer.alloc(DNNL.MD_BYTES);
   check(
-    api.memory_desc_init_by_strides(
-      md,
-      dims.length,
-      BigInt64Array.from(dims.map(BigInt)),
-      dtype,
-      BigInt64Array.from(strides.map(BigInt)),
-    ),
+    api.memory_desc_init_by_strides(md, dims.length, toDims(dims), dtype, toDims(strides)),
     'memory_desc_init_by_strides',
   );
   return md;
@@ -63,19 +60,11 @@ export function plainMd(api: DnnlApi, dims: number[], strides: number[], dtype: 
 export function anyMd(api: DnnlApi, dims: number[], dtype: number = DNNL.f32): Buffer {
   const md = Buffer.alloc(DNNL.MD_BYTES);
   check(
-    api.memory_desc_init_by_tag(
-      md,
-      dims.length,
-      BigInt64Array.from(dims.map(BigInt)),
-      dtype,
-      DNNL.formatTagAny,
-    ),
+    api.memory_desc_init_by_tag(md, dims.length, toDims(dims), dtype, DNNL.formatTagAny),
     'memory_desc_init_by_tag',
   );
   return md;
 }
-
-export const dims = (values: number[]) => BigInt64Array.from(values.map(BigInt));
 
 /** One tensor argument of a plan. */
 export interface PlanArg {
@@ -114,13 +103,13 @@ export class Plan {
 
   /**
    * `desc` is an initialised operation descriptor; `hint` the forward primitive descriptor a backward
-   * one needs. With `plain`, tensors are used in their own layout (no reorders).
+   * one needs. An argument whose `user` layout the primitive accepts as is gets no reorder.
    */
   constructor(
     private readonly ctx: DnnlContext,
     desc: Buffer,
     args: PlanArg[],
-    opts: { attr?: Handle | null; hint?: Handle | null; extra?: Array<[number, Handle]> } = {},
+    opts: { attr?: Handle | null; hint?: Handle | null } = {},
   ) {
     const api = ctx.api;
     const pdOut: [Handle | null] = [null];
@@ -133,7 +122,7 @@ export class Plan {
       const primOut: [Handle | null] = [null];
       check(api.primitive_create(primOut, pd), 'primitive_create');
       this.prim = primOut[0]!;
-      const pairs: Array<[number, Handle]> = [...(opts.extra ?? [])];
+      const pairs: Array<[number, Handle]> = [];
       this.bound = args.map((a) => {
         const chosen = api.primitive_desc_query_md(pd, a.query, a.index ?? 0);
         if (!chosen) throw new DnnlError(`oneDNN: no memory descriptor for argument ${a.arg}`);
