@@ -19,7 +19,7 @@ import {
 
 const lib = dnnlLibrary();
 const skip = 'reason' in lib ? `oneDNN unavailable: ${lib.reason}` : false;
-if (skip) console.log(`# skipping the oneDNN kernel tests: ${skip}`);
+if (skip) console.log(`skipping the oneDNN kernel tests: ${skip}`);
 
 describe('oneDNN kernels on wasm', { skip }, () => {
   before(async () => {

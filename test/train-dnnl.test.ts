@@ -15,7 +15,7 @@ import { pickUtkface, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtur
 
 const lib = dnnlLibrary();
 const skip = 'reason' in lib ? `oneDNN unavailable: ${lib.reason}` : false;
-if (skip) console.log(`# skipping the wasm+dnnl training comparison: ${skip}`);
+if (skip) console.log(`skipping the wasm+dnnl training comparison: ${skip}`);
 
 let dir: string;
 let cleanup: () => Promise<void>;
