@@ -102,6 +102,23 @@ test('wasm forces the wasm kernels and wasm+dnnl the oneDNN ones, back and forth
   for (const k of WASM_TRAINING_KERNELS) assert.ok(isWasmTrainingKernel(k), k);
 });
 
+test('bf16 is granted only on a CPU with its instructions, and said in one line otherwise', async (t) => {
+  if (!dnnl) return t.skip('oneDNN unavailable');
+  const api = dnnlLibrary() as { cpuIsa: number };
+  const hasBf16 = (api.cpuIsa & 231) === 231;
+  const run = await startIn({ AGEGENDER_PRECISION: 'bf16' }, 'wasm+dnnl');
+  assert.equal(run.code, 0, run.stderr);
+  if (hasBf16) {
+    assert.match(run.stdout, /^wasm\+dnnl \(oneDNN .*, bf16, /);
+  } else {
+    assert.match(run.stderr, /^agegender: this CPU has no bf16 instructions \(\w+\); computing in f32\n$/);
+    assert.doesNotMatch(run.stdout, /bf16/);
+  }
+  const bad = await startIn({ AGEGENDER_PRECISION: 'fp8' }, 'wasm+dnnl');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^error: precision: expected f32 or bf16, got 'fp8'\n$/);
+});
+
 /** Starts the engine in a fresh process with `env`; returns its stderr and exit code. */
 async function startIn(env: Record<string, string>, backend: string) {
   const code =
