@@ -18,6 +18,8 @@ RUN npm ci && npm prune --omit=dev
 
 FROM node:20-slim
 ENV NODE_ENV=production
+# oneDNN: the wasm+dnnl engine's convolutions (used when tfjs-node is not; see README "Engine notes").
+RUN apt-get update && apt-get install -y --no-install-recommends libdnnl2 && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -9,6 +9,9 @@
  *    (meaningful once models/default holds the trained model).
  *
  *   npm run build && npx tsx bench/predict-vs-faceapi.ts [--photos 8] [--runs 3] [--model-dir DIR]
+ *     [--backend auto|wasm+dnnl|wasm]
+ * The backend is ours, cold and warm; face-api's warm pipeline shares our engine in that process (so
+ * with wasm+dnnl it gets the oneDNN kernels too), its cold start is always its own plain wasm.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     photos: { type: 'string', default: '8' },
     runs: { type: 'string', default: '3' },
     'model-dir': { type: 'string' },
+    backend: { type: 'string', default: 'auto' },
   },
 });
 const nPhotos = Number(values.photos);
@@ -79,7 +83,15 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 const ours = { first: [] as number[], exit: [] as number[] };
 const peer = { first: [] as number[], exit: [] as number[] };
 for (let r = 0; r < runs; r++) {
-  const a = await timeSpawn([bin, 'predict', files[0]!, '--model-dir', modelDir]);
+  const a = await timeSpawn([
+    bin,
+    'predict',
+    files[0]!,
+    '--model-dir',
+    modelDir,
+    '--backend',
+    values.backend,
+  ]);
   ours.first.push(a.first);
   ours.exit.push(a.exit);
   const b = await timeSpawn([path.join(repoRoot, 'bench', 'predict-faceapi-peer.mjs'), files[0]!]);
@@ -88,7 +100,7 @@ for (let r = 0; r < runs; r++) {
 }
 
 // Warm, in one process: both pipelines on the same engine and backend.
-const predictor = await Predictor.load({ modelDir });
+const predictor = await Predictor.load({ modelDir, backend: values.backend });
 const require = createRequire(import.meta.url);
 const faceapi =
   require('@vladmandic/face-api/dist/face-api.node-wasm.js') as typeof import('@vladmandic/face-api');
@@ -167,7 +179,7 @@ const wp = median(warm.peer);
 const f = (v: number) => v.toFixed(0).padStart(6);
 console.log(
   `${nPhotos} photos (960x640), ${totalFaces} pasted faces; model ${trained ? modelDir : 'untrained 64px test bundle'}; ` +
-    `median of ${runs} runs`,
+    `median of ${runs} runs; engine ${predictor.engine}`,
 );
 console.log('                                agegender   face-api   ratio (agegender / face-api)');
 console.log(

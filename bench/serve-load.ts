@@ -5,6 +5,7 @@
  * image, so the ratio shows what HTTP, the checks and the queue cost.
  *
  *   npx tsx bench/serve-load.ts [--requests 200] [--detect-requests 40] [--connections 4] [--model-dir DIR] [--json]
+ *     [--backend auto|wasm+dnnl|wasm]  (the engine of both the server and the in-process peer)
  *
  * Two cases: a 200x200 face crop with detect=false (the model alone), and a 960x640 photo with two faces
  * and detection on (detector + model; ~10x slower per request, hence fewer requests).
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     'detect-requests': { type: 'string', default: '40' },
     connections: { type: 'string', default: '4' },
     'model-dir': { type: 'string' },
+    backend: { type: 'string', default: 'auto' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -52,6 +54,8 @@ async function startServer(modelDir: string): Promise<{ child: ChildProcess; url
       '0',
       '--model-dir',
       modelDir,
+      '--backend',
+      args.backend,
       '--no-log',
     ],
     { cwd: repoRoot, stdio: ['ignore', 'inherit', 'pipe'] },
@@ -113,7 +117,7 @@ const cases = [
 ];
 
 // Peer first, alone on the CPU; then the server, alone.
-const predictor = await Predictor.load({ modelDir: bundle.dir });
+const predictor = await Predictor.load({ modelDir: bundle.dir, backend: args.backend });
 const directRates: number[] = [];
 for (const c of cases) directRates.push(await direct(predictor, c.body, c.detect, c.amount));
 predictor.dispose();

@@ -8,7 +8,7 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { createAdam } from '../src/engine/adam.js';
-import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { type BackendChoice, describeBackend, initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/index.js';
 
 function arg(name: string, dflt: string): string {
@@ -20,7 +20,7 @@ const size = Number(arg('size', '64'));
 const batch = Number(arg('batch', '32'));
 const steps = Number(arg('steps', '5'));
 const threadsOpt = arg('threads', '');
-const backendOpt = arg('backend', 'wasm') as 'wasm' | 'cpu' | 'tensorflow';
+const backendOpt = arg('backend', 'wasm') as BackendChoice;
 
 await initBackend({ backend: backendOpt, threads: threadsOpt ? Number(threadsOpt) : undefined, quiet: true });
 const model = buildModel(arch, { imageSize: size, seed: 1 });

@@ -2,14 +2,18 @@
 # Training speed of the seed network (basic-cnn, batch 32) on our engine vs PyTorch on this machine.
 # Needs Debian's PyTorch: apt-get update && apt-get install -y python3-torch
 #   bash bench/train-vs-torch.sh [sizes=64,128] [steps=6] [rounds=3] [threads=all cores]
-# The two alternate for `rounds` rounds and the best round of each counts: on a shared machine that
-# is the figure least distorted by other load (printed before and after).
+# env BACKEND (default auto: wasm+dnnl when libdnnl2 is installed) picks our engine; our side also runs
+# with --precision bf16 (the row says f32 when the CPU has no bf16 instructions and oneDNN computes in f32).
+# The three alternate for `rounds` rounds and the best round of each counts: on a shared machine that
+# is the figure least distorted by other load (printed before and after). CPU time per image (all
+# threads) is printed too: it moves far less with other load than wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES="${1:-64,128}"
 STEPS="${2:-6}"
 ROUNDS="${3:-3}"
 THREADS="${4:-$(nproc)}"
+BACKEND="${BACKEND:-auto}"
 PY=/usr/bin/python3
 if ! "$PY" -c 'import torch' 2>/dev/null; then
   echo "PyTorch missing: apt-get update && apt-get install -y python3-torch" >&2
@@ -18,29 +22,39 @@ fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); threads $THREADS"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=""
+bf16=""
 torch=""
+ours_cmd=(npx tsx bench/train-vs-torch.ts --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS" --backend "$BACKEND")
 for round in $(seq "$ROUNDS"); do
-  ours+="$(npx tsx bench/train-vs-torch.ts --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
+  ours+="$("${ours_cmd[@]}" --precision f32)"$'\n'
+  bf16+="$("${ours_cmd[@]}" --precision bf16)"$'\n'
   torch+="$("$PY" bench/train-vs-torch.py --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
   echo "round $round done, load $(cut -d' ' -f1 /proc/loadavg)"
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
-OURS="$ours" TORCH="$torch" node -e '
+OURS="$ours" BF16="$bf16" TORCH="$torch" node -e '
   const best = (s) => {
     const out = {};
     for (const r of s.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))) {
-      if (!out[r.size] || r.img_s > out[r.size].img_s) out[r.size] = r;
+      const b = out[r.size];
+      // Best wall figure, and separately the least CPU time per image.
+      out[r.size] = !b || r.img_s > b.img_s ? { ...r, cpu_ms_img: Math.min(r.cpu_ms_img, b?.cpu_ms_img ?? Infinity) }
+        : { ...b, cpu_ms_img: Math.min(r.cpu_ms_img, b.cpu_ms_img) };
     }
     return out;
   };
-  const ours = best(process.env.OURS), torch = best(process.env.TORCH);
+  const ours = best(process.env.OURS), bf16 = best(process.env.BF16), torch = best(process.env.TORCH);
   console.log(`engine: ${Object.values(ours)[0].backend}; torch ${Object.values(torch)[0].torch}`);
-  console.log("size  batch   ours img/s   torch img/s (layout)        ours/torch   (best of rounds)");
+  console.log("size  batch  precision   ours img/s   torch img/s (layout)        ours/torch   CPU ms/img ours, torch, torch/ours");
   for (const size of Object.keys(ours)) {
-    const o = ours[size], t = torch[size];
-    console.log(
-      `${String(size).padEnd(6)}${String(o.batch).padEnd(6)}${o.img_s.toFixed(1).padStart(11)}  ` +
-        `${t.img_s.toFixed(1).padStart(12)} (${t.layout})`.padEnd(30) + (o.img_s / t.img_s).toFixed(2).padStart(11),
-    );
+    const t = torch[size];
+    for (const o of [ours[size], bf16[size]]) {
+      console.log(
+        `${String(size).padEnd(6)}${String(o.batch).padEnd(7)}${(o.precision ?? "f32").padEnd(9)}` +
+          `${o.img_s.toFixed(1).padStart(11)}  ` +
+          `${t.img_s.toFixed(1).padStart(12)} (${t.layout})`.padEnd(30) + (o.img_s / t.img_s).toFixed(2).padStart(11) +
+          `   ${o.cpu_ms_img.toFixed(1)}, ${t.cpu_ms_img.toFixed(1)}, ${(t.cpu_ms_img / o.cpu_ms_img).toFixed(2)}`,
+      );
+    }
   }
 '

@@ -49,5 +49,5 @@ export type { ProgressCallback, ProgressEvent, ProgressOption } from './api/prog
 export { ImageTooLargeError, InvalidImageError, InvalidOptionError, UserError } from './util/errors.js';
 export { BUNDLE_FILES } from './data/bundle-format.js';
 export type { FaceCropRule, Normalization, PreprocessSpec } from './data/preprocess-spec.js';
-export type { BackendChoice } from './engine/backend-choice.js';
+export type { BackendChoice } from './engine/backend-choices.js';
 export type { DetectorName } from './infer/detector-options.js';

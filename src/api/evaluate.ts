@@ -1,4 +1,4 @@
-import { BACKENDS, type BackendChoice } from '../engine/backend-choice.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend-choices.js';
 import type { EvaluateResult } from '../train/evaluate-command.js';
 import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
 import { withProgress, type ProgressOption } from './progress.js';
@@ -33,7 +33,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   checkKnownOptions(fn, opts, ['modelDir', 'csv', 'imgDir', 'batchSize', 'backend', 'progress']);
   for (const k of ['modelDir', 'csv', 'imgDir'] as const) checkString(fn, k, opts?.[k], true);
   checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
-  checkChoice(fn, 'backend', opts.backend, BACKENDS);
+  checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
   const { evaluateCommand } = await import('../train/evaluate-command.js');
   return withProgress(opts.progress, (quiet) =>
     evaluateCommand({

@@ -1,5 +1,5 @@
 import type { PreprocessSpec, FaceCropRule } from '../data/preprocess-spec.js';
-import { BACKENDS, type BackendChoice } from '../engine/backend-choice.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend-choices.js';
 import { DETECTORS, type DetectorName } from '../infer/detector-options.js';
 import type { Predictor, PredictorInput } from '../infer/predictor.js';
 import type { Box, FaceResult } from '../infer/types.js';
@@ -72,6 +72,8 @@ export interface FacePredictor {
   readonly faceCrop: FaceCropRule;
   /** Notes worth showing a user, e.g. that the bundle's face crop was never calibrated. */
   readonly warnings: readonly string[];
+  /** The engine it runs on, e.g. `wasm+dnnl (oneDNN 2.6.3, 2 threads, simd), tfjs 4.22.0`. */
+  readonly engine: string;
   /** Frees the model's memory; the predictor cannot be used afterwards. */
   dispose(): void;
 }
@@ -97,7 +99,7 @@ export async function loadPredictor(opts: LoadPredictorOptions = {}): Promise<Fa
   const fn = 'loadPredictor';
   checkKnownOptions(fn, opts, LOAD_OPTIONS);
   checkString(fn, 'modelDir', opts.modelDir);
-  checkChoice(fn, 'backend', opts.backend, BACKENDS);
+  checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
   checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
   checkChoice(fn, 'detector', opts.detector, [...DETECTORS, 'ssd', 'tiny']);
   checkNumber(fn, 'minScore', opts.minScore, { min: 0, max: 1 });
@@ -138,6 +140,9 @@ function wrap(predictor: Predictor, defaultMinScore: number | undefined): FacePr
     detector: predictor.detectorName,
     faceCrop: predictor.faceCrop,
     warnings: predictor.warnings,
+    get engine() {
+      return predictor.engine;
+    },
     dispose() {
       if (!disposed) predictor.dispose();
       disposed = true;

@@ -1,5 +1,5 @@
-import type { BackendChoice } from '../engine/backend-choice.js';
-import { BACKENDS } from '../engine/backend-choice.js';
+import type { BackendChoice } from '../engine/backend-choices.js';
+import { BACKEND_CHOICES, PRECISION_CHOICES, type Precision } from '../engine/backend-choices.js';
 import type { EvalReport } from '../train/evaluate.js';
 import type { TrainResult } from '../train/trainer.js';
 import { InvalidOptionError } from '../util/errors.js';
@@ -40,6 +40,8 @@ export interface TrainOptions {
   /** Seed of weights, data order and augmentation (default 1). */
   seed?: number;
   backend?: BackendChoice;
+  /** 'bf16': bf16 arithmetic inside oneDNN's convolutions (wasm+dnnl on CPUs with bf16); default 'f32'. */
+  precision?: Precision;
   /** wasm threads (default all cores). */
   threads?: number;
   /** Random flip / shift of training images (default true). */
@@ -70,6 +72,7 @@ const TRAIN_OPTIONS = [
   'checkpointEvery',
   'seed',
   'backend',
+  'precision',
   'threads',
   'augment',
   'ageSigma',
@@ -102,7 +105,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkNumber(fn, 'evalEvery', opts.evalEvery, { int: true, min: 1 });
   checkNumber(fn, 'checkpointEvery', opts.checkpointEvery, { int: true, min: 0 });
   checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
-  checkChoice(fn, 'backend', opts.backend, BACKENDS);
+  checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
+  checkChoice(fn, 'precision', opts.precision, PRECISION_CHOICES);
   checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
   checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
   if (opts.numSteps !== undefined && opts.epochs !== undefined)
@@ -129,6 +133,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       checkpointEvery: opts.checkpointEvery ?? (opts.resume ? undefined : 250),
       seed: opts.seed ?? 1,
       backend: opts.backend ?? 'auto',
+      precision: opts.precision,
       threads: opts.threads,
       augment: opts.augment ?? true,
       ageSigma: opts.ageSigma ?? 2,

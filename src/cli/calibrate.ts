@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { backendOption } from './backend-option.js';
 import { numFlag } from './parse-number.js';
 
 /** `agegender calibrate`: measure how the face detector's box sits in the training crops (see src/infer/calibrate.ts). */
@@ -21,7 +22,7 @@ export function register(program: Command): void {
       'face detector: ssd (ssd-mobilenetv1) or tiny (tiny-face-detector)',
       'ssd-mobilenetv1',
     )
-    .option('--backend <name>', 'tfjs backend: auto, wasm, cpu, tensorflow', 'auto')
+    .addOption(backendOption())
     .option('--dry-run', 'measure and print, but leave preprocess.json as it is')
     .option('--json', 'print the result as JSON, no progress')
     .action(async (opts) => {

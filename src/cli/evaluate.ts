@@ -1,4 +1,6 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
+import type { BackendChoice } from '../engine/backend-choices.js';
+import { backendOption } from './backend-option.js';
 import { num } from './parse-number.js';
 
 export function register(program: Command): void {
@@ -12,11 +14,7 @@ export function register(program: Command): void {
     .requiredOption('--csv <file>', 'rows to score, seed schema filename,age,gender')
     .requiredOption('--img-dir <dir>', 'directory the CSV filenames are relative to')
     .option('--batch-size <n>', 'images per forward pass', '64')
-    .addOption(
-      new Option('--backend <name>', 'tfjs backend')
-        .choices(['auto', 'wasm', 'tensorflow', 'cpu'])
-        .default('auto'),
-    )
+    .addOption(backendOption())
     .option('--json', 'print the report as JSON on stdout, no progress')
     .action(
       async (flags: {
@@ -24,7 +22,7 @@ export function register(program: Command): void {
         csv: string;
         imgDir: string;
         batchSize: string;
-        backend: 'auto' | 'wasm' | 'tensorflow' | 'cpu';
+        backend: BackendChoice;
         json?: boolean;
       }) => {
         const { evaluate } = await import('../api/evaluate.js');

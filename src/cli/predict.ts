@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { backendOption } from './backend-option.js';
 import { register as registerCalibrate } from './calibrate.js';
 import { numFlag } from './parse-number.js';
 
@@ -23,10 +24,10 @@ export function register(program: Command): void {
       '--model-dir <dir>',
       'serving bundle (model.json, weights.bin, preprocess.json); default: the bundled model',
     )
-    .option('--backend <name>', 'tfjs backend: auto, wasm, cpu, tensorflow', 'auto')
+    .addOption(backendOption())
     .option(
       '--threads <n>',
-      'wasm threads (default: 1 for up to 4 photos, else all cores)',
+      'engine threads (default: 1 for up to 4 photos, else all cores)',
       numFlag('--threads', { int: true, min: 1, max: 64 }),
     )
     .option('--detector <name>', 'face detector: ssd (ssd-mobilenetv1) or tiny (tiny-face-detector)')

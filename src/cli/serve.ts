@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
+import { backendOption } from './backend-option.js';
 import { num } from './parse-number.js';
 
 interface ServeFlags {
@@ -29,11 +30,7 @@ export function register(program: Command): void {
       '--model-dir <dir>',
       'serving bundle (model.json, weights.bin, preprocess.json); default: models/default',
     )
-    .addOption(
-      new Option('--backend <name>', 'tfjs backend')
-        .choices(['auto', 'wasm', 'cpu', 'tensorflow'])
-        .default('auto'),
-    )
+    .addOption(backendOption())
     .option(
       '--detector <name>',
       "face detector: ssd-mobilenetv1 or tiny-face-detector (default: the bundle's)",

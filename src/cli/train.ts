@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import type { BackendChoice, Precision } from '../engine/backend-choices.js';
+import { backendOption, precisionOption } from './backend-option.js';
 import { UserError } from '../util/errors.js';
 import type { ArchName as Arch } from '../api/train.js';
 import { num } from './parse-number.js';
@@ -17,7 +19,8 @@ interface TrainFlags {
   evalEvery?: string;
   checkpointEvery?: string;
   seed: string;
-  backend: 'auto' | 'wasm' | 'tensorflow' | 'cpu';
+  backend: BackendChoice;
+  precision: Precision;
   threads?: string;
   augment: boolean;
   ageSigma: string;
@@ -65,12 +68,9 @@ export function register(program: Command): void {
       "save a checkpoint every N steps, and on Ctrl-C (default: 250, or the resumed run's)",
     )
     .option('--seed <n>', 'seed of weights, data order and augmentation', '1')
-    .addOption(
-      new Option('--backend <name>', 'tfjs backend')
-        .choices(['auto', 'wasm', 'tensorflow', 'cpu'])
-        .default('auto'),
-    )
-    .option('--threads <n>', 'threads of the wasm backend')
+    .addOption(backendOption())
+    .addOption(precisionOption())
+    .option('--threads <n>', 'threads of the engine (default: all cores)')
     .option('--no-augment', 'no random flip / shift of training images')
     .option('--age-sigma <years>', 'Gaussian soft age target std; 0 = one-hot like the seed', '2')
     .option(
@@ -138,6 +138,7 @@ export function register(program: Command): void {
             : undefined,
         seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
         backend: flags.backend,
+        precision: flags.precision,
         threads:
           flags.threads != null ? num('--threads', flags.threads, { int: true, min: 1, max: 64 }) : undefined,
         augment: flags.augment,

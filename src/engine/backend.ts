@@ -3,15 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, reason } from '../util/errors.js';
+import { type BackendChoice, PRECISION_CHOICES, type Precision } from './backend-choices.js';
 
 /**
  * Chooses and starts the tensor engine. 'auto' prefers the native TensorFlow binding
- * (@tensorflow/tfjs-node[-gpu], an optional dependency) and otherwise uses tfjs-backend-wasm, which
- * always works: XNNPACK kernels, plus our training kernels (./wasm-kernels) that the package lacks.
+ * (@tensorflow/tfjs-node[-gpu], an optional dependency), then tfjs-backend-wasm with oneDNN kernels
+ * for convolutions and matmuls ('wasm+dnnl', when libdnnl and koffi load: ./dnnl), then plain
+ * tfjs-backend-wasm, which always works: XNNPACK kernels, plus our training kernels (./wasm-kernels)
+ * that the package lacks.
  */
 
-import type { BackendChoice } from './backend-choice.js';
-export type { BackendChoice } from './backend-choice.js';
+export { BACKEND_CHOICES, PRECISION_CHOICES } from './backend-choices.js';
+export type { BackendChoice, Precision } from './backend-choices.js';
 
 export interface BackendOptions {
   backend?: BackendChoice;
@@ -19,13 +22,20 @@ export interface BackendOptions {
   threads?: number;
   /** Suppress the one-line notices (fallbacks) on stderr. */
   quiet?: boolean;
+  /** Default f32; bf16 needs wasm+dnnl (env AGEGENDER_PRECISION overrides). */
+  precision?: Precision;
 }
 
 export interface BackendInfo {
   /** tfjs backend name: 'tensorflow', 'wasm' or 'cpu'. */
   name: string;
+  /** What computes: the tfjs backend name, or 'wasm+dnnl' when oneDNN kernels run on wasm. */
+  engine: string;
   /** Threads the engine computes with (the native backend manages its own pool: reported as cores). */
   threads: number;
+  /** oneDNN version when its kernels run. */
+  dnnl?: string;
+  precision: Precision;
 }
 
 const require = createRequire(import.meta.url);
@@ -73,11 +83,37 @@ function notice(quiet: boolean, msg: string): void {
   if (!quiet) process.stderr.write(`agegender: ${msg}\n`);
 }
 
-async function startWasm(threads: number, quiet: boolean): Promise<BackendInfo> {
+/** oneDNN's threads: the engine's, unless AGEGENDER_DNNL_THREADS says otherwise (for measuring). */
+function dnnlThreads(threads: number): number {
+  const env = process.env.AGEGENDER_DNNL_THREADS;
+  if (env === undefined || env === '') return threads;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UserError(`AGEGENDER_DNNL_THREADS: expected a positive integer, got '${env}'`);
+  return n;
+}
+
+function requestedPrecision(opt: Precision | undefined): Precision {
+  const env = process.env.AGEGENDER_PRECISION;
+  const value = env !== undefined && env !== '' ? env : (opt ?? 'f32');
+  const found = PRECISION_CHOICES.find((p) => p === value);
+  if (!found) throw new UserError(`precision: expected f32 or bf16, got '${value}'`);
+  return found;
+}
+
+async function startWasm(
+  threads: number,
+  quiet: boolean,
+  dnnl: 'require' | 'try' | 'off',
+  precision: Precision,
+): Promise<BackendInfo> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const { registerWasmTrainingKernels } = await import('./wasm-kernels/index.js');
+  const dnnlModule = await import('./dnnl/index.js');
   // Read the .wasm files from node_modules: no fetch, no network.
   wasm.setWasmPaths(wasmDistDir());
+  // The training kernels go in first: the oneDNN ones fall back on whatever was registered before.
+  dnnlModule.unregisterDnnlKernels();
   registerWasmTrainingKernels();
   if (threads > 1) {
     const threaded = await import('./wasm-threads.js');
@@ -95,17 +131,42 @@ async function startWasm(threads: number, quiet: boolean): Promise<BackendInfo> 
   }
   await tf.ready();
   const { runningWasmThreads } = await import('./wasm-threads.js');
-  return { name: 'wasm', threads: Math.max(1, runningWasmThreads()) };
+  const running = Math.max(1, runningWasmThreads());
+  if (dnnl !== 'off') {
+    // oneDNN and the wasm pool take turns (kernels run one at a time), so both get the same threads.
+    const started = dnnlModule.startDnnl(dnnlThreads(threads), precision);
+    if ('version' in started) {
+      if (started.note) notice(quiet, started.note);
+      return {
+        name: 'wasm',
+        engine: 'wasm+dnnl',
+        threads: running,
+        dnnl: `${started.version}, ${started.isa}`,
+        precision: started.precision,
+      };
+    }
+    if (dnnl === 'require') throw new UserError(`backend wasm+dnnl: ${started.reason}`);
+    notice(quiet, `oneDNN kernels off (${started.reason}); using the wasm kernels`);
+  }
+  if (precision === 'bf16') notice(quiet, 'bf16 needs oneDNN (wasm+dnnl); computing in f32');
+  return { name: 'wasm', engine: 'wasm', threads: running, precision: 'f32' };
 }
 
 async function start(opts: BackendOptions): Promise<BackendInfo> {
   const choice = opts.backend ?? 'auto';
   const quiet = opts.quiet ?? false;
+  const precision = requestedPrecision(opts.precision);
   if (choice === 'tensorflow' || choice === 'auto') {
     const pkg = await importNative();
     if (pkg && (await tf.setBackend('tensorflow'))) {
       await tf.ready();
-      return { name: 'tensorflow', threads: os.availableParallelism() };
+      if (precision === 'bf16') notice(quiet, 'bf16 needs oneDNN (wasm+dnnl); computing in f32');
+      return {
+        name: 'tensorflow',
+        engine: 'tensorflow',
+        threads: os.availableParallelism(),
+        precision: 'f32',
+      };
     }
     if (choice === 'tensorflow') {
       throw new UserError(
@@ -117,9 +178,11 @@ async function start(opts: BackendOptions): Promise<BackendInfo> {
   if (choice === 'cpu') {
     await tf.setBackend('cpu');
     await tf.ready();
-    return { name: 'cpu', threads: 1 };
+    if (precision === 'bf16') notice(quiet, 'bf16 needs oneDNN (wasm+dnnl); computing in f32');
+    return { name: 'cpu', engine: 'cpu', threads: 1, precision: 'f32' };
   }
-  return startWasm(requestedThreads(opts.threads), quiet);
+  const dnnl = choice === 'wasm+dnnl' ? 'require' : choice === 'auto' ? 'try' : 'off';
+  return startWasm(requestedThreads(opts.threads), quiet, dnnl, precision);
 }
 
 /**
@@ -131,6 +194,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
     opts.backend ?? 'auto',
     opts.threads ?? null,
     process.env.AGEGENDER_THREADS ?? null,
+    opts.precision ?? null,
+    process.env.AGEGENDER_PRECISION ?? null,
   ]);
   if (
     current &&
@@ -155,13 +220,17 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   return pending;
 }
 
-/** One line for logs, e.g. `wasm (2 threads, simd), tfjs 4.22.0`. */
+/**
+ * One line for logs, e.g. `wasm+dnnl (oneDNN 2.6.3, 2 threads, simd), tfjs 4.22.0` or
+ * `wasm (2 threads, simd), tfjs 4.22.0`.
+ */
 export function describeBackend(): string {
   const name = tf.getBackend() ?? 'none';
   const parts: string[] = [];
-  if (current && current.name === name) {
-    parts.push(`${current.threads} thread${current.threads === 1 ? '' : 's'}`);
-  }
+  const info = current && current.name === name ? current : undefined;
+  if (info?.dnnl) parts.push(`oneDNN ${info.dnnl}`);
+  if (info) parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  if (info?.precision === 'bf16') parts.push('bf16');
   if (name === 'wasm') parts.push(tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'simd' : 'no simd');
-  return `${name}${parts.length ? ` (${parts.join(', ')})` : ''}, tfjs ${tf.version.tfjs}`;
+  return `${info?.engine ?? name}${parts.length ? ` (${parts.join(', ')})` : ''}, tfjs ${tf.version.tfjs}`;
 }

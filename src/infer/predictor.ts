@@ -35,7 +35,7 @@ export { UTKFACE_FACE_CROP } from './crop-rule.js';
 export interface PredictorLoadOptions {
   /** Serving bundle: model.json + weights.bin + preprocess.json (+ metrics.json). */
   modelDir?: string;
-  /** tfjs backend: 'auto' (wasm), 'wasm', 'cpu' or 'tensorflow'. */
+  /** Engine: one of BACKEND_CHOICES (src/engine/backend-choices.ts); default 'auto'. */
   backend?: string;
   /**
    * wasm threads (default: the engine's, all cores). One thread starts ~0.4 s faster, which is what a
@@ -106,6 +106,12 @@ export class Predictor {
     readonly maxPixels: number,
   ) {}
 
+  /** The engine this predictor runs on, for log lines (e.g. `wasm+dnnl (oneDNN 2.6.3, 2 threads, simd), tfjs 4.22.0`). */
+  get engine(): string {
+    return this.engineLine;
+  }
+  private engineLine = '';
+
   static async load(opts: PredictorLoadOptions = {}): Promise<Predictor> {
     const modelDir = path.resolve(opts.modelDir ?? defaultModelDir());
     if (opts.modelDir) {
@@ -131,7 +137,9 @@ export class Predictor {
         `Run \`agegender calibrate --model-dir ${modelDir} --img-dir <training crops>\` to measure it.`
       : null;
     const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    return new Predictor(tf, model, modelDir, spec, metrics, choice.detector, faceCrop, cropNote, maxPixels);
+    const predictor = new Predictor(tf, model, modelDir, spec, metrics, choice.detector, faceCrop, cropNote, maxPixels);
+    predictor.engineLine = (await import('../engine/backend.js')).describeBackend();
+    return predictor;
   }
 
   /** The face detector, loaded on first use (not needed with detect: false). */

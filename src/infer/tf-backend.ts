@@ -1,5 +1,5 @@
 import type * as tfTypes from '@tensorflow/tfjs';
-import { BACKENDS } from '../engine/backend-choice.js';
+
 
 /**
  * Starts the tensor engine for inference through the project's initBackend (src/engine/backend.ts) and
@@ -8,14 +8,14 @@ import { BACKENDS } from '../engine/backend-choice.js';
  * pays for tfjs only when it predicts.
  */
 export async function ensureBackend(name: string = 'auto', threads?: number): Promise<typeof tfTypes> {
-  const [{ initBackend }, tf] = await Promise.all([
+  const [{ BACKEND_CHOICES, initBackend }, tf] = await Promise.all([
     import('../engine/backend.js'),
     import('@tensorflow/tfjs'),
   ]);
-  const backend = BACKENDS.find((c) => c === name);
+  const backend = BACKEND_CHOICES.find((c) => c === name);
   if (!backend) {
     const { UserError } = await import('../util/errors.js');
-    throw new UserError(`unknown backend "${name}" (expected ${BACKENDS.join(', ')})`);
+    throw new UserError(`unknown backend "${name}" (expected ${BACKEND_CHOICES.join(', ')})`);
   }
   await initBackend({ backend, threads });
   return tf;

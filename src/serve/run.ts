@@ -56,7 +56,7 @@ export async function runServe(opts: RunServeOptions): Promise<void> {
   for (const w of predictor.warnings) console.error(`agegender: warning: ${w}`);
   // One plain line for people (the JSON log lines follow): where to point a browser or curl.
   console.error(
-    `agegender: serving model ${predictor.modelDir} at ${address}/ (API: ${address}/openapi.json)`,
+    `agegender: serving model ${predictor.modelDir} at ${address}/ (API: ${address}/openapi.json) on ${predictor.engine}`,
   );
 
   let closing = false;

@@ -1,13 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
-import { type BackendChoice, initBackend } from '../engine/backend.js';
+import { type BackendChoice, type Precision, describeBackend, initBackend } from '../engine/backend.js';
 import { assertFitsBackend } from '../engine/memory.js';
 
-export type { BackendChoice } from '../engine/backend.js';
+export type { BackendChoice, Precision } from '../engine/backend.js';
 
-/** Starts the tfjs backend through the engine (wasm training kernels and threads included). */
-export async function setupBackend(backend: BackendChoice, threads?: number): Promise<string> {
-  const info = await initBackend({ backend, threads });
-  return `${info.name} (${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+/**
+ * Starts the tfjs backend through the engine (wasm training kernels, oneDNN kernels and threads
+ * included); returns the log line's description, e.g. `wasm+dnnl (oneDNN 2.6.3, 2 threads, simd), tfjs 4.22.0`.
+ */
+export async function setupBackend(
+  backend: BackendChoice,
+  threads?: number,
+  precision?: Precision,
+): Promise<string> {
+  await initBackend({ backend, threads, precision });
+  return describeBackend();
 }
 
 /**

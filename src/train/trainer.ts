@@ -11,7 +11,7 @@ import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/loss
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { type BackendChoice, checkFits, setupBackend } from './backend-setup.js';
+import { type BackendChoice, type Precision, checkFits, setupBackend } from './backend-setup.js';
 import { type RunState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type EvalReport, evaluateModel } from './evaluate.js';
 import { type MetricsLine, writeLearningCurve } from './plot.js';
@@ -44,6 +44,8 @@ export interface TrainOptions {
   checkpointEvery?: number;
   backend: BackendChoice;
   threads?: number;
+  /** bf16 inside oneDNN's convolutions (wasm+dnnl on a CPU with bf16); default f32. */
+  precision?: Precision;
   json?: boolean;
   /** Where log lines go (stderr by default; silent with json). */
   log?: (line: string) => void;
@@ -91,7 +93,7 @@ function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, batch: Batch,
  */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
-  const backend = await setupBackend(opts.backend, opts.threads);
+  const backend = await setupBackend(opts.backend, opts.threads, opts.precision);
   const { run, resumed } = await startRun(opts);
   const [trainRows, valRows] = await Promise.all([readSeedCsv(run.trainCsv), readSeedCsv(run.valCsv)]);
   await requireSomeImages(run.valCsv, valRows, run.imgDir);

@@ -1,0 +1,12 @@
+/**
+ * The engine's choices as plain data, so the CLI can list them in `--help` without loading tfjs
+ * (src/engine/backend.ts re-exports them).
+ */
+
+/** Values of every `--backend` flag. 'auto': tensorflow if installed, else wasm+dnnl if oneDNN loads, else wasm. */
+export const BACKEND_CHOICES = ['auto', 'wasm+dnnl', 'wasm', 'tensorflow', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** `--precision`: bf16 arithmetic inside oneDNN's convolutions and matmuls (wasm+dnnl, CPUs with bf16). */
+export const PRECISION_CHOICES = ['f32', 'bf16'] as const;
+export type Precision = (typeof PRECISION_CHOICES)[number];

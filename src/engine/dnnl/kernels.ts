@@ -1,0 +1,318 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  type ConvGeometry,
+  type Epilogue,
+  type PlanOptions,
+  convBackwardDataPlan,
+  convBackwardWeightsPlan,
+  convForwardPlan,
+} from './conv-plans.js';
+import { DNNL, type DnnlApi } from './library.js';
+import { matMulPlan } from './matmul-plan.js';
+import { DnnlContext, type Plan, PlanCache } from './plan.js';
+
+/**
+ * oneDNN-backed kernels for the wasm backend: convolutions (plain, fused, depthwise, and the gradients
+ * of both) and matrix products, reading and writing tensors where they lie in the wasm heap. A call
+ * oneDNN cannot take (NCHW, int tensors, a broadcast it lacks, PReLU) goes to the kernel registered
+ * before ours, so everything else stays exactly as it was.
+ */
+
+/** The view of tfjs-backend-wasm's BackendWasm these kernels need. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+/** Names of the kernels `registerDnnlKernels` replaces on 'wasm'. */
+export const DNNL_KERNELS = [
+  'Conv2D',
+  'FusedConv2D',
+  'Conv2DBackpropInput',
+  'Conv2DBackpropFilter',
+  'DepthwiseConv2dNative',
+  'FusedDepthwiseConv2D',
+  'DepthwiseConv2dNativeBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'BatchMatMul',
+  '_FusedMatMul',
+] as const;
+
+const OURS = Symbol.for('agegender.dnnlKernel');
+type Marked = tf.KernelConfig & { [OURS]?: tf.KernelConfig | undefined };
+
+interface State {
+  ctx: DnnlContext;
+  cache: PlanCache;
+  opts: PlanOptions;
+  /** Calls oneDNN took, and calls handed to the previous kernel; for tests and logs. */
+  calls: Record<string, { dnnl: number; fallback: number }>;
+}
+let state: State | undefined;
+
+function address(b: WasmBackend, base: number, t: tf.TensorInfo): number {
+  const d = b.dataIdMap.get(t.dataId as object);
+  if (!d) throw new Error('oneDNN kernel: tensor data not in the wasm heap');
+  return base + d.memoryOffset;
+}
+
+function count(name: string, dnnl: boolean): void {
+  const c = (state!.calls[name] ??= { dnnl: 0, fallback: 0 });
+  if (dnnl) c.dnnl++;
+  else c.fallback++;
+}
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const allF32 = (...ts: Array<tf.TensorInfo | undefined>) => ts.every((t) => !t || t.dtype === 'float32');
+
+/** Runs `plan` on `inputs`, writing a new f32 tensor of `outShape` (allocated before the heap is read). */
+function runPlan(b: WasmBackend, plan: Plan, inputs: tf.TensorInfo[], outShape: number[]): tf.TensorInfo {
+  const out = b.makeOutput(outShape, 'float32');
+  if (sizeOf(outShape) === 0) return out;
+  // Allocation may have grown (and moved) the heap: take its address afterwards.
+  const base = state!.ctx.api.addressOf(b.wasm.HEAPU8);
+  plan.run([...inputs.map((t) => address(b, base, t)), address(b, base, out)]);
+  return out;
+}
+
+function geometry(info: tf.backend_util.Conv2DInfo, depthwise: boolean): ConvGeometry | null {
+  if (info.dataFormat !== 'channelsLast') return null;
+  const g: ConvGeometry = {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    ci: info.inChannels,
+    co: info.outChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    dh: info.dilationHeight,
+    dw: info.dilationWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    depthwise,
+  };
+  if ([g.n, g.h, g.w, g.ci, g.co, g.oh, g.ow].some((v) => v <= 0)) return null;
+  return g;
+}
+
+const key = (kind: string, ...parts: unknown[]) => `${kind}:${JSON.stringify(parts)}`;
+
+/** The eltwise post-op of a tfjs fused activation, undefined when oneDNN has none (prelu). */
+function eltwiseOf(
+  activation: string | undefined,
+  leakyAlpha: number | undefined,
+): Epilogue['eltwise'] | undefined {
+  switch (activation ?? 'linear') {
+    case 'linear':
+      return null;
+    case 'relu':
+      return { alg: DNNL.eltwiseRelu, alpha: 0, beta: 0 };
+    case 'relu6':
+      return { alg: DNNL.eltwiseClip, alpha: 0, beta: 6 };
+    case 'elu':
+      return { alg: DNNL.eltwiseElu, alpha: 1, beta: 0 };
+    case 'sigmoid':
+      return { alg: DNNL.eltwiseLogistic, alpha: 0, beta: 0 };
+    case 'leakyrelu':
+      return { alg: DNNL.eltwiseRelu, alpha: leakyAlpha ?? 0.2, beta: 0 };
+    default:
+      return undefined;
+  }
+}
+
+type KernelFn = (args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: WasmBackend;
+  attrs: tf.NamedAttrMap;
+}) => tf.TensorInfo | null;
+
+/** A config that tries `fn` and hands the call to `previous` when it returns null. */
+function wrap(name: string, previous: tf.KernelConfig | undefined, fn: KernelFn): Marked {
+  return {
+    kernelName: name,
+    backendName: 'wasm',
+    setupFunc: previous?.setupFunc,
+    kernelFunc: (args) => {
+      const out = state ? fn(args as never) : null;
+      if (out) {
+        count(name, true);
+        return out;
+      }
+      if (!previous)
+        throw new Error(`oneDNN kernel ${name}: unsupported call and no wasm kernel to fall back on`);
+      if (state) count(name, false);
+      return previous.kernelFunc(args);
+    },
+    [OURS]: previous,
+  };
+}
+
+function convForward(fused: boolean, depthwise: boolean): KernelFn {
+  return ({ inputs, backend, attrs }) => {
+    const { x, filter, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const a = attrs as unknown as tf.FusedConv2DAttrs;
+    if (!allF32(x, filter, bias) || preluActivationWeights) return null;
+    const eltwise = fused ? eltwiseOf(a.activation, a.leakyreluAlpha) : null;
+    if (eltwise === undefined) return null;
+    const info = tf.backend_util.computeConv2DInfo(
+      x!.shape as [number, number, number, number],
+      filter!.shape as [number, number, number, number],
+      a.strides,
+      a.dilations ?? 1,
+      a.pad,
+      a.dimRoundingMode,
+      depthwise,
+      tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
+    );
+    const g = geometry(info, depthwise);
+    if (!g || (bias && sizeOf(bias.shape) !== g.co)) return null;
+    const e: Epilogue = { bias: !!bias, eltwise };
+    const s = state!;
+    const plan = s.cache.get(key('fwd', g, e, s.opts), () => convForwardPlan(s.ctx, g, e, s.opts));
+    return runPlan(backend, plan, bias ? [x!, filter!, bias] : [x!, filter!], info.outShape);
+  };
+}
+
+function convBackwardData(depthwise: boolean): KernelFn {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, filter } = inputs as Record<string, tf.TensorInfo>;
+    const a = attrs as unknown as tf.Conv2DBackpropInputAttrs & { dilations?: number | [number, number] };
+    if (!allF32(dy, filter)) return null;
+    const info = tf.backend_util.computeConv2DInfo(
+      a.inputShape,
+      filter!.shape as [number, number, number, number],
+      a.strides,
+      a.dilations ?? 1,
+      a.pad,
+      a.dimRoundingMode,
+      depthwise,
+      tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
+    );
+    const g = geometry(info, depthwise);
+    if (!g) return null;
+    const s = state!;
+    const plan = s.cache.get(key('bwd-data', g, s.opts), () => convBackwardDataPlan(s.ctx, g, s.opts));
+    return runPlan(backend, plan, [dy!, filter!], a.inputShape);
+  };
+}
+
+function convBackwardWeights(depthwise: boolean): KernelFn {
+  return ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs as Record<string, tf.TensorInfo>;
+    const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs & { dilations?: number | [number, number] };
+    if (!allF32(x, dy)) return null;
+    const info = tf.backend_util.computeConv2DInfo(
+      x!.shape as [number, number, number, number],
+      a.filterShape,
+      a.strides,
+      a.dilations ?? 1,
+      a.pad,
+      a.dimRoundingMode,
+      depthwise,
+      tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
+    );
+    const g = geometry(info, depthwise);
+    if (!g) return null;
+    const s = state!;
+    const plan = s.cache.get(key('bwd-weights', g, s.opts), () => convBackwardWeightsPlan(s.ctx, g, s.opts));
+    return runPlan(backend, plan, [x!, dy!], a.filterShape);
+  };
+}
+
+function matMul(fused: boolean): KernelFn {
+  return ({ inputs, backend, attrs }) => {
+    const { a, b, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const at = attrs as unknown as tf._FusedMatMulAttrs;
+    if (!allF32(a, b, bias) || preluActivationWeights) return null;
+    const eltwise = fused ? eltwiseOf(at.activation, at.leakyreluAlpha) : null;
+    if (eltwise === undefined) return null;
+    const ra = a!.shape.length;
+    const rb = b!.shape.length;
+    if (ra < 2 || rb < 2) return null;
+    const m = a!.shape[at.transposeA ? ra - 1 : ra - 2]!;
+    const k = a!.shape[at.transposeA ? ra - 2 : ra - 1]!;
+    const n = b!.shape[at.transposeB ? rb - 2 : rb - 1]!;
+    if (b!.shape[at.transposeB ? rb - 1 : rb - 2] !== k) return null;
+    const outerA = a!.shape.slice(0, -2);
+    const outerB = b!.shape.slice(0, -2);
+    const batchA = sizeOf(outerA);
+    const batchB = sizeOf(outerB);
+    // Equal batches, or one operand without a batch (broadcast over the other's): anything else,
+    // an invalid broadcast included, goes to the wasm kernel.
+    let outer: number[];
+    try {
+      outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+    } catch {
+      return null;
+    }
+    const batch = Math.max(batchA, batchB);
+    if (sizeOf(outer) !== batch || (batchA !== batchB && Math.min(batchA, batchB) !== 1)) return null;
+    if (m * n * k === 0) return null;
+    if (bias && (sizeOf(bias.shape) !== n || bias.shape.at(-1) !== n)) return null;
+    const g = { batchA, batchB, m, k, n, transposeA: !!at.transposeA, transposeB: !!at.transposeB };
+    const e: Epilogue = { bias: !!bias, eltwise };
+    const s = state!;
+    const plan = s.cache.get(key('matmul', g, e, s.opts), () => matMulPlan(s.ctx, g, e, s.opts));
+    return runPlan(backend, plan, bias ? [a!, b!, bias] : [a!, b!], [...outer, m, n]);
+  };
+}
+
+const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
+  Conv2D: convForward(false, false),
+  FusedConv2D: convForward(true, false),
+  DepthwiseConv2dNative: convForward(false, true),
+  FusedDepthwiseConv2D: convForward(true, true),
+  Conv2DBackpropInput: convBackwardData(false),
+  DepthwiseConv2dNativeBackpropInput: convBackwardData(true),
+  Conv2DBackpropFilter: convBackwardWeights(false),
+  DepthwiseConv2dNativeBackpropFilter: convBackwardWeights(true),
+  BatchMatMul: matMul(false),
+  _FusedMatMul: matMul(true),
+};
+
+/**
+ * Puts the oneDNN kernels in front of the registered wasm ones (call after the wasm training kernels
+ * are registered, so that those are the fallback). Idempotent; `opts` may change between calls.
+ */
+export function registerDnnlKernels(api: DnnlApi, opts: PlanOptions): void {
+  if (!state || state.ctx.api !== api) {
+    state?.cache.clear();
+    state = { ctx: new DnnlContext(api), cache: new PlanCache(), opts, calls: {} };
+  } else if (JSON.stringify(state.opts) !== JSON.stringify(opts)) {
+    state.cache.clear();
+    state.opts = opts;
+  }
+  for (const name of DNNL_KERNELS) {
+    const current = tf.getKernel(name, 'wasm') as Marked | undefined;
+    if (current && OURS in current) continue;
+    if (current) tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(wrap(name, current, KERNEL_FNS[name]));
+  }
+}
+
+/** Puts back the kernels that were registered before `registerDnnlKernels`. */
+export function unregisterDnnlKernels(): void {
+  for (const name of DNNL_KERNELS) {
+    const current = tf.getKernel(name, 'wasm') as Marked | undefined;
+    if (!current || !(OURS in current)) continue;
+    tf.unregisterKernel(name, 'wasm');
+    const previous = current[OURS];
+    if (previous) tf.registerKernel(previous);
+  }
+}
+
+/** True while our kernel is the one registered for `name` on 'wasm'. */
+export function isDnnlKernel(name: string): boolean {
+  const k = tf.getKernel(name, 'wasm') as Marked | undefined;
+  return !!k && OURS in k;
+}
+
+/** Per-kernel counts of calls oneDNN ran and calls it handed back, since registration. */
+export function dnnlCallCounts(): Record<string, { dnnl: number; fallback: number }> {
+  return structuredClone(state?.calls ?? {});
+}

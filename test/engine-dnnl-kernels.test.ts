@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { DNNL_KERNELS, dnnlCallCounts, dnnlLibrary, isDnnlKernel } from '../src/engine/dnnl/index.js';
+import {
+  type Shape4,
+  compare,
+  defineConvAndMatMulTests,
+  defineWholeModelTests,
+  rand,
+} from './helpers/kernel-compare.js';
+
+/**
+ * The oneDNN kernels (wasm+dnnl) must give the cpu backend's answer on the same cases as the wasm
+ * kernels, plus the forward convolutions, fused epilogues and dilations only they take over; and every
+ * one of those calls must really have run on oneDNN, not on the wasm kernel it falls back on.
+ */
+
+const lib = dnnlLibrary();
+const skip = 'reason' in lib ? `oneDNN unavailable: ${lib.reason}` : false;
+if (skip) console.log(`skipping the oneDNN kernel tests: ${skip}`);
+
+describe('oneDNN kernels on wasm', { skip }, () => {
+  before(async () => {
+    await initBackend({ backend: 'wasm+dnnl', threads: 1, quiet: true });
+  });
+  after(async () => {
+    // Leave the process's wasm backend as the other suites expect it.
+    await initBackend({ backend: 'wasm', threads: 1, quiet: true });
+  });
+
+  test('are registered in front of the wasm kernels, and the log line says so', () => {
+    for (const name of DNNL_KERNELS) assert.ok(isDnnlKernel(name), name);
+    assert.match(describeBackend(), /^wasm\+dnnl \(oneDNN 2\.\d+\.\d+, \w+, 1 thread/);
+  });
+
+  defineConvAndMatMulTests();
+
+  const explicitCases: Array<[string, Shape4, Shape4, [number, number], [number, number], unknown]> = [
+    ['dilation 2, same', [2, 11, 9, 3], [3, 3, 3, 4], [1, 1], [2, 2], 'same'],
+    ['dilation (2, 3), valid', [1, 12, 13, 2], [3, 2, 2, 3], [1, 1], [2, 3], 'valid'],
+    ['batch 1, 1x1 image, 3x3 same', [1, 1, 1, 5], [3, 3, 5, 2], [1, 1], [1, 1], 'same'],
+    ['strides (2, 1), odd sides', [2, 9, 7, 3], [3, 3, 3, 2], [2, 1], [1, 1], 'same'],
+    [
+      'explicit paddings',
+      [2, 7, 8, 2],
+      [3, 3, 2, 3],
+      [2, 2],
+      [1, 1],
+      [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ],
+    ],
+  ];
+  for (const [name, xs, ws, s, d, p] of explicitCases) {
+    test(`conv2d forward: ${name}`, async () => {
+      await compare(name, [rand(xs, 40), rand(ws, 41)], (x, w) => [
+        tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, p as 'same', 'NHWC', d),
+      ]);
+    });
+  }
+
+  const activations = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const;
+  for (const activation of activations) {
+    test(`fused conv2d, depthwise conv and matMul with bias and ${activation}`, async () => {
+      const args = [rand([2, 9, 8, 3], 50), rand([3, 3, 3, 4], 51), rand([4], 52), rand([3, 3, 3, 2], 53)];
+      await compare(
+        `fused ${activation}`,
+        [...args, rand([6], 54), rand([5, 7], 55), rand([7, 4], 56)],
+        (...t) => {
+          const [x, w, b, dw, db, a, m] = t as [
+            tf.Tensor4D,
+            tf.Tensor4D,
+            tf.Tensor1D,
+            tf.Tensor4D,
+            tf.Tensor1D,
+            tf.Tensor2D,
+            tf.Tensor2D,
+          ];
+          const common = { activation, leakyreluAlpha: 0.1 };
+          return [
+            tf.fused.conv2d({ x, filter: w, strides: 2, pad: 'same', bias: b, ...common }),
+            tf.fused.depthwiseConv2d({ x, filter: dw, strides: 1, pad: 'valid', bias: db, ...common }),
+            tf.fused.matMul({ a, b: m, bias: b, ...common }),
+            tf.fused.matMul({
+              a: m,
+              b: a,
+              transposeA: true,
+              transposeB: true,
+              bias: tf.zeros([5]),
+              ...common,
+            }),
+          ];
+        },
+      );
+    });
+  }
+
+  test('batched matMul over rank-4 batches, and broadcasting a single matrix over a batch', async () => {
+    const before = dnnlCallCounts().BatchMatMul?.dnnl ?? 0;
+    await compare(
+      'broadcast',
+      [
+        rand([3, 4, 5], 60),
+        rand([5, 6], 61),
+        rand([2, 4], 62),
+        rand([2, 3, 5, 2], 63),
+        rand([1, 4, 5], 64),
+        rand([2, 3, 4, 5], 65),
+      ],
+      (a, b, c, d, e, f) => [tf.matMul(a!, b!), tf.matMul(c!, a!), tf.matMul(f!, d!), tf.matMul(e!, d!)],
+    );
+    assert.equal((dnnlCallCounts().BatchMatMul?.dnnl ?? 0) - before, 4);
+  });
+
+  test('a PReLU epilogue (none in oneDNN) goes to the wasm kernel, with the same answer', async () => {
+    const before = dnnlCallCounts();
+    await compare(
+      'fallbacks',
+      [rand([2, 6, 6, 3], 70), rand([3, 3, 3, 4], 71), rand([4], 72)],
+      (x, w, alpha) => [
+        tf.fused.conv2d({
+          x: x as tf.Tensor4D,
+          filter: w as tf.Tensor4D,
+          strides: 1,
+          pad: 'same',
+          activation: 'prelu',
+          preluActivationWeights: alpha,
+        }),
+      ],
+    );
+    const now = dnnlCallCounts();
+    assert.equal(now.FusedConv2D!.fallback - (before.FusedConv2D?.fallback ?? 0), 1);
+  });
+
+  describe('a whole model', () => {
+    defineWholeModelTests();
+  });
+
+  test('every convolution and matmul kernel above ran on oneDNN', () => {
+    const counts = dnnlCallCounts();
+    for (const name of DNNL_KERNELS) {
+      assert.ok(
+        (counts[name]?.dnnl ?? 0) > 0,
+        `${name} never ran on oneDNN: ${JSON.stringify(counts[name])}`,
+      );
+    }
+    for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DepthwiseConv2dNative']) {
+      assert.equal(counts[name]?.fallback ?? 0, 0, `${name} fell back to wasm`);
+    }
+  });
+});
