@@ -137,7 +137,17 @@ export class Predictor {
         `Run \`agegender calibrate --model-dir ${modelDir} --img-dir <training crops>\` to measure it.`
       : null;
     const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    const predictor = new Predictor(tf, model, modelDir, spec, metrics, choice.detector, faceCrop, cropNote, maxPixels);
+    const predictor = new Predictor(
+      tf,
+      model,
+      modelDir,
+      spec,
+      metrics,
+      choice.detector,
+      faceCrop,
+      cropNote,
+      maxPixels,
+    );
     predictor.engineLine = (await import('../engine/backend.js')).describeBackend();
     return predictor;
   }

@@ -1,6 +1,5 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 
-
 /**
  * Starts the tensor engine for inference through the project's initBackend (src/engine/backend.ts) and
  * hands back the '@tensorflow/tfjs' module: the same instance face-api's node build requires, so the
