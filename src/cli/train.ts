@@ -33,6 +33,7 @@ interface TrainFlags {
   dropout: string;
   featureCache?: string;
   features: 'multi' | 'pooled';
+  separateHeads?: boolean;
 }
 
 export function register(program: Command): void {
@@ -101,6 +102,7 @@ export function register(program: Command): void {
         .default('multi'),
     )
     .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')
+    .option('--separate-heads', 'with --backbone: one hidden layer per head instead of a shared one')
     .option(
       '--feature-cache <dir>',
       'with --backbone: where cached backbone features go (default <model-dir>/feature-cache)',
@@ -193,6 +195,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10, exponent: true }) : 1e-3,
     hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),
     features: flags.features,
+    separateHeads: Boolean(flags.separateHeads),
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),

@@ -17,6 +17,11 @@ export interface HeadOptions {
    * almost nothing (AAF validation MAE 11.3 after 10 epochs, where a ridge regression reached 6.8).
    */
   normalizeInput?: boolean;
+  /**
+   * One hidden layer per head instead of a shared one: the age loss (~3 nats) dwarfs the gender loss
+   * (~0.15), so a shared hidden layer is shaped almost only by age.
+   */
+  separateHidden?: boolean;
 }
 
 /**
@@ -31,16 +36,22 @@ export function ageGenderHeads(
   const p = opts.prefix ?? '';
   const norm = opts.normalizeInput ? tf.layers.batchNormalization({ name: `${p}head_norm` }) : null;
   const drop = tf.layers.dropout({ rate: opts.dropout, name: `${p}head_drop` });
-  const hidden =
+  const hiddenLayer = (name: string) =>
     opts.hidden > 0
       ? tf.layers.dense({
           units: opts.hidden,
           activation: 'relu',
           kernelInitializer: tf.initializers.heNormal({ seed: seed++ }),
-          name: `${p}head_hidden`,
+          name: `${p}${name}`,
         })
       : null;
+  const hidden = hiddenLayer('head_hidden');
+  const genderHidden = opts.separateHidden ? hiddenLayer('head_hidden_gender') : hidden;
   const hiddenDrop = hidden ? tf.layers.dropout({ rate: opts.dropout, name: `${p}head_hidden_drop` }) : null;
+  const genderDrop =
+    opts.separateHidden && hidden
+      ? tf.layers.dropout({ rate: opts.dropout, name: `${p}head_hidden_gender_drop` })
+      : hiddenDrop;
   const age = tf.layers.dense({
     units: AGE_CLASSES,
     kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
@@ -52,8 +63,11 @@ export function ageGenderHeads(
     name: 'gender',
   });
   return (features) => {
-    let x = drop.apply(norm ? norm.apply(features) : features) as tf.SymbolicTensor;
-    if (hidden && hiddenDrop) x = hiddenDrop.apply(hidden.apply(x)) as tf.SymbolicTensor;
-    return [age.apply(x) as tf.SymbolicTensor, gender.apply(x) as tf.SymbolicTensor];
+    const x = drop.apply(norm ? norm.apply(features) : features) as tf.SymbolicTensor;
+    const branch = (h: tf.layers.Layer | null, d: tf.layers.Layer | null) =>
+      h && d ? (d.apply(h.apply(x)) as tf.SymbolicTensor) : x;
+    const ageIn = branch(hidden, hiddenDrop);
+    const genderIn = opts.separateHidden ? branch(genderHidden, genderDrop) : ageIn;
+    return [age.apply(ageIn) as tf.SymbolicTensor, gender.apply(genderIn) as tf.SymbolicTensor];
   };
 }

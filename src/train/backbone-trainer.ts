@@ -64,6 +64,8 @@ export interface BackboneTrainOptions {
    * values of mid-level texture and shape, which age needs and identity training learns to ignore).
    */
   features: 'pooled' | 'multi';
+  /** One hidden layer per head (default shared). */
+  separateHeads?: boolean;
   /** Hidden units of the heads (0 = linear heads). */
   hidden: number;
   dropout: number;
@@ -155,6 +157,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     dropout: opts.dropout,
     seed: opts.seed,
     normalizeInput: true,
+    separateHidden: opts.separateHeads,
   });
   const featIn = tf.input({ shape: [pooledOut.shape[1]!], name: 'features' });
   const headModel = tf.model({ inputs: featIn, outputs: heads(featIn), name: 'heads' });
