@@ -58,7 +58,17 @@ describe('train --backbone dlib-resnet', () => {
       '--batch-size',
       '16',
     ];
-    const r = await cli([...args, '--model-dir', modelDir, '--feature-cache', cache, '--json']);
+    const r = await cli([
+      ...args,
+      '--tail-epochs',
+      '1',
+      '--separate-heads',
+      '--model-dir',
+      modelDir,
+      '--feature-cache',
+      cache,
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
     assert.equal(result.trainImages, 48, 'the missing image is skipped, the rest used');
@@ -66,7 +76,12 @@ describe('train --backbone dlib-resnet', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    assert.equal(lines.length, 12);
+    // 12 epochs of the heads on frozen features, then 1 that also fine-tunes the backbone's tail.
+    assert.deepEqual(
+      lines.map((l) => l.phase),
+      [...Array(12).fill('heads'), 'tail'],
+    );
+    assert.ok(Number.isFinite(lines[12].trainLoss) && lines[12].sets[0].n === samples.length - 48);
     assert.ok(
       lines[11].trainLoss < lines[0].trainLoss,
       `loss falls: ${lines[0].trainLoss} -> ${lines[11].trainLoss}`,
