@@ -1,28 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { execFile } from 'node:child_process';
 import { promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { listAaf } from '../src/data/aaf.js';
 import { clusterHashes, hashDistance, imageHash, resolveDuplicates } from '../src/data/duplicates.js';
 import { readSeedCsv } from '../src/data/seed-csv.js';
-import { pickUtkface, repoRoot, sharedDir, tempDir, utkfaceDir } from './helpers/fixtures.js';
-
-const run = promisify(execFile);
-const mainUrl = pathToFileURL(path.join(repoRoot, 'src', 'cli', 'main.ts')).href;
-const launcher = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(['node', 'agegender', ...process.argv.slice(1)]))`;
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', '-e', launcher, ...args], { cwd: repoRoot });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { runCli as cli } from './helpers/spawn-cli.js';
+import { pickUtkface, sharedDir, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
 const aafFaces = path.join(sharedDir, 'data', 'aaf', 'faces');
 const aafNames = readdirSync(aafFaces).sort();

@@ -1,28 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { Predictor } from '../src/infer/predictor.js';
-import { pickUtkface, repoRoot, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
-
-const run = promisify(execFile);
-const mainUrl = pathToFileURL(path.join(repoRoot, 'src', 'cli', 'main.ts')).href;
-const launcher = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(['node', 'agegender', ...process.argv.slice(1)]))`;
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', '-e', launcher, ...args], {
-      cwd: repoRoot,
-      maxBuffer: 1 << 24,
-    });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { runCli as cli } from './helpers/spawn-cli.js';
+import { pickUtkface, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
