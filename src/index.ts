@@ -33,6 +33,11 @@ export {
 export { train, type ArchName, type EvalReport, type TrainOptions, type TrainResult } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export {
+  trainOnBackbone,
+  type BackboneTrainOptions,
+  type BackboneTrainResult,
+} from './api/train-backbone.js';
+export {
   preprocessAaf,
   preprocessCsv,
   preprocessImdbWiki,

@@ -116,3 +116,29 @@ describe('train --backbone dlib-resnet', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 });
+
+describe('trainOnBackbone (library)', () => {
+  it('trains from preprocess folders with progress through a callback and rejects unknown options', async () => {
+    const { trainOnBackbone, InvalidOptionError } = await import('../src/index.js');
+    await assert.rejects(
+      // @ts-expect-error an option that does not exist
+      trainOnBackbone({ modelDir: path.join(dir, 'lib0'), data: [data], epoch: 3 }),
+      (err: unknown) => err instanceof InvalidOptionError && /unknown option "epoch"/.test(err.message),
+    );
+    const events: { unit: string; done: number }[] = [];
+    const result = await trainOnBackbone({
+      modelDir: path.join(dir, 'lib'),
+      data: [data],
+      epochs: 2,
+      batchSize: 16,
+      cacheDir: path.join(dir, 'cache'),
+      progress: (e) => events.push(e),
+    });
+    assert.equal(result.trainImages, 48);
+    assert.equal(result.validation[0]!.name, 'mine');
+    assert.ok(
+      events.some((e) => /steps/.test(e.unit)),
+      'training steps are reported',
+    );
+  });
+});

@@ -162,33 +162,26 @@ export function register(program: Command): void {
 async function trainWithBackbone(flags: TrainFlags): Promise<void> {
   if (flags.resume)
     throw new UserError('--resume is not available with --backbone (a run takes minutes: start it again)');
+  if ((flags.imgDir || flags.trainCsv || flags.valCsv) && !(flags.imgDir && flags.trainCsv && flags.valCsv))
+    throw new UserError('give --img-dir, --train-csv and --val-csv together');
   const path = await import('node:path');
-  const sets = flags.data.map((dir) => ({
-    name: path.basename(path.resolve(dir)),
-    imgDir: path.join(dir, 'crop'),
-    trainCsv: path.join(dir, 'train.csv'),
-    valCsv: path.join(dir, 'val.csv'),
-  }));
-  if (flags.imgDir || flags.trainCsv || flags.valCsv) {
-    if (!flags.imgDir || !flags.trainCsv || !flags.valCsv)
-      throw new UserError('give --img-dir, --train-csv and --val-csv together');
-    sets.push({
-      name: path.basename(path.resolve(flags.imgDir)),
-      imgDir: flags.imgDir,
-      trainCsv: flags.trainCsv,
-      valCsv: flags.valCsv,
-    });
-  }
-  if (sets.length === 0)
+  const sets = flags.imgDir
+    ? [
+        {
+          name: path.basename(path.resolve(flags.imgDir)),
+          imgDir: flags.imgDir,
+          trainCsv: flags.trainCsv!,
+          valCsv: flags.valCsv!,
+        },
+      ]
+    : [];
+  if (flags.data.length === 0 && sets.length === 0)
     throw new UserError('--backbone needs --data <preprocess folder> (or --img-dir, --train-csv, --val-csv)');
-  const [{ trainOnBackbone }, { UTKFACE_FACE_CROP }] = await Promise.all([
-    import('../train/backbone-trainer.js'),
-    import('../infer/predictor.js'),
-  ]);
+  const { trainOnBackbone } = await import('../api/train-backbone.js');
   const result = await trainOnBackbone({
     modelDir: flags.modelDir,
+    data: flags.data,
     sets,
-    backbone: 'dlib-resnet',
     epochs: flags.epochs != null ? num('--epochs', flags.epochs, { int: true, min: 1, max: 1000 }) : 30,
     tailEpochs: num('--tail-epochs', flags.tailEpochs, { int: true, min: 0, max: 1000 }),
     batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
@@ -200,12 +193,10 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
     cacheDir: flags.featureCache,
-    // The crops preprocess makes (UTKFace chips, detector-framed AAF) are framed by this rule.
-    faceCrop: UTKFACE_FACE_CROP['ssd-mobilenetv1'],
     backend: flags.backend,
     threads:
       flags.threads != null ? num('--threads', flags.threads, { int: true, min: 1, max: 64 }) : undefined,
-    json: flags.json,
+    progress: flags.json ? undefined : 'stderr',
   });
   if (flags.json) {
     console.log(JSON.stringify(result));

@@ -1,0 +1,131 @@
+import type { BackboneTrainResult, DataSet } from '../train/backbone-trainer.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend-choices.js';
+import { InvalidOptionError } from '../util/errors.js';
+import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
+import { withProgress, type ProgressOption } from './progress.js';
+
+export type { BackboneTrainResult };
+
+/** `agegender train --backbone dlib-resnet`'s options, with the same defaults. */
+export interface BackboneTrainOptions {
+  /** Run directory: metrics.jsonl, feature-cache/ (unless cacheDir), serving/<timestamp>/. */
+  modelDir: string;
+  /** `preprocess` output folders (crop/, train.csv, val.csv), pooled for training, each scored on its own val.csv. */
+  data?: string[];
+  /** Or give the CSVs directly (as many sets as you like; `name` labels its validation figures). */
+  sets?: DataSet[];
+  /** The pretrained backbone (default, and so far the only one: 'dlib-resnet'). */
+  backbone?: 'dlib-resnet';
+  /** Epochs of the heads on frozen features (default 30). */
+  epochs?: number;
+  /** Epochs that also fine-tune the backbone's last two stages (default 0). */
+  tailEpochs?: number;
+  batchSize?: number;
+  /** Peak Adam learning rate (default 0.001; the tail phase uses a tenth). */
+  lr?: number;
+  /** Hidden units of the heads (default 512; 0 = linear heads). */
+  hidden?: number;
+  /** 'multi' (default): pooled + mid-level features; 'pooled': the 256 pooled features only. */
+  features?: 'multi' | 'pooled';
+  /** One hidden layer per head instead of a shared one. */
+  separateHeads?: boolean;
+  dropout?: number;
+  ageSigma?: number;
+  seed?: number;
+  /** Where cached backbone features go (default <modelDir>/feature-cache); share it across runs. */
+  cacheDir?: string;
+  backend?: BackendChoice;
+  threads?: number;
+  progress?: ProgressOption;
+  log?: (line: string) => void;
+}
+
+const OPTIONS = [
+  'modelDir',
+  'data',
+  'sets',
+  'backbone',
+  'epochs',
+  'tailEpochs',
+  'batchSize',
+  'lr',
+  'hidden',
+  'features',
+  'separateHeads',
+  'dropout',
+  'ageSigma',
+  'seed',
+  'cacheDir',
+  'backend',
+  'threads',
+  'progress',
+  'log',
+];
+
+/**
+ * Trains age/gender heads on a pretrained face backbone (features cached, so a few thousand faces train in
+ * minutes) and exports a serving bundle whose preprocess.json carries the backbone's preprocessing.
+ *
+ * @example
+ * import { trainOnBackbone } from 'agegender';
+ * const r = await trainOnBackbone({ modelDir: 'runs/mine', data: ['var/mine'], epochs: 15 });
+ * console.log(r.validation[0].flip.mae, r.servingDir);
+ */
+export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<BackboneTrainResult> {
+  const fn = 'trainOnBackbone';
+  checkKnownOptions(fn, opts, OPTIONS);
+  checkString(fn, 'modelDir', opts?.modelDir, true);
+  checkChoice(fn, 'backbone', opts.backbone, ['dlib-resnet']);
+  checkChoice(fn, 'features', opts.features, ['multi', 'pooled']);
+  checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
+  checkString(fn, 'cacheDir', opts.cacheDir);
+  checkNumber(fn, 'epochs', opts.epochs, { int: true, min: 1, max: 1000 });
+  checkNumber(fn, 'tailEpochs', opts.tailEpochs, { int: true, min: 0, max: 1000 });
+  checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
+  checkNumber(fn, 'lr', opts.lr, { min: 1e-8, max: 10 });
+  checkNumber(fn, 'hidden', opts.hidden, { int: true, min: 0, max: 8192 });
+  checkNumber(fn, 'dropout', opts.dropout, { min: 0, max: 0.95 });
+  checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
+  checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
+  checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
+  const path = await import('node:path');
+  const sets: DataSet[] = [
+    ...(opts.data ?? []).map((dir) => ({
+      name: path.basename(path.resolve(dir)),
+      imgDir: path.join(dir, 'crop'),
+      trainCsv: path.join(dir, 'train.csv'),
+      valCsv: path.join(dir, 'val.csv'),
+    })),
+    ...(opts.sets ?? []),
+  ];
+  if (sets.length === 0)
+    throw new InvalidOptionError(`${fn}: give data (preprocess folders) or sets (imgDir, trainCsv, valCsv)`);
+  const [{ trainOnBackbone: run }, { UTKFACE_FACE_CROP }] = await Promise.all([
+    import('../train/backbone-trainer.js'),
+    import('../infer/crop-rule.js'),
+  ]);
+  return withProgress(opts.progress, (quiet) =>
+    run({
+      modelDir: opts.modelDir,
+      sets,
+      backbone: 'dlib-resnet',
+      epochs: opts.epochs ?? 30,
+      tailEpochs: opts.tailEpochs ?? 0,
+      batchSize: opts.batchSize ?? 64,
+      lr: opts.lr ?? 1e-3,
+      hidden: opts.hidden ?? 512,
+      features: opts.features ?? 'multi',
+      separateHeads: opts.separateHeads,
+      dropout: opts.dropout ?? 0.3,
+      ageSigma: opts.ageSigma ?? 2,
+      seed: opts.seed ?? 1,
+      cacheDir: opts.cacheDir,
+      // The crops `preprocess` makes (UTKFace chips, detector-framed AAF) are framed by this rule.
+      faceCrop: UTKFACE_FACE_CROP['ssd-mobilenetv1'],
+      backend: opts.backend ?? 'auto',
+      threads: opts.threads,
+      json: quiet,
+      log: opts.log ?? (quiet ? () => {} : undefined),
+    }),
+  );
+}
