@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { BUNDLE_FILES } from '../data/bundle-format.js';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
 import { readSeedCsv } from '../data/seed-csv.js';
 import { createAdam } from '../engine/adam.js';
@@ -247,8 +248,8 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   await saveLayersModelToDir(full, servingDir, {
     atomic: true,
     extraFiles: {
-      'preprocess.json': JSON.stringify(spec, null, 2) + '\n',
-      'metrics.json': JSON.stringify(metrics, null, 2) + '\n',
+      [BUNDLE_FILES.preprocess]: JSON.stringify(spec, null, 2) + '\n',
+      [BUNDLE_FILES.metrics]: JSON.stringify(metrics, null, 2) + '\n',
     },
   });
   await writeFileAtomic(path.join(opts.modelDir, 'latest-serving.txt'), servingDir + '\n');
