@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { cutSquare, type SquareRegion } from './square.js';
 import type { PreprocessSpec } from './preprocess-spec.js';
 
@@ -9,10 +9,9 @@ export interface RgbImage {
   height: number;
 }
 
-/** Decodes any image sharp reads (JPEG, PNG, WebP, ...), applies EXIF orientation, drops alpha. */
-export async function decodeRgb(input: string | Buffer): Promise<RgbImage> {
-  const { data, info } = await sharp(input, { failOn: 'error' })
-    .rotate()
+/** A sharp pipeline (already rotated / resized as wanted) to HWC uint8 sRGB without alpha. */
+async function toRgb(pipeline: Sharp): Promise<RgbImage> {
+  const { data, info } = await pipeline
     .removeAlpha()
     .toColourspace('srgb')
     .raw()
@@ -22,6 +21,11 @@ export async function decodeRgb(input: string | Buffer): Promise<RgbImage> {
     width: info.width,
     height: info.height,
   };
+}
+
+/** Decodes any image sharp reads (JPEG, PNG, WebP, ...), applies EXIF orientation, drops alpha. */
+export function decodeRgb(input: string | Buffer): Promise<RgbImage> {
+  return toRgb(sharp(input, { failOn: 'error' }).rotate());
 }
 
 /**
@@ -47,19 +51,15 @@ export async function decodeRgbWithin(input: string | Buffer, maxSide: number): 
   const meta = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
   const originalWidth = meta.autoOrient?.width ?? meta.width ?? 0;
   const originalHeight = meta.autoOrient?.height ?? meta.height ?? 0;
-  const { data, info } = await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
-    .rotate()
-    .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
-    .removeAlpha()
-    .toColourspace('srgb')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const img = await toRgb(
+    sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
+      .rotate()
+      .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true }),
+  );
   return {
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-    width: info.width,
-    height: info.height,
-    originalWidth: Math.max(originalWidth, info.width),
-    originalHeight: Math.max(originalHeight, info.height),
+    ...img,
+    originalWidth: Math.max(originalWidth, img.width),
+    originalHeight: Math.max(originalHeight, img.height),
   };
 }
 
