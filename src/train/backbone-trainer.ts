@@ -18,6 +18,8 @@ import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/loss
 import { MetricsAccumulator, type AgeGenderMetrics } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { exists } from '../util/exists.js';
+import { round } from '../util/round.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
@@ -388,15 +390,4 @@ function shuffled(n: number, rand: () => number): Uint32Array {
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
   return a;
-}
-
-function round(v: number, d: number): number {
-  return Number(v.toFixed(d));
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(
-    () => true,
-    () => false,
-  );
 }

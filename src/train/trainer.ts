@@ -9,6 +9,7 @@ import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-s
 import { buildModel } from '../model/index.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { exists } from '../util/exists.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, type Precision, checkFits, setupBackend } from './backend-setup.js';
@@ -378,11 +379,4 @@ export async function exportServing(
     },
   });
   return dir;
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(
-    () => true,
-    () => false,
-  );
 }
