@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, initBackend } from '../src/engine/backend.js';
-import { DNNL_KERNELS, dnnlCallCounts, dnnlLibrary, isDnnlKernel } from '../src/engine/dnnl/index.js';
+import {
+  DNNL_KERNELS,
+  dnnlCallCounts,
+  dnnlLibrary,
+  dnnlReorderedBytes,
+  isDnnlKernel,
+} from '../src/engine/dnnl/index.js';
 import {
   type Shape4,
   compare,
@@ -135,6 +141,34 @@ describe('oneDNN kernels on wasm', { skip }, () => {
     );
     const now = dnnlCallCounts();
     assert.equal(now.FusedConv2D!.fallback - (before.FusedConv2D?.fallback ?? 0), 1);
+  });
+
+  test('weights used again are kept in oneDNN layout, and a new weight tensor never reads an old copy', () => {
+    // Big enough that oneDNN picks a blocked weight layout (so there is a reorder to keep).
+    const xs = [0, 1, 2].map((i) => tf.randomNormal([1, 12, 12, 32], 0, 1, 'float32', 80 + i));
+    const conv = (x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same');
+    // (Matmuls read their operands in place, so they have no reorder to keep.)
+    for (const [name, op, shape] of [
+      ['conv2d', conv, [3, 3, 32, 64]],
+      ['conv2d 1x1', conv, [1, 1, 32, 16]],
+    ] as const) {
+      const kept = dnnlReorderedBytes();
+      const w1 = tf.randomNormal([...shape], 0, 0.1, 'float32', 90);
+      // Calls 1 and 2 reorder the weights as usual (the copy is made on call 2); call 3 reads the copy.
+      const first = xs.map((x) => op(x, w1).arraySync());
+      const again = xs.map((x) => op(x, w1).arraySync());
+      assert.deepEqual(again, first, `${name}: answers with the kept copy differ`);
+      assert.ok(dnnlReorderedBytes() > kept, `${name}: no copy was kept`);
+      // Same shape, other values, maybe at the same heap offset once w1 is gone: its own answers.
+      w1.dispose();
+      const w2 = tf.randomNormal([...shape], 0, 0.1, 'float32', 91);
+      const ref = xs.map((x) => op(x, w2).arraySync());
+      const later = xs.map((x) => op(x, w2).arraySync());
+      assert.deepEqual(later, ref, `${name}: second weights`);
+      assert.notDeepEqual(later, first, `${name}: second weights gave the first ones' answers`);
+      w2.dispose();
+    }
+    tf.dispose(xs);
   });
 
   describe('a whole model', () => {

@@ -29,6 +29,11 @@ export interface BackboneTrainOptions {
   features?: 'multi' | 'pooled';
   /** One hidden layer per head instead of a shared one. */
   separateHeads?: boolean;
+  /**
+   * Photo-like augmented copies of each training image (box jitter, blur, JPEG, colour, grey) cached beside
+   * the plain and mirrored ones (default 0; each costs one more backbone pass over the training set).
+   */
+  augmentViews?: number;
   dropout?: number;
   ageSigma?: number;
   seed?: number;
@@ -52,6 +57,7 @@ const OPTIONS = [
   'hidden',
   'features',
   'separateHeads',
+  'augmentViews',
   'dropout',
   'ageSigma',
   'seed',
@@ -83,6 +89,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkNumber(fn, 'tailEpochs', opts.tailEpochs, { int: true, min: 0, max: 1000 });
   checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
   checkNumber(fn, 'lr', opts.lr, { min: 1e-8, max: 10 });
+  checkNumber(fn, 'augmentViews', opts.augmentViews, { int: true, min: 0, max: 16 });
   checkNumber(fn, 'hidden', opts.hidden, { int: true, min: 0, max: 8192 });
   checkNumber(fn, 'dropout', opts.dropout, { min: 0, max: 0.95 });
   checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
@@ -116,6 +123,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       hidden: opts.hidden ?? 512,
       features: opts.features ?? 'multi',
       separateHeads: opts.separateHeads,
+      augmentedViews: opts.augmentViews ?? 0,
       dropout: opts.dropout ?? 0.3,
       ageSigma: opts.ageSigma ?? 2,
       seed: opts.seed ?? 1,

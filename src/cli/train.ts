@@ -34,6 +34,7 @@ interface TrainFlags {
   featureCache?: string;
   features: 'multi' | 'pooled';
   separateHeads?: boolean;
+  augmentViews: string;
 }
 
 export function register(program: Command): void {
@@ -103,6 +104,11 @@ export function register(program: Command): void {
     )
     .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')
     .option('--separate-heads', 'with --backbone: one hidden layer per head instead of a shared one')
+    .option(
+      '--augment-views <n>',
+      'with --backbone: photo-like augmented copies per training image (jitter, blur, JPEG, colour), cached',
+      '0',
+    )
     .option(
       '--feature-cache <dir>',
       'with --backbone: where cached backbone features go (default <model-dir>/feature-cache)',
@@ -189,6 +195,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),
     features: flags.features,
     separateHeads: Boolean(flags.separateHeads),
+    augmentViews: num('--augment-views', flags.augmentViews, { int: true, min: 0, max: 16 }),
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),

@@ -41,6 +41,8 @@ export interface StreamOptions {
   prefetchBatches?: number;
   /** Called once per unreadable image (missing, corrupt): it is skipped, never fatal. */
   onSkip?: (file: string, why: string) => void;
+  /** Applied to each decoded image (HWC uint8 of imageSize) before normalisation, e.g. photoAugment. */
+  transform?: (pixels: Uint8Array, row: LabelledImage) => Promise<Uint8Array>;
 }
 
 // Decoding many small images in parallel beats one image on many threads; no cache keeps memory flat.
@@ -99,16 +101,19 @@ class Decoder {
 
   load(row: LabelledImage): Promise<Loaded> {
     const file = imagePath(this.opts.imgDir, row.filename);
-    return loadResized(file, this.opts.spec).then(
-      (px) => px,
-      (err) => {
-        if (!this.badFiles.has(file)) {
-          this.badFiles.add(file);
-          this.opts.onSkip?.(file, reason(err));
-        }
-        return null;
-      },
-    );
+    const transform = this.opts.transform;
+    return loadResized(file, this.opts.spec)
+      .then((px) => (transform ? transform(px, row) : px))
+      .then(
+        (px) => px,
+        (err) => {
+          if (!this.badFiles.has(file)) {
+            this.badFiles.add(file);
+            this.opts.onSkip?.(file, reason(err));
+          }
+          return null;
+        },
+      );
   }
 }
 

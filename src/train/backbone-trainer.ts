@@ -23,7 +23,7 @@ import { round } from '../util/round.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
-import { VIEWS, cachedFeatures, type FeatureSet } from './feature-cache.js';
+import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './feature-cache.js';
 import { learningRateAt } from './schedule.js';
 
 /**
@@ -74,6 +74,11 @@ export interface BackboneTrainOptions {
   dropout: number;
   ageSigma: number;
   seed: number;
+  /**
+   * Photo-like augmented copies of every training image (box jitter, blur, JPEG, colour, grey), cached
+   * beside the plain and mirrored views; each step draws one of all the views of an image at random.
+   */
+  augmentedViews?: number;
   /** Where cached backbone features go (default <modelDir>/feature-cache); share it across runs. */
   cacheDir?: string;
   /** Face-crop rule stored in the bundle: how predict frames detected faces like the training crops. */
@@ -134,6 +139,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       spec,
       json: opts.json,
       label: `${set.name}-${part}`,
+      augmentedViews: part === 'train' ? (opts.augmentedViews ?? 0) : 0,
       onSkip: (file, why) => log(`skipped ${file}: ${why}`),
     });
   };
@@ -275,10 +281,10 @@ function featureFn(
 /** Runs the frozen tail over every cached map (both views): the 256 pooled features per view. */
 function mapFeatures(tailModel: tf.LayersModel, s: FeatureSet): FeatureSet {
   const outPer = tailModel.outputs[0]!.shape[1]!;
-  const data = new Float32Array(s.rows.length * VIEWS * outPer);
+  const data = new Float32Array(s.rows.length * s.views * outPer);
   const chunk = 256;
-  for (let i = 0; i < s.rows.length * VIEWS; i += chunk) {
-    const k = Math.min(chunk, s.rows.length * VIEWS - i);
+  for (let i = 0; i < s.rows.length * s.views; i += chunk) {
+    const k = Math.min(chunk, s.rows.length * s.views - i);
     const y = tf.tidy(
       () =>
         tailModel.predict(
@@ -288,7 +294,7 @@ function mapFeatures(tailModel: tf.LayersModel, s: FeatureSet): FeatureSet {
     data.set(y.dataSync(), i * outPer);
     y.dispose();
   }
-  return { rows: s.rows, data, per: outPer, shape: [outPer], skipped: s.skipped };
+  return { rows: s.rows, views: s.views, data, per: outPer, shape: [outPer], skipped: s.skipped };
 }
 
 interface Gathered {
@@ -298,7 +304,7 @@ interface Gathered {
   genders: Int32Array;
 }
 
-/** The rows at pooled indices `idx` (over all sets), each in a random view (the flip augmentation). */
+/** The rows at pooled indices `idx` (over all sets), each in a random one of its views (the augmentation). */
 function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): Gathered {
   const per = sets[0]!.per;
   const x = new Float32Array(idx.length * per);
@@ -309,8 +315,8 @@ function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): Gathe
     let s = 0;
     while (i >= sets[s]!.rows.length) i -= sets[s++]!.rows.length;
     const set = sets[s]!;
-    const view = rand() < 0.5 ? 0 : 1;
-    const at = (i * VIEWS + view) * per;
+    const view = Math.min(set.views - 1, Math.floor(rand() * set.views));
+    const at = (i * set.views + view) * per;
     x.set(set.data.subarray(at, at + per), j * per);
     ages[j] = set.rows[i]!.age;
     genders[j] = set.rows[i]!.gender;
@@ -336,18 +342,16 @@ function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, b: Gathered, 
   });
 }
 
-/** Metrics on one set: on the plain view, and on the average of both views' probabilities. */
+/** Metrics on one set: on the plain view, and on the average of the plain and mirrored views. */
 async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Promise<SetReport> {
   const plain = new MetricsAccumulator();
   const flip = new MetricsAccumulator();
   const chunk = 256;
+  const V = s.views;
   for (let i = 0; i < s.rows.length; i += chunk) {
     const k = Math.min(chunk, s.rows.length - i);
     const [ageP, maleP] = tf.tidy(() => {
-      const x = tf.tensor(s.data.subarray(i * VIEWS * s.per, (i + k) * VIEWS * s.per), [
-        k * VIEWS,
-        ...s.shape,
-      ]);
+      const x = tf.tensor(s.data.subarray(i * V * s.per, (i + k) * V * s.per), [k * V, ...s.shape]);
       const [age, gender] = model.predict(x) as tf.Tensor2D[];
       return [tf.softmax(age!), tf.softmax(gender!)];
     });
@@ -361,14 +365,14 @@ async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Pro
       return e;
     };
     plain.add(
-      rows.map((_, j) => dex(j * VIEWS)),
-      rows.map((_, j) => g[j * VIEWS * 2 + 1]!),
+      rows.map((_, j) => dex(j * V + PLAIN_VIEW)),
+      rows.map((_, j) => g[(j * V + PLAIN_VIEW) * 2 + 1]!),
       rows.map((r) => r.age),
       rows.map((r) => r.gender),
     );
     flip.add(
-      rows.map((_, j) => (dex(j * VIEWS) + dex(j * VIEWS + 1)) / 2),
-      rows.map((_, j) => (g[j * VIEWS * 2 + 1]! + g[(j * VIEWS + 1) * 2 + 1]!) / 2),
+      rows.map((_, j) => (dex(j * V + PLAIN_VIEW) + dex(j * V + FLIPPED_VIEW)) / 2),
+      rows.map((_, j) => (g[(j * V + PLAIN_VIEW) * 2 + 1]! + g[(j * V + FLIPPED_VIEW) * 2 + 1]!) / 2),
       rows.map((r) => r.age),
       rows.map((r) => r.gender),
     );

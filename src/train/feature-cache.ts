@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { evalBatches } from '../data/dataset-stream.js';
+import { PHOTO_AUGMENT, photoAugment } from '../data/photo-augment.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import type { LabelledImage } from '../data/seed-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -13,16 +14,21 @@ import { createProgress } from '../util/progress.js';
  * the layers above it needs no decoding and no pass through the expensive layers: one epoch over 20,000
  * cached maps costs seconds to minutes instead of the backbone's ~10 ms per image.
  *
- * Two views per image: as is, and mirrored left-right (the input flipped before the backbone), which is
- * the training augmentation and the test-time flip. Rows whose image cannot be read are skipped and
+ * Views per image: as is, and mirrored left-right (the input flipped before the backbone), which are the
+ * flip augmentation and the test-time flip; then, for training sets, `augmentedViews` photo-like copies
+ * (data/photo-augment.ts: box jitter, blur, JPEG, colour, grey), each drawn from the file name and the
+ * view number, so they are the same in every run. Rows whose image cannot be read are skipped and
  * counted. The file name is a hash of everything the numbers depend on (backbone id, rows, image folder,
- * preprocessing), so a changed CSV or spec never reads stale features.
+ * preprocessing, augmentation), so a changed CSV or spec never reads stale features.
  */
-export const VIEWS = 2;
+export const PLAIN_VIEW = 0;
+export const FLIPPED_VIEW = 1;
 
 export interface FeatureSet {
   rows: LabelledImage[];
-  /** rows.length * VIEWS * per floats: row i, view v at ((i * VIEWS) + v) * per. */
+  /** Views per row: 2 (plain, flipped) + augmented ones. */
+  views: number;
+  /** rows.length * views * per floats: row i, view v at ((i * views) + v) * per. */
   data: Float32Array;
   /** Floats per view. */
   per: number;
@@ -39,6 +45,8 @@ export interface FeatureCacheOptions {
   batchSize?: number;
   json?: boolean;
   label?: string;
+  /** Photo-like augmented views per row on top of plain and flipped (training sets; default 0). */
+  augmentedViews?: number;
   onSkip?: (file: string, why: string) => void;
 }
 
@@ -49,10 +57,13 @@ export async function cachedFeatures(
 ): Promise<FeatureSet> {
   const shape = extractor.outputs[0]!.shape.slice(1) as number[];
   const per = shape.reduce((a, b) => a * b, 1);
+  const augmented = opts.augmentedViews ?? 0;
+  const views = 2 + augmented;
   const key = createHash('sha256')
     .update(
       JSON.stringify({
         v: 1,
+        ...(augmented > 0 ? { augmented, augment: PHOTO_AUGMENT } : {}),
         backbone: opts.backboneId,
         imgDir: path.resolve(opts.imgDir),
         spec: { size: opts.spec.imageSize, resize: opts.spec.resize, norm: opts.spec.normalization },
@@ -62,70 +73,113 @@ export async function cachedFeatures(
     .digest('hex')
     .slice(0, 24);
   const base = path.join(opts.cacheDir, `${opts.label ?? 'features'}-${key}`);
-  const cached = await readCache(base, per);
-  if (cached) return { ...cached, per, shape };
+  const cached = await readCache(base, per, views);
+  if (cached) return { ...cached, views, per, shape };
 
-  const data = new Float32Array(rows.length * VIEWS * per);
-  const kept: LabelledImage[] = [];
+  const data = new Float32Array(rows.length * views * per);
+  // Where each readable row sits; the first pass decides, augmented passes skip the same rows.
+  const slot = new Map<LabelledImage, number>();
   let skipped = 0;
   const progress = createProgress({
     unit: `${opts.label ?? ''} images`.trim(),
-    total: rows.length,
+    total: rows.length * (1 + augmented),
     json: opts.json,
   });
   const size = opts.spec.imageSize;
-  const gen = evalBatches(rows, {
-    imgDir: opts.imgDir,
-    spec: opts.spec,
-    batchSize: opts.batchSize ?? 32,
-    onSkip: (file, why) => {
-      skipped++;
-      opts.onSkip?.(file, why);
-    },
-  });
-  for await (const batch of gen) {
-    const n = batch.rows.length;
-    const views = tf.tidy(() => {
-      const x = tf.tensor4d(batch.x.subarray(0, n * size * size * 3), [n, size, size, 3]);
-      return [extractor.predict(x) as tf.Tensor, extractor.predict(tf.reverse(x, 2)) as tf.Tensor];
+  const put = (out: Float32Array, i: number, row: number, view: number) =>
+    data.set(out.subarray(i * per, (i + 1) * per), (row * views + view) * per);
+  // Pass 0 computes the plain and flipped views; pass k > 0 the augmented view 1 + k.
+  for (let pass = 0; pass <= augmented; pass++) {
+    const gen = evalBatches(rows, {
+      imgDir: opts.imgDir,
+      spec: opts.spec,
+      batchSize: opts.batchSize ?? 32,
+      onSkip: (file, why) => {
+        if (pass > 0) return;
+        skipped++;
+        opts.onSkip?.(file, why);
+      },
+      ...(pass > 0
+        ? { transform: (px, row) => photoAugment(px, size, augmentSeed(row.filename, pass)) }
+        : {}),
     });
-    const [plain, flipped] = (await Promise.all(views.map((t) => t.data()))) as Float32Array[];
-    tf.dispose(views);
-    for (let i = 0; i < n; i++) {
-      const at = (kept.length + i) * VIEWS * per;
-      data.set(plain!.subarray(i * per, (i + 1) * per), at);
-      data.set(flipped!.subarray(i * per, (i + 1) * per), at + per);
+    for await (const batch of gen) {
+      const n = batch.rows.length;
+      const outs = tf.tidy(() => {
+        const x = tf.tensor4d(batch.x.subarray(0, n * size * size * 3), [n, size, size, 3]);
+        const plain = extractor.predict(x) as tf.Tensor;
+        return pass === 0 ? [plain, extractor.predict(tf.reverse(x, 2)) as tf.Tensor] : [plain];
+      });
+      const values = (await Promise.all(outs.map((t) => t.data()))) as Float32Array[];
+      tf.dispose(outs);
+      batch.rows.forEach((row, i) => {
+        if (pass === 0) slot.set(row, slot.size);
+        const at = slot.get(row);
+        if (at === undefined) return; // unreadable in pass 0, readable now: leave it out
+        if (pass === 0) {
+          put(values[0]!, i, at, PLAIN_VIEW);
+          put(values[1]!, i, at, FLIPPED_VIEW);
+        } else put(values[0]!, i, at, 1 + pass);
+      });
+      progress.tick(n, { skipped });
     }
-    kept.push(...batch.rows);
-    progress.tick(n, { skipped });
   }
   progress.stop();
-  const set = { rows: kept, data: data.subarray(0, kept.length * VIEWS * per), skipped };
+  const kept = [...slot.keys()];
+  const set = { rows: kept, views, data: data.subarray(0, kept.length * views * per), skipped };
   await fs.mkdir(opts.cacheDir, { recursive: true });
   await writeFileAtomic(
     `${base}.f32`,
     new Uint8Array(set.data.buffer, set.data.byteOffset, set.data.byteLength),
   );
   // The index is written last: a cache without it is incomplete and ignored.
-  await writeFileAtomic(`${base}.json`, JSON.stringify({ rows: kept, skipped, per }) + '\n');
+  await writeFileAtomic(`${base}.json`, JSON.stringify({ rows: kept, skipped, per, views }) + '\n');
   return { ...set, per, shape };
+}
+
+/** The seed of augmented view `pass` of one file: a hash of its name, so it is the same in every run. */
+function augmentSeed(filename: string, pass: number): number {
+  return createHash('sha256').update(`${pass}:${filename}`).digest().readUInt32LE(0);
 }
 
 async function readCache(
   base: string,
   per: number,
+  views: number,
 ): Promise<{ rows: LabelledImage[]; data: Float32Array; skipped: number } | null> {
   try {
     const index = JSON.parse(await fs.readFile(`${base}.json`, 'utf8')) as {
       rows: LabelledImage[];
       skipped: number;
       per: number;
+      views?: number;
     };
-    const buf = await fs.readFile(`${base}.f32`);
-    if (index.per !== per || buf.byteLength !== index.rows.length * VIEWS * per * 4) return null;
-    const data = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-    return { rows: index.rows, data, skipped: index.skipped };
+    if (index.per !== per || (index.views ?? 2) !== views) return null;
+    const data = await readFloats(`${base}.f32`, index.rows.length * views * per);
+    return data ? { rows: index.rows, data, skipped: index.skipped } : null;
   } catch {
     return null;
+  }
+}
+
+/**
+ * Reads a file of exactly `count` float32s in chunks (fs.readFile stops at 2 GiB, and a training set
+ * with augmented views is larger than that).
+ */
+async function readFloats(file: string, count: number): Promise<Float32Array | null> {
+  const handle = await fs.open(file, 'r');
+  try {
+    if ((await handle.stat()).size !== count * 4) return null;
+    const data = new Float32Array(count);
+    const bytes = new Uint8Array(data.buffer);
+    const chunk = 1 << 28;
+    for (let at = 0; at < bytes.length; ) {
+      const { bytesRead } = await handle.read(bytes, at, Math.min(chunk, bytes.length - at), at);
+      if (bytesRead === 0) return null;
+      at += bytesRead;
+    }
+    return data;
+  } finally {
+    await handle.close();
   }
 }

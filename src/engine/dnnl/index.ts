@@ -1,7 +1,13 @@
 import { DNNL, type DnnlApi, loadDnnl } from './library.js';
 import { registerDnnlKernels } from './kernels.js';
 
-export { DNNL_KERNELS, dnnlCallCounts, isDnnlKernel, unregisterDnnlKernels } from './kernels.js';
+export {
+  DNNL_KERNELS,
+  dnnlCallCounts,
+  dnnlReorderedBytes,
+  isDnnlKernel,
+  unregisterDnnlKernels,
+} from './kernels.js';
 
 /** Arithmetic inside oneDNN's convolutions and matmuls: f32, or bf16 where the CPU has it. */
 export type Precision = 'f32' | 'bf16';

@@ -48,6 +48,15 @@ interface State {
   opts: PlanOptions;
   /** Calls oneDNN took, and calls handed to the previous kernel; for tests and logs. */
   calls: Record<string, { dnnl: number; fallback: number }>;
+  /**
+   * Inputs kept in a primitive's own layout, by tensor data id and plan: a model's weights, which every
+   * call would otherwise reorder again (~20% of a small-batch inference). tfjs never changes the data
+   * behind a data id (the wasm backend's XNNPACK cache relies on the same), so a copy stays valid for the
+   * tensor's life; it is made on the second call with the same tensor, so activations, new every call,
+   * never get one. null = seen once.
+   */
+  reordered: WeakMap<object, Map<string, { address: number; offset: number; keep: Buffer } | null>>;
+  reorderedBytes: number;
 }
 let state: State | undefined;
 
@@ -66,13 +75,56 @@ function count(name: string, dnnl: boolean): void {
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const allF32 = (...ts: Array<tf.TensorInfo | undefined>) => ts.every((t) => !t || t.dtype === 'float32');
 
-/** Runs `plan` on `inputs`, writing a new f32 tensor of `outShape` (allocated before the heap is read). */
-function runPlan(b: WasmBackend, plan: Plan, inputs: tf.TensorInfo[], outShape: number[]): tf.TensorInfo {
+/** Past this many bytes of reordered weights, no new copies are made (a runaway guard, not a budget). */
+const REORDERED_LIMIT = 1 << 30;
+/** Gives a copy's bytes back to the count once its tensor (and so the copy) is collected. */
+const released = new FinalizationRegistry<number>((bytes) => {
+  if (state) state.reorderedBytes = Math.max(0, state.reorderedBytes - bytes);
+});
+
+/**
+ * Runs `plan` on `inputs`, writing a new f32 tensor of `outShape` (allocated before the heap is read).
+ * Inputs at `reuse` (weights) get a lasting copy in the primitive's layout, see State.reordered.
+ */
+function runPlan(
+  b: WasmBackend,
+  plan: Plan,
+  planKey: string,
+  inputs: tf.TensorInfo[],
+  outShape: number[],
+  reuse: number[] = [],
+): tf.TensorInfo {
+  const s = state!;
   const out = b.makeOutput(outShape, 'float32');
   if (sizeOf(outShape) === 0) return out;
   // Allocation may have grown (and moved) the heap: take its address afterwards.
-  const base = state!.ctx.api.addressOf(b.wasm.HEAPU8);
-  plan.run([...inputs.map((t) => address(b, base, t)), address(b, base, out)]);
+  const base = s.ctx.api.addressOf(b.wasm.HEAPU8);
+  const addresses = [...inputs.map((t) => address(b, base, t)), address(b, base, out)];
+  const reordered: Array<number | undefined> = [];
+  for (const i of reuse) {
+    const bytes = plan.reorderedBytes(i);
+    if (bytes === 0) continue;
+    const id = inputs[i]!.dataId as object;
+    const offset = b.dataIdMap.get(id)!.memoryOffset;
+    let byPlan = s.reordered.get(id);
+    if (!byPlan) s.reordered.set(id, (byPlan = new Map()));
+    const have = byPlan.get(planKey);
+    if (have && have.offset === offset) {
+      reordered[i] = have.address;
+    } else if (have === undefined) {
+      byPlan.set(planKey, null);
+    } else if (s.reorderedBytes + bytes <= REORDERED_LIMIT) {
+      const keep = Buffer.allocUnsafeSlow(bytes + 64);
+      const raw = s.ctx.api.addressOf(keep);
+      const at = raw + ((64 - (raw % 64)) % 64);
+      plan.reorderInput(i, addresses[i]!, at);
+      byPlan.set(planKey, { address: at, offset, keep });
+      s.reorderedBytes += bytes;
+      released.register(keep, bytes);
+      reordered[i] = at;
+    }
+  }
+  plan.run(addresses, reordered);
   return out;
 }
 
@@ -173,8 +225,9 @@ function convForward(fused: boolean, depthwise: boolean): KernelFn {
     if (!g || (bias && sizeOf(bias.shape) !== g.co)) return null;
     const e: Epilogue = { bias: !!bias, eltwise };
     const s = state!;
-    const plan = s.cache.get(key('fwd', g, e, s.opts), () => convForwardPlan(s.ctx, g, e, s.opts));
-    return runPlan(backend, plan, bias ? [x!, filter!, bias] : [x!, filter!], info.outShape);
+    const k = key('fwd', g, e, s.opts);
+    const plan = s.cache.get(k, () => convForwardPlan(s.ctx, g, e, s.opts));
+    return runPlan(backend, plan, k, bias ? [x!, filter!, bias] : [x!, filter!], info.outShape, [1]);
   };
 }
 
@@ -196,8 +249,9 @@ function convBackwardData(depthwise: boolean): KernelFn {
     const g = geometry(info, depthwise);
     if (!g) return null;
     const s = state!;
-    const plan = s.cache.get(key('bwd-data', g, s.opts), () => convBackwardDataPlan(s.ctx, g, s.opts));
-    return runPlan(backend, plan, [dy!, filter!], a.inputShape);
+    const k = key('bwd-data', g, s.opts);
+    const plan = s.cache.get(k, () => convBackwardDataPlan(s.ctx, g, s.opts));
+    return runPlan(backend, plan, k, [dy!, filter!], a.inputShape, [1]);
   };
 }
 
@@ -219,8 +273,9 @@ function convBackwardWeights(depthwise: boolean): KernelFn {
     const g = geometry(info, depthwise);
     if (!g) return null;
     const s = state!;
-    const plan = s.cache.get(key('bwd-weights', g, s.opts), () => convBackwardWeightsPlan(s.ctx, g, s.opts));
-    return runPlan(backend, plan, [x!, dy!], a.filterShape);
+    const k = key('bwd-weights', g, s.opts);
+    const plan = s.cache.get(k, () => convBackwardWeightsPlan(s.ctx, g, s.opts));
+    return runPlan(backend, plan, k, [x!, dy!], a.filterShape);
   };
 }
 
@@ -257,8 +312,9 @@ function matMul(fused: boolean): KernelFn {
     const g = { batchA, batchB, m, k, n, transposeA: !!at.transposeA, transposeB: !!at.transposeB };
     const e: Epilogue = { bias: !!bias, eltwise };
     const s = state!;
-    const plan = s.cache.get(key('matmul', g, e, s.opts), () => matMulPlan(s.ctx, g, e, s.opts));
-    return runPlan(backend, plan, bias ? [a!, b!, bias] : [a!, b!], [...outer, m, n]);
+    const planKey = key('matmul', g, e, s.opts);
+    const plan = s.cache.get(planKey, () => matMulPlan(s.ctx, g, e, s.opts));
+    return runPlan(backend, plan, planKey, bias ? [a!, b!, bias] : [a!, b!], [...outer, m, n]);
   };
 }
 
@@ -282,7 +338,14 @@ const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
 export function registerDnnlKernels(api: DnnlApi, opts: PlanOptions): void {
   if (!state || state.ctx.api !== api) {
     state?.cache.clear();
-    state = { ctx: new DnnlContext(api), cache: new PlanCache(), opts, calls: {} };
+    state = {
+      ctx: new DnnlContext(api),
+      cache: new PlanCache(),
+      opts,
+      calls: {},
+      reordered: new WeakMap(),
+      reorderedBytes: 0,
+    };
   } else if (JSON.stringify(state.opts) !== JSON.stringify(opts)) {
     state.cache.clear();
     state.opts = opts;
@@ -315,4 +378,9 @@ export function isDnnlKernel(name: string): boolean {
 /** Per-kernel counts of calls oneDNN ran and calls it handed back, since registration. */
 export function dnnlCallCounts(): Record<string, { dnnl: number; fallback: number }> {
   return structuredClone(state?.calls ?? {});
+}
+
+/** Bytes of weights currently kept in oneDNN's layout (State.reordered); for tests and logs. */
+export function dnnlReorderedBytes(): number {
+  return state?.reorderedBytes ?? 0;
 }

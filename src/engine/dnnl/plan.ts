@@ -164,23 +164,45 @@ export class Plan {
 
   private readonly nargs: number;
 
-  /** Runs on data at the given native addresses, one per argument in the constructor's order. */
-  run(addresses: number[]): void {
+  /**
+   * Bytes of the primitive's own layout of input `i`, or 0 when it reads the tensor as is. A caller
+   * that runs the plan many times on the same input (a model's weights) can reorder it once with
+   * `reorderInput` and pass the copy to `run`.
+   */
+  reorderedBytes(i: number): number {
+    const b = this.bound[i];
+    return b?.inner && !b.output ? b.inner.bytes : 0;
+  }
+
+  /** Writes input `i` (plain, at `from`) in the primitive's layout to `to` (reorderedBytes(i) bytes). */
+  reorderInput(i: number, from: number, to: number): void {
+    const { api, stream } = this.ctx;
+    const b = this.bound[i]!;
+    if (!b.inner || b.output) throw new DnnlError(`oneDNN plan: argument ${i} has no input reorder`);
+    check(api.memory_set_data_handle(b.user, from), 'set_data_handle');
+    check(api.memory_set_data_handle(b.inner.mem, to), 'set_data_handle');
+    check(api.primitive_execute(b.inner.reorder, stream, 2, b.inner.args), 'reorder');
+    check(api.stream_wait(stream), 'stream_wait');
+  }
+
+  /**
+   * Runs on data at the given native addresses, one per argument in the constructor's order.
+   * `reordered[i]`, where given, is input i already in the primitive's layout (see reorderInput).
+   */
+  run(addresses: number[], reordered: Array<number | undefined> = []): void {
     const { api, stream } = this.ctx;
     if (this.disposed) throw new DnnlError('oneDNN plan used after dispose');
     this.bound.forEach((b, i) => {
       check(api.memory_set_data_handle(b.user, addresses[i]!), 'set_data_handle');
       if (b.inner) {
-        check(
-          api.memory_set_data_handle(b.inner.mem, this.ctx.scratchAddress(i, b.inner.bytes)),
-          'set_data_handle',
-        );
+        const inner = reordered[i] ?? this.ctx.scratchAddress(i, b.inner.bytes);
+        check(api.memory_set_data_handle(b.inner.mem, inner), 'set_data_handle');
       }
     });
-    for (const b of this.bound) {
-      if (b.inner && !b.output)
+    this.bound.forEach((b, i) => {
+      if (b.inner && !b.output && reordered[i] === undefined)
         check(api.primitive_execute(b.inner.reorder, stream, 2, b.inner.args), 'reorder');
-    }
+    });
     check(api.primitive_execute(this.prim, stream, this.nargs, this.args), 'primitive_execute');
     for (const b of this.bound) {
       if (b.inner && b.output)
