@@ -1,7 +1,7 @@
 /**
  * Where the time of one training step goes, kernel by kernel (tf.profile), for one architecture on the
  * wasm backend: `npx tsx bench/arch-profile.ts resnet-s [batch]`. Used to find the slow kernels
- * (e.g. the tile in batch norm's gradient, see src/model/batchnorm-grad.ts).
+ * (e.g. the tile in batch norm's gradient, see src/engine/batchnorm-grad.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { createAdam } from '../src/engine/adam.js';

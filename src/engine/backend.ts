@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, reason } from '../util/errors.js';
 import { type BackendChoice, PRECISION_CHOICES, type Precision } from './backend-choices.js';
+import { registerFastBatchNormGrad } from './batchnorm-grad.js';
 
 /**
  * Chooses and starts the tensor engine. 'auto' prefers the native TensorFlow binding
@@ -206,6 +207,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   }
   if (pending && key === pendingKey) return pending;
   pendingKey = key;
+  // Gradients are registered for every backend, so this override goes with the engine, not a model.
+  registerFastBatchNormGrad();
   pending = start(opts).then(
     (info) => {
       current = info;

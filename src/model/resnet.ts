@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { registerFastBatchNormGrad } from './batchnorm-grad.js';
 import { ageGenderHeads } from './heads.js';
 
 /**
@@ -44,7 +43,6 @@ export function buildResNet(
   cfg: ResNetConfig,
   name = 'resnet_s',
 ): tf.LayersModel {
-  registerFastBatchNormGrad();
   let seed = opts.seed ?? 1;
   const he = () => tf.initializers.heNormal({ seed: seed++ });
   const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number, n: string) =>

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
  * stock gradient tiles 1/sqrt(var + eps) to the full [N, H, W, C] shape before a multiply that broadcasts
  * anyway, and on the wasm backend that tile was the single most expensive kernel of a ResNet training
  * step (~20% of it). Broadcasting gives the same numbers without materialising the tiled tensor.
- * Registered once, process-wide, when a model with batch norm is built.
+ * Registered once, process-wide, by initBackend (engine/backend.ts) with the other kernel overrides.
  */
 let registered = false;
 
