@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { decodeRgb } from '../src/data/image.js';
-import { readSeedCsv, type LabelledImage } from '../src/data/seed-csv.js';
+import { readLabelsCsv, type LabelledImage } from '../src/data/labels-csv.js';
 import { parseUtkfaceName } from '../src/data/utkface.js';
 import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
 
@@ -215,7 +215,7 @@ async function run(
 }
 
 if (values['utk-csv'] && values['utk-dir']) {
-  const rows = spread(await readSeedCsv(values['utk-csv']));
+  const rows = spread(await readLabelsCsv(values['utk-csv']));
   await run(
     'UTKFace test, crops (no detection)',
     rows,
@@ -224,7 +224,7 @@ if (values['utk-csv'] && values['utk-dir']) {
   );
 }
 if (values['aaf-csv'] && values['aaf-photos']) {
-  const rows = spread(await readSeedCsv(values['aaf-csv']));
+  const rows = spread(await readLabelsCsv(values['aaf-csv']));
   await run('AAF val, photos (detect path)', rows, (r) => path.join(values['aaf-photos']!, r.filename), true);
 }
 

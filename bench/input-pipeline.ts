@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { TrainStream } from '../src/data/dataset-stream.js';
-import { readSeedCsv } from '../src/data/seed-csv.js';
+import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { createAdam } from '../src/engine/adam.js';
 import { buildModel } from '../src/model/index.js';
@@ -48,7 +48,7 @@ if (!csv) {
   await fs.writeFile(csv, ['filename,age,gender', ...rows].join('\n') + '\n');
 }
 const backend = await setupBackend('auto');
-const rows = await readSeedCsv(csv);
+const rows = await readLabelsCsv(csv);
 const spec = defaultPreprocessSpec(size);
 const model = buildModel(values.arch!, { imageSize: size, seed: 1 });
 const opt = createAdam(1e-3);

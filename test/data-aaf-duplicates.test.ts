@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { listAaf } from '../src/data/aaf.js';
 import { clusterHashes, hashDistance, imageHash, resolveDuplicates } from '../src/data/duplicates.js';
-import { readSeedCsv } from '../src/data/seed-csv.js';
+import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { runCli as cli } from './helpers/spawn-cli.js';
 import { pickUtkface, sharedDir, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
@@ -134,8 +134,8 @@ describe('preprocess aaf', () => {
       assert.equal(summary.counts.droppedConflictingDuplicates, 2);
       assert.match(summary.input.framing, /^median of \d: ssd-mobilenetv1/);
       assert.equal(summary.duplicates.conflictingClusters, 1);
-      const train = (await readSeedCsv(path.join(out, 'train.csv'))).map((x) => x.filename);
-      const val = (await readSeedCsv(path.join(out, 'val.csv'))).map((x) => x.filename);
+      const train = (await readLabelsCsv(path.join(out, 'train.csv'))).map((x) => x.filename);
+      const val = (await readLabelsCsv(path.join(out, 'val.csv'))).map((x) => x.filename);
       for (const n of made.conflict) assert.ok(!train.includes(n) && !val.includes(n), `${n} dropped`);
       const side = (n: string) => (train.includes(n) ? 'train' : val.includes(n) ? 'val' : 'none');
       assert.notEqual(side(made.twins[0]!), 'none');

@@ -9,7 +9,7 @@ import {
   parseLabelCsv,
   preprocessCsv,
 } from '../src/data/preprocess-csv.js';
-import { readSeedCsv } from '../src/data/seed-csv.js';
+import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { UserError } from '../src/util/errors.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
@@ -95,8 +95,8 @@ test('preprocess csv end to end on PNG and JPEG photos', async () => {
     });
     assert.equal(s.counts.kept, 6);
     const rows = [
-      ...(await readSeedCsv(path.join(out, 'train.csv'))),
-      ...(await readSeedCsv(path.join(out, 'val.csv'))),
+      ...(await readLabelsCsv(path.join(out, 'train.csv'))),
+      ...(await readLabelsCsv(path.join(out, 'val.csv'))),
     ];
     assert.deepEqual(rows.map((r) => r.filename).sort(), [
       'p0.jpg',

@@ -13,7 +13,7 @@ import {
   readImdbWiki,
   type ImdbWikiTable,
 } from '../src/data/imdb-wiki.js';
-import { readSeedCsv } from '../src/data/seed-csv.js';
+import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir, wikiMatPath } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -156,7 +156,7 @@ test('preprocess imdb-wiki end to end: rules, identity split, crops, missing and
     });
     assert.equal(s.input.identityColumn, 'celeb_id');
     const parts = await Promise.all(
-      ['train', 'val', 'test'].map((p) => readSeedCsv(path.join(out, `${p}.csv`)).catch(() => [])),
+      ['train', 'val', 'test'].map((p) => readLabelsCsv(path.join(out, `${p}.csv`)).catch(() => [])),
     );
     const all = parts.flat();
     assert.deepEqual(all.map((r) => r.filename).sort(), ['01/a1.jpg', '01/a2.jpg', '02/b1.jpg', '03/c2.jpg']);
@@ -223,8 +223,8 @@ test('--labels-only on the real wiki.mat writes CSVs and summary; a missing phot
     const res = await cli([...args, '--labels-only', '--json', '--split-ratio', '0.9,0.1']);
     assert.equal(res.code, 0, res.stderr);
     const s = JSON.parse(res.stdout);
-    const train = await readSeedCsv(path.join(out, 'train.csv'));
-    const val = await readSeedCsv(path.join(out, 'val.csv'));
+    const train = await readLabelsCsv(path.join(out, 'train.csv'));
+    const val = await readLabelsCsv(path.join(out, 'val.csv'));
     assert.equal(train.length + val.length, s.counts.kept);
     await assert.rejects(fs.stat(path.join(out, 'test.csv')), 'no test.csv with a two-part ratio');
     assert.ok(Math.abs(val.length / s.counts.kept - 0.1) < 0.005);

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { parseUtkfaceName } from '../src/data/utkface.js';
-import { readSeedCsv } from '../src/data/seed-csv.js';
+import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -103,7 +103,7 @@ test('preprocess utkface: counts, seed-schema CSVs, crops of the asked size, res
     assert.equal(s1.crops.written, picks.length);
     assert.match(s1.examples.unreadable[0].file, /33_1_0_/);
     const rows = (
-      await Promise.all(['train', 'val', 'test'].map((p) => readSeedCsv(path.join(out, `${p}.csv`))))
+      await Promise.all(['train', 'val', 'test'].map((p) => readLabelsCsv(path.join(out, `${p}.csv`))))
     ).flat();
     assert.deepEqual(
       rows.map((r) => [r.filename, r.age, r.gender]).sort(),

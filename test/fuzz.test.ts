@@ -8,7 +8,7 @@ import { parseMat } from '../src/data/mat5.js';
 import { applyImdbWikiRules, imdbWikiTable } from '../src/data/imdb-wiki.js';
 import { imdbWikiRows } from '../src/data/preprocess-imdb-wiki.js';
 import { DEFAULT_CSV_COLUMNS, parseLabelCsv, preprocessCsv } from '../src/data/preprocess-csv.js';
-import { parseSeedCsv } from '../src/data/seed-csv.js';
+import { parseLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { buildServer } from '../src/serve/server.js';
 import { UserError } from '../src/util/errors.js';
@@ -130,7 +130,7 @@ test('fuzz: 3000 bad CSVs through both CSV readers: no crash, no hang, no path o
   for (let i = 0; i < 3000; i++) {
     const text = fuzzCsv(rand);
     const what = `case ${i} (seed ${SEED}) ${JSON.stringify(text.slice(0, 80))}`;
-    const seed = expectHandled(`parseSeedCsv ${what}`, () => parseSeedCsv(text, 'f.csv'));
+    const seed = expectHandled(`parseLabelsCsv ${what}`, () => parseLabelsCsv(text, 'f.csv'));
     for (const r of seed ?? []) {
       assert.ok(Number.isInteger(r.age) && r.age >= 0 && r.age <= 100, what);
       assert.ok(r.gender === 0 || r.gender === 1, what);

@@ -8,7 +8,7 @@ import { num } from '../src/cli/parse-number.js';
 import { OUTPUT_SET, recoverOutputSet, replaceOutputSet } from '../src/data/output-set.js';
 import { DEFAULT_CSV_COLUMNS, parseLabelCsv, preprocessCsv } from '../src/data/preprocess-csv.js';
 import { preprocessImdbWiki } from '../src/data/preprocess-imdb-wiki.js';
-import { parseSeedCsv } from '../src/data/seed-csv.js';
+import { parseLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { confinedPath } from '../src/util/confine.js';
 import { UserError } from '../src/util/errors.js';
@@ -128,8 +128,12 @@ test('preprocess csv refuses an --output-dir where it would overwrite its own in
 
 test('ages and flags are plain decimals: 1e1, 0x1F, 0b11 and empty text are refused', () => {
   for (const age of ['1e1', '0x1F', '0b11', 'Infinity', ' '])
-    assert.throws(() => parseSeedCsv(`filename,age,gender\na.jpg,${age},1\n`, 't.csv'), /t\.csv:2: age/, age);
-  assert.equal(parseSeedCsv('filename,age,gender\na.jpg,31,1\n', 't.csv')[0]!.age, 31);
+    assert.throws(
+      () => parseLabelsCsv(`filename,age,gender\na.jpg,${age},1\n`, 't.csv'),
+      /t\.csv:2: age/,
+      age,
+    );
+  assert.equal(parseLabelsCsv('filename,age,gender\na.jpg,31,1\n', 't.csv')[0]!.age, 31);
   const r = parseLabelCsv(
     'filename,age,gender\na,1e1,1\nb,0x1F,1\nc,0b11,0\nd,31.6,0\n',
     'l.csv',

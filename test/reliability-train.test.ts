@@ -7,7 +7,7 @@ import { evaluateCommand } from '../src/train/evaluate-command.js';
 import { exportLatest } from '../src/train/export.js';
 import { type TrainOptions, train } from '../src/train/trainer.js';
 import { UserError } from '../src/util/errors.js';
-import { pickUtkface, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
+import { pickUtkface, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';
 import { runCli } from './helpers/spawn-cli.js';
 
@@ -23,9 +23,9 @@ before(async () => {
   trainCsv = path.join(dir, 'train.csv');
   valCsv = path.join(dir, 'val.csv');
   missingCsv = path.join(dir, 'missing.csv');
-  await writeSeedCsv(trainCsv, samples.slice(0, 8));
-  await writeSeedCsv(valCsv, samples.slice(8, 12));
-  await writeSeedCsv(missingCsv, [
+  await writeLabelsCsv(trainCsv, samples.slice(0, 8));
+  await writeLabelsCsv(valCsv, samples.slice(8, 12));
+  await writeLabelsCsv(missingCsv, [
     { file: 'gone_1.jpg', age: 30, gender: 1 },
     { file: 'gone_2.jpg', age: 40, gender: 0 },
   ]);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import path from 'node:path';
-import { parseSeedCsv, readSeedCsv, writeSeedCsv } from '../src/data/seed-csv.js';
+import { parseLabelsCsv, readLabelsCsv, writeLabelsCsv } from '../src/data/labels-csv.js';
 import { tempDir } from './helpers/fixtures.js';
 
 test('seed CSV round-trips through write and read', async () => {
@@ -11,8 +11,8 @@ test('seed CSV round-trips through write and read', async () => {
       { filename: 'a/b, c.jpg', age: 46, gender: 1 as const },
       { filename: 'x.jpg', age: 0, gender: 0 as const },
     ];
-    await writeSeedCsv(path.join(dir, 't.csv'), rows);
-    assert.deepEqual(await readSeedCsv(path.join(dir, 't.csv')), rows);
+    await writeLabelsCsv(path.join(dir, 't.csv'), rows);
+    assert.deepEqual(await readLabelsCsv(path.join(dir, 't.csv')), rows);
   } finally {
     await cleanup();
   }
@@ -29,7 +29,7 @@ test('bad seed CSVs fail with one line naming file, line and reason', () => {
   ];
   for (const [text, re] of cases) {
     assert.throws(
-      () => parseSeedCsv(text, 'f.csv'),
+      () => parseLabelsCsv(text, 'f.csv'),
       (err: Error) => re.test(err.message) && !err.message.includes('\n'),
       text,
     );

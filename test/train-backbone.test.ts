@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Predictor } from '../src/infer/predictor.js';
 import { runCli as cli } from './helpers/spawn-cli.js';
-import { pickUtkface, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
+import { pickUtkface, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -17,11 +17,11 @@ before(async () => {
   data = path.join(dir, 'mine');
   await fs.mkdir(path.join(data, 'crop'), { recursive: true });
   for (const s of samples) await fs.symlink(path.join(utkfaceDir, s.file), path.join(data, 'crop', s.file));
-  await writeSeedCsv(path.join(data, 'train.csv'), [
+  await writeLabelsCsv(path.join(data, 'train.csv'), [
     ...samples.slice(0, 48),
     { file: 'gone.jpg', age: 30, gender: 1 },
   ]);
-  await writeSeedCsv(path.join(data, 'val.csv'), samples.slice(48));
+  await writeLabelsCsv(path.join(data, 'val.csv'), samples.slice(48));
 });
 after(() => cleanup());
 

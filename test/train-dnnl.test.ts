@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { dnnlLibrary } from '../src/engine/dnnl/index.js';
 import { type TrainOptions, train } from '../src/train/trainer.js';
 import { mulberry32 } from '../src/util/random.js';
-import { pickUtkface, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
+import { pickUtkface, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 
 /**
  * A short real training run (40 UTKFace crops, resnet-xs at 32x32) on wasm and on wasm+dnnl from the
@@ -27,8 +27,8 @@ before(async () => {
   const samples = pickUtkface(60).filter((s) => s.age <= 100);
   trainCsv = path.join(dir, 'train.csv');
   valCsv = path.join(dir, 'val.csv');
-  await writeSeedCsv(trainCsv, samples.slice(0, 40));
-  await writeSeedCsv(valCsv, samples.slice(40, 56));
+  await writeLabelsCsv(trainCsv, samples.slice(0, 40));
+  await writeLabelsCsv(valCsv, samples.slice(40, 56));
 });
 after(() => cleanup());
 

@@ -6,14 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { TrainStream } from '../src/data/dataset-stream.js';
-import { readSeedCsv } from '../src/data/seed-csv.js';
+import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { loadLayersModelFromDir } from '../src/engine/model-io.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { evaluateCommand, formatEvaluation } from '../src/train/evaluate-command.js';
 import { exportLatest } from '../src/train/export.js';
 import { type TrainOptions, train } from '../src/train/trainer.js';
-import { pickUtkface, repoRoot, tempDir, utkfaceDir, writeSeedCsv } from './helpers/fixtures.js';
+import { pickUtkface, repoRoot, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 
 let dir: string;
 const children: ReturnType<typeof spawn>[] = [];
@@ -52,8 +52,8 @@ before(async () => {
   trainCsv = path.join(dir, 'train.csv');
   valCsv = path.join(dir, 'val.csv');
   // One row whose image does not exist: it must be skipped and counted, never fatal.
-  await writeSeedCsv(trainCsv, [...samples.slice(0, 40), { file: 'missing_face.jpg', age: 30, gender: 1 }]);
-  await writeSeedCsv(valCsv, samples.slice(40, 56));
+  await writeLabelsCsv(trainCsv, [...samples.slice(0, 40), { file: 'missing_face.jpg', age: 30, gender: 1 }]);
+  await writeLabelsCsv(valCsv, samples.slice(40, 56));
 });
 after(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -144,7 +144,7 @@ describe('train end to end (40 UTKFace crops, 32x32, resnet-xs)', () => {
     assert.equal(ckpt.optimizer[0]!.name, 'iter');
     assert.equal(ckpt.optimizer[0]!.tensor.dataSync()[0], 13);
     // Data order: the saved stream position is where a fresh stream stands after 13 batches.
-    const rows = await readSeedCsv(trainCsv);
+    const rows = await readLabelsCsv(trainCsv);
     const stream = new TrainStream(rows, {
       imgDir: utkfaceDir,
       spec: defaultPreprocessSpec(32),

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { TrainStream, epochOrder, evalBatches, shiftImage } from '../src/data/dataset-stream.js';
-import type { LabelledImage } from '../src/data/seed-csv.js';
+import type { LabelledImage } from '../src/data/labels-csv.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { buildModel } from '../src/model/index.js';
 import { type RunState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';

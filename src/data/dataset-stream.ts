@@ -4,7 +4,7 @@ import { mulberry32 } from '../util/random.js';
 import type { PreprocessSpec } from './preprocess-spec.js';
 import { UserError, reason } from '../util/errors.js';
 import { loadResized, normalizeInto } from './image.js';
-import type { LabelledImage } from './seed-csv.js';
+import type { LabelledImage } from './labels-csv.js';
 
 /**
  * The training input pipeline: CSV rows -> decoded, resized, standardised float batches.

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { seedCsvText, type LabelledImage } from './seed-csv.js';
+import { seedCsvText, type LabelledImage } from './labels-csv.js';
 import { replaceOutputSet } from './output-set.js';
 import { prepareCropDir, writeCrops, type CropJob } from './crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BUNDLE_FILES } from '../data/bundle-format.js';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
-import { readSeedCsv } from '../data/seed-csv.js';
+import { readLabelsCsv } from '../data/labels-csv.js';
 import { createAdam } from '../engine/adam.js';
 import { saveLayersModelToDir } from '../engine/model-io.js';
 import {
@@ -113,8 +113,8 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
   const csvRows = await Promise.all(
     opts.sets.map(async (set) => ({
-      train: await readSeedCsv(set.trainCsv),
-      val: await readSeedCsv(set.valCsv),
+      train: await readLabelsCsv(set.trainCsv),
+      val: await readLabelsCsv(set.valCsv),
     })),
   );
   const engine = await setupBackend(opts.backend, opts.threads);

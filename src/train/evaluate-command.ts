@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { readSeedCsv } from '../data/seed-csv.js';
+import { readLabelsCsv } from '../data/labels-csv.js';
 import { isBundle, loadBundle } from '../infer/bundle.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { buildModel } from '../model/index.js';
@@ -62,7 +62,7 @@ async function loadForEval(
 /** Scores a model on a seed-schema CSV: overall MAE / CS@5 / gender accuracy and a table by age band x gender. */
 export async function evaluateCommand(opts: EvaluateOptions): Promise<EvaluateResult> {
   await setupBackend(opts.backend ?? 'auto');
-  const rows = await readSeedCsv(opts.csv);
+  const rows = await readLabelsCsv(opts.csv);
   const { model, spec, source } = await loadForEval(opts.modelDir);
   const progress = createProgress({ unit: 'images', total: rows.length, json: opts.json });
   const report = await evaluateModel(model, rows, {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { evalBatches } from '../data/dataset-stream.js';
-import type { LabelledImage } from '../data/seed-csv.js';
+import type { LabelledImage } from '../data/labels-csv.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import {

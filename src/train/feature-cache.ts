@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { evalBatches } from '../data/dataset-stream.js';
 import { PHOTO_AUGMENT, photoAugment } from '../data/photo-augment.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
-import type { LabelledImage } from '../data/seed-csv.js';
+import type { LabelledImage } from '../data/labels-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { createProgress } from '../util/progress.js';
 
@@ -173,7 +173,7 @@ async function readFloats(file: string, count: number): Promise<Float32Array | n
     const data = new Float32Array(count);
     const bytes = new Uint8Array(data.buffer);
     const chunk = 1 << 28;
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const { bytesRead } = await handle.read(bytes, at, Math.min(chunk, bytes.length - at), at);
       if (bytesRead === 0) return null;
       at += bytesRead;

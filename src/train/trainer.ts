@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type Batch, TrainStream, imagePath } from '../data/dataset-stream.js';
-import { type LabelledImage, readSeedCsv } from '../data/seed-csv.js';
+import { type LabelledImage, readLabelsCsv } from '../data/labels-csv.js';
 import { createAdam } from '../engine/adam.js';
 import { saveLayersModelToDir } from '../engine/model-io.js';
 import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
@@ -35,7 +35,7 @@ export interface TrainOptions {
   epochs?: number;
   seed: number;
   augment: boolean;
-  /** Std (years) of the Gaussian soft age target; 0 = one-hot (the seed). */
+  /** Std (years) of the Gaussian soft age target; 0 = one-hot (as the original tutorial). */
   ageSigma: number;
   warmup?: number;
   schedule?: 'cosine' | 'constant';
@@ -88,7 +88,7 @@ function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, batch: Batch,
 }
 
 /**
- * Trains (or, with `resume`, continues training) a model on a seed-schema CSV: evaluates the whole
+ * Trains (or, with `resume`, continues training) a model on a labels CSV (filename,age,gender): evaluates the whole
  * validation set every `evalEvery` steps (metrics.jsonl + learning-curve.svg/png), checkpoints every
  * `checkpointEvery` steps and on SIGINT/SIGTERM, and exports a serving bundle at the end.
  */
@@ -96,7 +96,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   const backend = await setupBackend(opts.backend, opts.threads, opts.precision);
   const { run, resumed } = await startRun(opts);
-  const [trainRows, valRows] = await Promise.all([readSeedCsv(run.trainCsv), readSeedCsv(run.valCsv)]);
+  const [trainRows, valRows] = await Promise.all([readLabelsCsv(run.trainCsv), readLabelsCsv(run.valCsv)]);
   await requireSomeImages(run.valCsv, valRows, run.imgDir);
   const evalEvery = run.evalEvery ?? 500;
   const checkpointEvery = run.checkpointEvery ?? 0;

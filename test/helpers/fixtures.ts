@@ -45,7 +45,7 @@ export async function tempDir(
 }
 
 /** Writes a seed-schema CSV (`filename,age,gender`) for the samples; filenames relative to utkfaceDir. */
-export async function writeSeedCsv(file: string, samples: UtkSample[]): Promise<void> {
+export async function writeLabelsCsv(file: string, samples: UtkSample[]): Promise<void> {
   const lines = ['filename,age,gender', ...samples.map((s) => `${s.file},${s.age},${s.gender}`)];
   await fs.writeFile(file, lines.join('\n') + '\n');
 }

@@ -5,20 +5,20 @@ import { UserError } from '../util/errors.js';
 import { parseDecimal } from '../util/decimal.js';
 import { readTextFile } from '../util/read-text.js';
 
-/** One labelled image in the seed's CSV schema `filename,age,gender` (gender 1 = male, 0 = female). */
+/** One labelled image in the CSV schema of the original tutorial, `filename,age,gender` (gender 1 = male, 0 = female). */
 export interface LabelledImage {
   filename: string;
   age: number;
   gender: 0 | 1;
 }
 
-export const SEED_COLUMNS = ['filename', 'age', 'gender'] as const;
+export const LABEL_COLUMNS = ['filename', 'age', 'gender'] as const;
 
 /**
  * Parses a seed-schema CSV. Fails at once with a one-line error naming file, line and reason on a missing
  * column, an age outside 0..100 or not an integer, a gender other than 0/1, or an empty file.
  */
-export function parseSeedCsv(text: string, file: string): LabelledImage[] {
+export function parseLabelsCsv(text: string, file: string): LabelledImage[] {
   let records: string[][];
   try {
     records = parse(text, { skip_empty_lines: true, trim: true, relax_column_count: true }) as string[][];
@@ -31,8 +31,8 @@ export function parseSeedCsv(text: string, file: string): LabelledImage[] {
   if (records.length === 0)
     throw new UserError(`${file}: empty file (expected a header filename,age,gender)`);
   const header = records[0]!.map((h) => h.toLowerCase());
-  const idx = SEED_COLUMNS.map((c) => header.indexOf(c));
-  const missing = SEED_COLUMNS.filter((_, i) => idx[i]! < 0);
+  const idx = LABEL_COLUMNS.map((c) => header.indexOf(c));
+  const missing = LABEL_COLUMNS.filter((_, i) => idx[i]! < 0);
   if (missing.length)
     throw new UserError(`${file}:1: missing column ${missing.join(', ')} (header: ${header.join(',')})`);
   if (records.length === 1) throw new UserError(`${file}: no rows after the header`);
@@ -57,19 +57,19 @@ export function parseSeedCsv(text: string, file: string): LabelledImage[] {
   return rows;
 }
 
-export async function readSeedCsv(file: string): Promise<LabelledImage[]> {
-  return parseSeedCsv(await readTextFile(file), file);
+export async function readLabelsCsv(file: string): Promise<LabelledImage[]> {
+  return parseLabelsCsv(await readTextFile(file), file);
 }
 
 /** Rows as seed-schema CSV text, header included. */
 export function seedCsvText(rows: LabelledImage[]): string {
   return stringify(
     rows.map((r) => [r.filename, r.age, r.gender]),
-    { header: true, columns: [...SEED_COLUMNS] },
+    { header: true, columns: [...LABEL_COLUMNS] },
   );
 }
 
 /** Writes rows in the seed schema, atomically (temp file + rename). */
-export async function writeSeedCsv(file: string, rows: LabelledImage[]): Promise<void> {
+export async function writeLabelsCsv(file: string, rows: LabelledImage[]): Promise<void> {
   await writeFileAtomic(file, seedCsvText(rows));
 }
