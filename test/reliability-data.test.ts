@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { num } from '../src/cli/parse-number.js';
 import { OUTPUT_SET, recoverOutputSet, replaceOutputSet } from '../src/data/output-set.js';
 import { DEFAULT_CSV_COLUMNS, parseLabelCsv, preprocessCsv } from '../src/data/preprocess-csv.js';

@@ -131,10 +131,22 @@ describe('trainOnBackbone (library)', () => {
       data: [data],
       epochs: 2,
       batchSize: 16,
-      cacheDir: path.join(dir, 'cache'),
+      cacheDir: path.join(dir, 'lib-cache'),
+      augmentViews: 1,
       progress: (e) => events.push(e),
     });
     assert.equal(result.trainImages, 48);
+    // The training cache holds 3 views per image (plain, mirrored, augmented), the validation one 2.
+    const cacheDir = path.join(dir, 'lib-cache');
+    const indexes = (await fs.readdir(cacheDir)).filter((f) => f.endsWith('.json'));
+    const views: Record<string, number> = {};
+    for (const f of indexes) {
+      const index = JSON.parse(await fs.readFile(path.join(cacheDir, f), 'utf8'));
+      views[f.split('-')[1]!] = index.views;
+      const bytes = (await fs.stat(path.join(cacheDir, f.replace(/\.json$/, '.f32')))).size;
+      assert.equal(bytes, index.rows.length * index.views * index.per * 4, f);
+    }
+    assert.deepEqual(views, { train: 3, val: 2 });
     assert.equal(result.validation[0]!.name, 'mine');
     assert.ok(
       events.some((e) => /steps/.test(e.unit)),

@@ -5,13 +5,6 @@ import type { Box } from './types.js';
 // Detector box -> training-style face crop, pure (no sharp, no Node): shared by the Node predictor and
 // the browser entry (src/web/), which then only differ in the resampler (sharp vs a Lanczos-3 port).
 
-/** Raw RGB pixels, HWC uint8 (the same shape as src/data/image.ts RgbImage). */
-interface Rgb {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
-
 /**
  * The square region, in image pixels, that frames a detected face the way the training crops framed
  * theirs: side `scale * max(w, h)`, centred at the box centre moved by (dx * w, dy * h). The rule's

@@ -1,11 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { BUNDLE_FILES } from '../data/bundle-format.js';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
 import { readLabelsCsv } from '../data/labels-csv.js';
 import { createAdam } from '../engine/adam.js';
-import { saveLayersModelToDir } from '../engine/model-io.js';
 import {
   DLIB_INPUT_SIZE,
   DLIB_NORMALIZATION,
@@ -17,7 +15,6 @@ import { ageGenderHeads } from '../model/heads.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import { MetricsAccumulator, type AgeGenderMetrics } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';
 import { round } from '../util/round.js';
 import { UserError } from '../util/errors.js';
@@ -25,6 +22,7 @@ import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './feature-cache.js';
 import { learningRateAt } from './schedule.js';
+import { writeServingBundle } from './serving-export.js';
 
 /**
  * Training on a pretrained face backbone (the dlib face-recognition ResNet, src/model/dlib-resnet.ts):
@@ -239,7 +237,6 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     outputs: heads(describe(dlib.trunk(image))),
     name: 'agegender_dlib',
   });
-  const servingDir = path.join(opts.modelDir, 'serving', String(Math.floor(Date.now() / 1000)));
   const metrics = {
     arch: 'dlib-resnet',
     backbone: {
@@ -251,16 +248,8 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     trainImages,
     validation,
     history,
-    exportedAt: new Date().toISOString(),
   };
-  await saveLayersModelToDir(full, servingDir, {
-    atomic: true,
-    extraFiles: {
-      [BUNDLE_FILES.preprocess]: JSON.stringify(spec, null, 2) + '\n',
-      [BUNDLE_FILES.metrics]: JSON.stringify(metrics, null, 2) + '\n',
-    },
-  });
-  await writeFileAtomic(path.join(opts.modelDir, 'latest-serving.txt'), servingDir + '\n');
+  const servingDir = await writeServingBundle(full, opts.modelDir, spec, metrics);
   log(`exported ${servingDir}`);
   return { servingDir, trainImages, wallSeconds: (Date.now() - t0) / 1000, validation };
 }

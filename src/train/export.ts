@@ -3,7 +3,7 @@ import { buildModel } from '../model/index.js';
 import { UserError } from '../util/errors.js';
 import { setupBackend } from './backend-setup.js';
 import { loadCheckpoint } from './checkpoint.js';
-import { exportServing } from './trainer.js';
+import { exportServing } from './serving-export.js';
 
 /** Rebuilds the network of a run's latest checkpoint and writes it out as a serving bundle. */
 export async function exportLatest(

@@ -4,7 +4,6 @@ import * as tf from '@tensorflow/tfjs';
 import { type Batch, TrainStream, imagePath } from '../data/dataset-stream.js';
 import { type LabelledImage, readLabelsCsv } from '../data/labels-csv.js';
 import { createAdam } from '../engine/adam.js';
-import { saveLayersModelToDir } from '../engine/model-io.js';
 import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
 import { buildModel } from '../model/index.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
@@ -17,6 +16,7 @@ import { type RunState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from 
 import { type EvalReport, evaluateModel } from './evaluate.js';
 import { type MetricsLine, writeLearningCurve } from './plot.js';
 import { learningRateAt } from './schedule.js';
+import { exportServing } from './serving-export.js';
 
 export interface TrainOptions {
   modelDir: string;
@@ -351,32 +351,4 @@ async function readMetrics(file: string, step: number): Promise<MetricsLine[]> {
     }
   }
   return out;
-}
-
-/** Writes `modelDir/serving/<unix seconds>/`: model.json + weights.bin + preprocess.json + metrics.json. */
-export async function exportServing(
-  model: tf.LayersModel,
-  modelDir: string,
-  spec: PreprocessSpec,
-  run: RunState,
-): Promise<string> {
-  let dir = path.join(modelDir, 'serving', String(Math.floor(Date.now() / 1000)));
-  while (await exists(dir)) dir = path.join(modelDir, 'serving', String(Number(path.basename(dir)) + 1));
-  const metrics = {
-    arch: run.arch,
-    imageSize: run.imageSize,
-    step: run.step,
-    totalSteps: run.totalSteps,
-    validation: run.lastEval,
-    trainCsv: run.trainCsv,
-    valCsv: run.valCsv,
-    exportedAt: new Date().toISOString(),
-  };
-  await saveLayersModelToDir(model, dir, {
-    extraFiles: {
-      'preprocess.json': JSON.stringify(spec, null, 2) + '\n',
-      'metrics.json': JSON.stringify(metrics, null, 2) + '\n',
-    },
-  });
-  return dir;
 }
