@@ -133,6 +133,7 @@ describe('trainOnBackbone (library)', () => {
       batchSize: 16,
       cacheDir: path.join(dir, 'lib-cache'),
       augmentViews: 1,
+      ensemble: 2,
       progress: (e) => events.push(e),
     });
     assert.equal(result.trainImages, 48);
@@ -147,6 +148,16 @@ describe('trainOnBackbone (library)', () => {
       assert.equal(bytes, index.rows.length * index.views * index.per * 4, f);
     }
     assert.deepEqual(views, { train: 3, val: 2 });
+    // Two sets of heads, averaged in layers that keep the served names; predict reads it as any bundle.
+    const model = JSON.parse(await fs.readFile(path.join(result.servingDir, 'model.json'), 'utf8'));
+    const layers: string[] = model.modelTopology.config.layers.map((l: { name: string }) => l.name);
+    for (const name of ['m0_age', 'm1_age', 'm0_gender', 'm1_gender', 'age', 'gender'])
+      assert.ok(layers.includes(name), `no layer ${name}`);
+    const predictor = await Predictor.load({ modelDir: result.servingDir, backend: 'wasm' });
+    const faces = await predictor.predict(path.join(utkfaceDir, samples[50]!.file), { detect: false });
+    assert.equal(faces.length, 1);
+    assert.ok(faces[0]!.age >= 0 && faces[0]!.age <= 100 && Number.isFinite(faces[0]!.pMale));
+    predictor.dispose();
     assert.equal(result.validation[0]!.name, 'mine');
     assert.ok(
       events.some((e) => /steps/.test(e.unit)),

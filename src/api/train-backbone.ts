@@ -34,6 +34,8 @@ export interface BackboneTrainOptions {
    * the plain and mirrored ones (default 0; each costs one more backbone pass over the training set).
    */
   augmentViews?: number;
+  /** Sets of heads trained side by side from different random starts, their logits averaged (default 1). */
+  ensemble?: number;
   dropout?: number;
   ageSigma?: number;
   seed?: number;
@@ -58,6 +60,7 @@ const OPTIONS = [
   'features',
   'separateHeads',
   'augmentViews',
+  'ensemble',
   'dropout',
   'ageSigma',
   'seed',
@@ -89,6 +92,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkNumber(fn, 'tailEpochs', opts.tailEpochs, { int: true, min: 0, max: 1000 });
   checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
   checkNumber(fn, 'lr', opts.lr, { min: 1e-8, max: 10 });
+  checkNumber(fn, 'ensemble', opts.ensemble, { int: true, min: 1, max: 32 });
   checkNumber(fn, 'augmentViews', opts.augmentViews, { int: true, min: 0, max: 16 });
   checkNumber(fn, 'hidden', opts.hidden, { int: true, min: 0, max: 8192 });
   checkNumber(fn, 'dropout', opts.dropout, { min: 0, max: 0.95 });
@@ -124,6 +128,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       features: opts.features ?? 'multi',
       separateHeads: opts.separateHeads,
       augmentedViews: opts.augmentViews ?? 0,
+      ensemble: opts.ensemble ?? 1,
       dropout: opts.dropout ?? 0.3,
       ageSigma: opts.ageSigma ?? 2,
       seed: opts.seed ?? 1,

@@ -35,6 +35,7 @@ interface TrainFlags {
   features: 'multi' | 'pooled';
   separateHeads?: boolean;
   augmentViews: string;
+  ensemble: string;
 }
 
 export function register(program: Command): void {
@@ -104,6 +105,7 @@ export function register(program: Command): void {
     )
     .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')
     .option('--separate-heads', 'with --backbone: one hidden layer per head instead of a shared one')
+    .option('--ensemble <k>', 'with --backbone: sets of heads trained side by side, logits averaged', '1')
     .option(
       '--augment-views <n>',
       'with --backbone: photo-like augmented copies per training image (jitter, blur, JPEG, colour), cached',
@@ -196,6 +198,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     features: flags.features,
     separateHeads: Boolean(flags.separateHeads),
     augmentViews: num('--augment-views', flags.augmentViews, { int: true, min: 0, max: 16 }),
+    ensemble: num('--ensemble', flags.ensemble, { int: true, min: 1, max: 32 }),
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),

@@ -11,7 +11,7 @@ import {
   DLIB_TRUNK_SHAPE,
   buildDlibResNet,
 } from '../model/dlib-resnet.js';
-import { ageGenderHeads } from '../model/heads.js';
+import { headEnsemble } from '../model/heads.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import { MetricsAccumulator, type AgeGenderMetrics } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
@@ -67,6 +67,8 @@ export interface BackboneTrainOptions {
   features: 'pooled' | 'multi';
   /** One hidden layer per head (default shared). */
   separateHeads?: boolean;
+  /** Sets of heads trained side by side from different starting points, logits averaged (default 1). */
+  ensemble?: number;
   /** Hidden units of the heads (0 = linear heads). */
   hidden: number;
   dropout: number;
@@ -159,13 +161,20 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const describe = featureFn(dlib.tail, opts.features);
   const pooledOut = describe(mapIn);
   const tailModel = tf.model({ inputs: mapIn, outputs: pooledOut, name: 'dlib_tail' });
-  const heads = ageGenderHeads({
-    hidden: opts.hidden,
-    dropout: opts.dropout,
-    seed: opts.seed,
-    normalizeInput: true,
-    separateHidden: opts.separateHeads,
-  });
+  const ensemble = headEnsemble(
+    {
+      hidden: opts.hidden,
+      dropout: opts.dropout,
+      seed: opts.seed,
+      normalizeInput: true,
+      separateHidden: opts.separateHeads,
+    },
+    opts.ensemble ?? 1,
+  );
+  const heads = ensemble.averaged;
+  // Trained with every member's own outputs (and loss); scored and served with their average.
+  const trainable = (input: tf.SymbolicTensor, features: tf.SymbolicTensor, name: string) =>
+    tf.model({ inputs: input, outputs: ensemble.each(features).flat(), name });
   const featIn = tf.input({ shape: [pooledOut.shape[1]!], name: 'features' });
   const headModel = tf.model({ inputs: featIn, outputs: heads(featIn), name: 'heads' });
   const pool = (s: FeatureSet) => mapFeatures(tailModel, s);
@@ -176,6 +185,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     Promise.all(sets.map((s, i) => scoreSet(m, s, opts.sets[i]!.name)));
   const fit = async (
     m: tf.LayersModel,
+    scored: tf.LayersModel,
     sets: FeatureSet[],
     valSets: FeatureSet[],
     epochs: number,
@@ -199,7 +209,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
         step++;
         progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
       }
-      const reports = await score(m, valSets);
+      const reports = await score(scored, valSets);
       const line = { phase, epoch, trainLoss: round(lossSum / stepsPerEpoch, 4), sets: reports };
       history.push(line);
       await fs.appendFile(path.join(opts.modelDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
@@ -216,12 +226,14 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     optimizer.dispose();
   };
   await fs.mkdir(opts.modelDir, { recursive: true });
-  await fit(headModel, trainPooled, valPooled, opts.epochs, opts.lr, 'heads');
+  const headTrain = trainable(featIn, featIn, 'heads_train');
+  await fit(headTrain, headModel, trainPooled, valPooled, opts.epochs, opts.lr, 'heads');
 
   // 3. Phase "tail": the tail and the heads together on the cached maps.
   const tailHeads = tf.model({ inputs: mapIn, outputs: heads(pooledOut), name: 'tail_heads' });
   if (opts.tailEpochs > 0) {
-    await fit(tailHeads, train, val, opts.tailEpochs, opts.tailLr ?? opts.lr / 10, 'tail');
+    const tailTrain = trainable(mapIn, pooledOut, 'tail_heads_train');
+    await fit(tailTrain, tailHeads, train, val, opts.tailEpochs, opts.tailLr ?? opts.lr / 10, 'tail');
   }
   const validation = await score(tailHeads, val);
 
@@ -321,8 +333,12 @@ function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, b: Gathered, 
     const genderT = tf.tensor2d(genderTargets(b.genders), [n, 2]);
     const loss = optimizer.minimize(
       () => {
-        const [age, gender] = model.apply(x, { training: true }) as tf.Tensor2D[];
-        return jointLoss(age!, gender!, ageT, genderT);
+        // [age, gender] of each member of the ensemble: the mean of their joint losses.
+        const outs = model.apply(x, { training: true }) as tf.Tensor2D[];
+        const losses: tf.Scalar[] = [];
+        for (let i = 0; i < outs.length; i += 2)
+          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT));
+        return losses.length === 1 ? losses[0]! : (tf.div(tf.addN(losses), losses.length) as tf.Scalar);
       },
       true,
       model.trainableWeights.map((w) => w.read() as tf.Variable),
