@@ -3,7 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, initBackend } from '../src/engine/backend.js';
 import {
+  DNNL_ELEMENTWISE_KERNELS,
   DNNL_KERNELS,
+  MIN_ELEMENTWISE,
   dnnlCallCounts,
   dnnlLibrary,
   dnnlReorderedBytes,
@@ -169,6 +171,79 @@ describe('oneDNN kernels on wasm', { skip }, () => {
       w2.dispose();
     }
     tf.dispose(xs);
+  });
+
+  test('activations, broadcasting adds and batch norm on big tensors run on oneDNN with the cpu answer', async () => {
+    const before = dnnlCallCounts();
+    const big: Shape4 = [2, 24, 20, 18]; // 17,280 values: just over MIN_ELEMENTWISE
+    assert.ok(big.reduce((a, b) => a * b, 1) >= MIN_ELEMENTWISE);
+    const [, h, , c] = big;
+    await compare(
+      'element-wise',
+      [
+        rand(big, 100),
+        rand(big, 101),
+        rand([c], 102),
+        rand([1, h, 1, c], 103),
+        rand([c], 104),
+        rand([c], 105),
+        rand([c], 106),
+        rand([c], 107),
+      ],
+      (x, y, bias, rowBias, mean, v, offset, scale) => {
+        const variance = tf.add(tf.abs(v!), 0.5);
+        return [
+          tf.relu(x!),
+          tf.relu6(tf.mul(x!, 8)),
+          tf.clipByValue(x!, -0.25, 0.4),
+          tf.add(x!, y!),
+          tf.add(x!, bias!),
+          tf.add(bias!, x!), // the broadcast operand first
+          tf.add(x!, rowBias!), // not a bias over the last axis: wasm
+          tf.batchNorm(x!, mean!, variance, offset, scale, 1e-3),
+          tf.batchNorm(x!, mean!, variance, undefined, scale, 1e-3),
+          tf.batchNorm(
+            x!,
+            mean!.reshape([1, 1, 1, c]),
+            variance.reshape([1, 1, 1, c]),
+            offset!.reshape([1, 1, 1, c]),
+            undefined,
+            1e-5,
+          ),
+          tf.batchNorm(x!, mean!, variance, undefined, undefined, 1e-3),
+        ];
+      },
+    );
+    const now = dnnlCallCounts();
+    const ran = (k: string) => (now[k]?.dnnl ?? 0) - (before[k]?.dnnl ?? 0);
+    assert.deepEqual(
+      DNNL_ELEMENTWISE_KERNELS.map((k) => [k, ran(k)]),
+      [
+        ['Relu', 1],
+        ['Relu6', 1],
+        ['ClipByValue', 1],
+        ['Add', 3],
+        ['FusedBatchNorm', 4],
+      ],
+    );
+  });
+
+  test('small tensors, both-sides broadcasts and int adds stay on the wasm kernels', async () => {
+    const before = dnnlCallCounts();
+    await compare(
+      'element-wise fallbacks',
+      [rand([4, 5, 6, 3], 110), rand([40, 1, 30], 111), rand([1, 50, 30], 112)],
+      (x, a, b) => [
+        tf.relu(x!),
+        tf.add(x!, x!),
+        tf.add(a!, b!), // [40, 50, 30]: neither operand has the output's shape
+        tf.add(tf.tensor1d([1, 2, 3], 'int32'), tf.tensor1d([4, 5, 6], 'int32')).cast('float32'),
+      ],
+    );
+    const now = dnnlCallCounts();
+    assert.equal((now.Relu?.dnnl ?? 0) - (before.Relu?.dnnl ?? 0), 0);
+    assert.equal((now.Add?.dnnl ?? 0) - (before.Add?.dnnl ?? 0), 0);
+    assert.equal((now.Add?.fallback ?? 0) - (before.Add?.fallback ?? 0), 3);
   });
 
   describe('a whole model', () => {

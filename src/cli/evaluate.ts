@@ -11,7 +11,7 @@ export function register(program: Command): void {
       '--model-dir <dir>',
       'a serving bundle, or a run directory (newest serving bundle, else checkpoint)',
     )
-    .requiredOption('--csv <file>', 'rows to score, seed schema filename,age,gender')
+    .requiredOption('--csv <file>', 'rows to score, CSV filename,age,gender (gender 1 = male)')
     .requiredOption('--img-dir <dir>', 'directory the CSV filenames are relative to')
     .option('--batch-size <n>', 'images per forward pass', '64')
     .addOption(backendOption())

@@ -47,7 +47,7 @@ export function register(program: Command): void {
       'run directory: metrics.jsonl, learning curves, checkpoints, serving/<timestamp>/',
     )
     .option('--img-dir <dir>', 'directory the CSV filenames are relative to')
-    .option('--train-csv <file>', 'training rows, seed schema filename,age,gender')
+    .option('--train-csv <file>', 'training rows, CSV filename,age,gender (gender 1 = male)')
     .option('--val-csv <file>', 'validation rows (scored in full at every eval)')
     .option('--img-size <px>', 'input side of the network', '64')
     .option('--num-steps <n>', 'training steps (default: 16 epochs)')

@@ -2,7 +2,9 @@ import { DNNL, type DnnlApi, loadDnnl } from './library.js';
 import { registerDnnlKernels } from './kernels.js';
 
 export {
+  DNNL_ELEMENTWISE_KERNELS,
   DNNL_KERNELS,
+  MIN_ELEMENTWISE,
   dnnlCallCounts,
   dnnlReorderedBytes,
   isDnnlKernel,

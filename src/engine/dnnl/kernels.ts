@@ -7,15 +7,17 @@ import {
   convBackwardWeightsPlan,
   convForwardPlan,
 } from './conv-plans.js';
+import { addPlan, batchNormPlan, eltwisePlan } from './elementwise-plans.js';
 import { DNNL, type DnnlApi } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
 import { DnnlContext, type Plan, PlanCache } from './plan.js';
 
 /**
  * oneDNN-backed kernels for the wasm backend: convolutions (plain, fused, depthwise, and the gradients
- * of both) and matrix products, reading and writing tensors where they lie in the wasm heap. A call
- * oneDNN cannot take (NCHW, int tensors, a broadcast it lacks, PReLU) goes to the kernel registered
- * before ours, so everything else stays exactly as it was.
+ * of both), matrix products, and the memory-bound kernels between them (relu, clip, residual and bias
+ * adds, batch norm; on big tensors only), reading and writing tensors where they lie in the wasm heap.
+ * A call oneDNN cannot take (NCHW, int tensors, a broadcast it lacks, PReLU, a small tensor) goes to
+ * the kernel registered before ours, so everything else stays exactly as it was.
  */
 
 /** The view of tfjs-backend-wasm's BackendWasm these kernels need. */
@@ -37,7 +39,21 @@ export const DNNL_KERNELS = [
   'DepthwiseConv2dNativeBackpropFilter',
   'BatchMatMul',
   '_FusedMatMul',
+  'Relu',
+  'Relu6',
+  'ClipByValue',
+  'Add',
+  'FusedBatchNorm',
 ] as const;
+
+/** The element-wise ones among them: taken only for tensors of at least MIN_ELEMENTWISE values. */
+export const DNNL_ELEMENTWISE_KERNELS = ['Relu', 'Relu6', 'ClipByValue', 'Add', 'FusedBatchNorm'] as const;
+
+/**
+ * Below this many values an element-wise kernel stays on wasm: a oneDNN call costs a few microseconds
+ * of FFI and thread wake-up, more than wasm needs for a small tensor (a bias, a loss, the heads).
+ */
+export const MIN_ELEMENTWISE = 16384;
 
 const OURS = Symbol.for('agegender.dnnlKernel');
 type Marked = tf.KernelConfig & { [OURS]?: tf.KernelConfig | undefined };
@@ -318,6 +334,66 @@ function matMul(fused: boolean): KernelFn {
   };
 }
 
+/** An activation, f(x) element by element; `params` gives oneDNN's alpha and beta from the attributes. */
+function eltwise(alg: number, params: (attrs: tf.NamedAttrMap) => [number, number]): KernelFn {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs as Record<string, tf.TensorInfo>;
+    if (!x || !allF32(x)) return null;
+    const count = sizeOf(x.shape);
+    if (count < MIN_ELEMENTWISE) return null;
+    const [alpha, beta] = params(attrs);
+    const s = state!;
+    const k = key('eltwise', alg, alpha, beta, count);
+    const plan = s.cache.get(k, () => eltwisePlan(s.ctx, count, alg, alpha, beta));
+    return runPlan(backend, plan, k, [x], x.shape);
+  };
+}
+
+/**
+ * a + b when both have the output's shape (a residual) or one is a vector over the last axis (a bias);
+ * other broadcasts stay on wasm.
+ */
+const add: KernelFn = ({ inputs, backend }) => {
+  const { a, b } = inputs as Record<string, tf.TensorInfo>;
+  if (!a || !b || !allF32(a, b)) return null;
+  const count = sizeOf(a.shape);
+  if (Math.max(count, sizeOf(b.shape)) < MIN_ELEMENTWISE) return null;
+  const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+  // Addition commutes: the full operand goes first, the bias second.
+  const [full, other] = count >= sizeOf(b.shape) ? [a, b] : [b, a];
+  const cols = full.shape.at(-1) ?? 1;
+  const bias =
+    !same &&
+    full.shape.length >= 1 &&
+    other.shape.length <= full.shape.length &&
+    sizeOf(other.shape) === cols &&
+    (other.shape.at(-1) ?? 1) === cols;
+  if (!same && !bias) return null;
+  const rows = sizeOf(full.shape) / cols;
+  const s = state!;
+  const k = key('add', rows, cols, bias);
+  const plan = s.cache.get(k, () => addPlan(s.ctx, rows, cols, bias));
+  return runPlan(backend, plan, k, [full, other], full.shape);
+};
+
+/** Batch norm of an NHWC tensor with given statistics (inference, and training's batch moments). */
+const batchNorm: KernelFn = ({ inputs, backend, attrs }) => {
+  const { x, mean, variance, offset, scale } = inputs as Record<string, tf.TensorInfo | undefined>;
+  if (!x || !mean || !variance || !allF32(x, mean, variance, offset, scale)) return null;
+  if (x.shape.length !== 4 || sizeOf(x.shape) < MIN_ELEMENTWISE) return null;
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  // Per-channel vectors only ([c], or [1, 1, 1, c]); any other broadcast goes to wasm.
+  const perChannel = (t: tf.TensorInfo | undefined) => !t || (sizeOf(t.shape) === c && t.shape.at(-1) === c);
+  if (![mean, variance, offset, scale].every(perChannel)) return null;
+  const epsilon = (attrs as unknown as { varianceEpsilon: number }).varianceEpsilon;
+  const s = state!;
+  const g = { n, h, w, c };
+  const k = key('batchnorm', g, epsilon, !!scale, !!offset);
+  const plan = s.cache.get(k, () => batchNormPlan(s.ctx, g, epsilon, !!scale, !!offset));
+  const args = [x, mean, variance, ...(scale ? [scale] : []), ...(offset ? [offset] : [])];
+  return runPlan(backend, plan, k, args, x.shape);
+};
+
 const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
   Conv2D: convForward(false, false),
   FusedConv2D: convForward(true, false),
@@ -329,6 +405,14 @@ const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
   DepthwiseConv2dNativeBackpropFilter: convBackwardWeights(true),
   BatchMatMul: matMul(false),
   _FusedMatMul: matMul(true),
+  Relu: eltwise(DNNL.eltwiseRelu, () => [0, 0]),
+  Relu6: eltwise(DNNL.eltwiseClip, () => [0, 6]),
+  ClipByValue: eltwise(DNNL.eltwiseClip, (a) => {
+    const { clipValueMin, clipValueMax } = a as unknown as { clipValueMin: number; clipValueMax: number };
+    return [clipValueMin, clipValueMax];
+  }),
+  Add: add,
+  FusedBatchNorm: batchNorm,
 };
 
 /**

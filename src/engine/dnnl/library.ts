@@ -76,6 +76,22 @@ export interface DnnlApi {
     padR: BigInt64Array,
   ): number;
   matmul_desc_init(desc: Buffer, src: Buffer, weights: Buffer, bias: Buffer | null, dst: Buffer): number;
+  eltwise_forward_desc_init(
+    desc: Buffer,
+    prop: number,
+    alg: number,
+    data: Buffer,
+    alpha: number,
+    beta: number,
+  ): number;
+  binary_desc_init(desc: Buffer, alg: number, src0: Buffer, src1: Buffer, dst: Buffer): number;
+  batch_normalization_forward_desc_init(
+    desc: Buffer,
+    prop: number,
+    data: Buffer,
+    eps: number,
+    flags: number,
+  ): number;
   primitive_desc_create(
     out: [Handle | null],
     desc: Buffer,
@@ -135,6 +151,15 @@ export const DNNL = {
   ARG_DIFF_SRC: 129,
   ARG_DIFF_DST: 145,
   ARG_DIFF_WEIGHTS: 161,
+  ARG_SRC_1: 2,
+  ARG_MEAN: 49,
+  ARG_VARIANCE: 50,
+  ARG_SCALE: 51,
+  ARG_SHIFT: 52,
+  binaryAdd: 0x1fff0,
+  useGlobalStats: 0x1,
+  useScale: 0x8,
+  useShift: 0x10,
   ARG_FROM: 1,
   ARG_TO: 17,
   querySrc: 129,
@@ -246,6 +271,13 @@ function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
         'void *dbias, void *ddst, int64_t *strides, int64_t *dilates, int64_t *padl, int64_t *padr)',
     ),
     matmul_desc_init: f('int dnnl_matmul_desc_init(void *d, void *src, void *wei, void *bias, void *dst)'),
+    eltwise_forward_desc_init: f(
+      'int dnnl_eltwise_forward_desc_init(void *d, int prop, int alg, void *data, float alpha, float beta)',
+    ),
+    binary_desc_init: f('int dnnl_binary_desc_init(void *d, int alg, void *src0, void *src1, void *dst)'),
+    batch_normalization_forward_desc_init: f(
+      'int dnnl_batch_normalization_forward_desc_init(void *d, int prop, void *data, float eps, unsigned int flags)',
+    ),
     primitive_desc_create: f(
       'int dnnl_primitive_desc_create(_Out_ void **pd, void *desc, void *attr, void *engine, void *hint)',
     ),

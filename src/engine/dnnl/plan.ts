@@ -70,8 +70,11 @@ export function anyMd(api: DnnlApi, dims: number[], dtype: number = DNNL.f32): B
 export interface PlanArg {
   /** DNNL_ARG_* of the primitive. */
   arg: number;
-  /** dnnl_query_*_md (and index: bias is weights #1) that gives the layout the primitive chose. */
-  query: number;
+  /**
+   * dnnl_query_*_md (and index: bias is weights #1) that gives the layout the primitive chose; none for
+   * a primitive given plain layouts only (element-wise ones), which reads and writes the tensor as is.
+   */
+  query?: number;
   index?: number;
   /** The tensor's own (plain) layout. */
   user: Buffer;
@@ -124,6 +127,11 @@ export class Plan {
       this.prim = primOut[0]!;
       const pairs: Array<[number, Handle]> = [];
       this.bound = args.map((a) => {
+        if (a.query === undefined) {
+          const user = memory(api, ctx, a.user);
+          pairs.push([a.arg, user]);
+          return { user, output: a.output };
+        }
         const chosen = api.primitive_desc_query_md(pd, a.query, a.index ?? 0);
         if (!chosen) throw new DnnlError(`oneDNN: no memory descriptor for argument ${a.arg}`);
         const user = memory(api, ctx, a.user);
