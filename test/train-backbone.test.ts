@@ -134,6 +134,7 @@ describe('trainOnBackbone (library)', () => {
       cacheDir: path.join(dir, 'lib-cache'),
       augmentViews: 1,
       ensemble: 2,
+      features: 'fine',
       progress: (e) => events.push(e),
     });
     assert.equal(result.trainImages, 48);

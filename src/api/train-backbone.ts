@@ -25,8 +25,11 @@ export interface BackboneTrainOptions {
   lr?: number;
   /** Hidden units of the heads (default 512; 0 = linear heads). */
   hidden?: number;
-  /** 'multi' (default): pooled + mid-level features; 'pooled': the 256 pooled features only. */
-  features?: 'multi' | 'pooled';
+  /**
+   * 'multi' (default): pooled + the mid-level map at 2x2; 'fine': pooled + the mid-level map at 4x4;
+   * 'pooled': the 256 pooled features only.
+   */
+  features?: 'multi' | 'fine' | 'pooled';
   /** One hidden layer per head instead of a shared one. */
   separateHeads?: boolean;
   /**
@@ -85,7 +88,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkKnownOptions(fn, opts, OPTIONS);
   checkString(fn, 'modelDir', opts?.modelDir, true);
   checkChoice(fn, 'backbone', opts.backbone, ['dlib-resnet']);
-  checkChoice(fn, 'features', opts.features, ['multi', 'pooled']);
+  checkChoice(fn, 'features', opts.features, ['multi', 'fine', 'pooled']);
   checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
   checkString(fn, 'cacheDir', opts.cacheDir);
   checkNumber(fn, 'epochs', opts.epochs, { int: true, min: 1, max: 1000 });

@@ -32,7 +32,7 @@ interface TrainFlags {
   hidden: string;
   dropout: string;
   featureCache?: string;
-  features: 'multi' | 'pooled';
+  features: 'multi' | 'fine' | 'pooled';
   separateHeads?: boolean;
   augmentViews: string;
   ensemble: string;
@@ -98,9 +98,9 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         '--features <kind>',
-        "with --backbone: 'multi' = pooled + mid-level features, 'pooled' = pooled only",
+        "with --backbone: 'multi' = pooled + mid-level map at 2x2, 'fine' = at 4x4, 'pooled' = pooled only",
       )
-        .choices(['multi', 'pooled'])
+        .choices(['multi', 'fine', 'pooled'])
         .default('multi'),
     )
     .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')

@@ -62,9 +62,10 @@ export interface BackboneTrainOptions {
   /**
    * What the heads see: 'pooled' = the backbone's 256 globally pooled features (identity-trained, the
    * descriptor's input); 'multi' = those plus the trunk's 8x8x128 map average-pooled to 2x2 (512 more
-   * values of mid-level texture and shape, which age needs and identity training learns to ignore).
+   * values of mid-level texture and shape, which age needs and identity training learns to ignore);
+   * 'fine' = the same map at 4x4 (2,048 values: where on the face, not only what).
    */
-  features: 'pooled' | 'multi';
+  features: 'pooled' | 'multi' | 'fine';
   /** One hidden layer per head (default shared). */
   separateHeads?: boolean;
   /** Sets of heads trained side by side from different starting points, logits averaged (default 1). */
@@ -269,10 +270,11 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
 /** The layers from the trunk's map to the heads' input (see BackboneTrainOptions.features). */
 function featureFn(
   tail: (map: tf.SymbolicTensor) => tf.SymbolicTensor,
-  kind: 'pooled' | 'multi',
+  kind: 'pooled' | 'multi' | 'fine',
 ): (map: tf.SymbolicTensor) => tf.SymbolicTensor {
   if (kind === 'pooled') return tail;
-  const pool = tf.layers.averagePooling2d({ poolSize: 4, strides: 4, name: 'mid_pool' });
+  const side = kind === 'fine' ? 2 : 4;
+  const pool = tf.layers.averagePooling2d({ poolSize: side, strides: side, name: 'mid_pool' });
   const flat = tf.layers.flatten({ name: 'mid_flat' });
   const join = tf.layers.concatenate({ name: 'features' });
   return (map) =>
