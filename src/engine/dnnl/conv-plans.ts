@@ -1,5 +1,5 @@
 import { DNNL, type Handle } from './library.js';
-import { type DnnlContext, Plan, anyMd, check, plainMd, toDims } from './plan.js';
+import { type DnnlContext, DnnlError, Plan, anyMd, check, plainMd, toDims } from './plan.js';
 
 /**
  * oneDNN plans for the three passes of a 2-D convolution over tfjs tensors: NHWC activations, HWIO
@@ -37,7 +37,11 @@ export interface Epilogue {
 export interface PlanOptions {
   /** Let oneDNN pick blocked layouts (reordering to and from the tensors' plain ones). */
   blocked: boolean;
-  /** Allow bf16 arithmetic inside the primitive (f32 in and out). */
+  /**
+   * bf16 arithmetic inside the primitive, f32 tensors in and out: convolutions read their inputs as bf16
+   * (converted by the reorder into the blocked layout, which runs anyway) and write f32; matmuls get
+   * oneDNN's bf16 fp-math mode.
+   */
   bf16: boolean;
 }
 
@@ -78,19 +82,37 @@ interface Mds {
   userDst: Buffer;
 }
 
-function mdsOf(ctx: DnnlContext, g: ConvGeometry, opts: PlanOptions): Mds {
+/** Data types inside a primitive: bf16 for what it reads, f32 for what it writes (one of the three). */
+type Written = 'src' | 'wei' | 'dst';
+
+function mdsOf(ctx: DnnlContext, g: ConvGeometry, opts: PlanOptions, written: Written, bf16: boolean): Mds {
   const userSrc = nhwc(ctx, g.n, g.ci, g.h, g.w);
   const userWei = filterMd(ctx, g);
   const userDst = nhwc(ctx, g.n, g.co, g.oh, g.ow);
   if (!opts.blocked) return { src: userSrc, wei: userWei, dst: userDst, userSrc, userWei, userDst };
+  const dt = (role: Written) => (bf16 && role !== written ? DNNL.bf16 : DNNL.f32);
   return {
-    src: anyMd(ctx.api, [g.n, g.ci, g.h, g.w]),
-    wei: anyMd(ctx.api, filterDims(g)),
-    dst: anyMd(ctx.api, [g.n, g.co, g.oh, g.ow]),
+    src: anyMd(ctx.api, [g.n, g.ci, g.h, g.w], dt('src')),
+    wei: anyMd(ctx.api, filterDims(g), dt('wei')),
+    dst: anyMd(ctx.api, [g.n, g.co, g.oh, g.ow], dt('dst')),
     userSrc,
     userWei,
     userDst,
   };
+}
+
+/**
+ * Builds a convolution plan in bf16 when asked (and blocked layouts are on), or in f32 when oneDNN has no
+ * bf16 implementation for it (a depthwise shape, a CPU without the instructions): never an error.
+ */
+function withBf16(opts: PlanOptions, build: (bf16: boolean) => Plan): Plan {
+  if (!opts.bf16 || !opts.blocked) return build(false);
+  try {
+    return build(true);
+  } catch (err) {
+    if (err instanceof DnnlError) return build(false);
+    throw err;
+  }
 }
 
 /** Attribute object carrying the epilogue's eltwise post-op and the fp math mode; null when neither. */
@@ -148,10 +170,14 @@ function forwardHint(ctx: DnnlContext, g: ConvGeometry, m: Mds, attr: Handle | n
 
 /** y = conv(x, w) [+ bias] [then eltwise]; run with addresses [x, w, (bias), y]. */
 export function convForwardPlan(ctx: DnnlContext, g: ConvGeometry, e: Epilogue, opts: PlanOptions): Plan {
-  const m = mdsOf(ctx, g, opts);
+  return withBf16(opts, (bf16) => convForward(ctx, g, e, opts, bf16));
+}
+
+function convForward(ctx: DnnlContext, g: ConvGeometry, e: Epilogue, opts: PlanOptions, bf16: boolean): Plan {
+  const m = mdsOf(ctx, g, opts, 'dst', bf16);
   const bias = e.bias ? plainMd(ctx.api, [g.co], [1]) : null;
   const desc = forwardDesc(ctx, g, m, DNNL.forwardInference, bias);
-  const attr = makeAttr(ctx, e.eltwise, opts.bf16);
+  const attr = makeAttr(ctx, e.eltwise, false);
   try {
     return new Plan(
       ctx,
@@ -173,7 +199,11 @@ export function convForwardPlan(ctx: DnnlContext, g: ConvGeometry, e: Epilogue, 
 
 /** dx from dy and w; run with addresses [dy, w, dx]. */
 export function convBackwardDataPlan(ctx: DnnlContext, g: ConvGeometry, opts: PlanOptions): Plan {
-  const m = mdsOf(ctx, g, opts);
+  return withBf16(opts, (bf16) => convBackwardData(ctx, g, opts, bf16));
+}
+
+function convBackwardData(ctx: DnnlContext, g: ConvGeometry, opts: PlanOptions, bf16: boolean): Plan {
+  const m = mdsOf(ctx, g, opts, 'src', bf16);
   const p = padsOf(g);
   const desc = Buffer.alloc(DNNL.OP_DESC_BYTES);
   check(
@@ -190,8 +220,9 @@ export function convBackwardDataPlan(ctx: DnnlContext, g: ConvGeometry, opts: Pl
     ),
     'convolution_backward_data_desc_init',
   );
-  const attr = makeAttr(ctx, null, opts.bf16);
-  const hint = forwardHint(ctx, g, m, attr);
+  const attr = makeAttr(ctx, null, false);
+  // The forward hint in a valid forward configuration of the same arithmetic (bf16 in, f32 out).
+  const hint = forwardHint(ctx, g, mdsOf(ctx, g, opts, 'dst', bf16), attr);
   try {
     return new Plan(
       ctx,
@@ -211,7 +242,11 @@ export function convBackwardDataPlan(ctx: DnnlContext, g: ConvGeometry, opts: Pl
 
 /** dw from x and dy; run with addresses [x, dy, dw]. */
 export function convBackwardWeightsPlan(ctx: DnnlContext, g: ConvGeometry, opts: PlanOptions): Plan {
-  const m = mdsOf(ctx, g, opts);
+  return withBf16(opts, (bf16) => convBackwardWeights(ctx, g, opts, bf16));
+}
+
+function convBackwardWeights(ctx: DnnlContext, g: ConvGeometry, opts: PlanOptions, bf16: boolean): Plan {
+  const m = mdsOf(ctx, g, opts, 'wei', bf16);
   const p = padsOf(g);
   const desc = Buffer.alloc(DNNL.OP_DESC_BYTES);
   check(
@@ -229,8 +264,9 @@ export function convBackwardWeightsPlan(ctx: DnnlContext, g: ConvGeometry, opts:
     ),
     'convolution_backward_weights_desc_init',
   );
-  const attr = makeAttr(ctx, null, opts.bf16);
-  const hint = forwardHint(ctx, g, m, attr);
+  const attr = makeAttr(ctx, null, false);
+  // The forward hint in a valid forward configuration of the same arithmetic (bf16 in, f32 out).
+  const hint = forwardHint(ctx, g, mdsOf(ctx, g, opts, 'dst', bf16), attr);
   try {
     return new Plan(
       ctx,
