@@ -135,6 +135,7 @@ describe('trainOnBackbone (library)', () => {
       augmentViews: 1,
       ensemble: 2,
       features: 'fine',
+      weights: 'float16',
       progress: (e) => events.push(e),
     });
     assert.equal(result.trainImages, 48);
@@ -154,6 +155,11 @@ describe('trainOnBackbone (library)', () => {
     const layers: string[] = model.modelTopology.config.layers.map((l: { name: string }) => l.name);
     for (const name of ['m0_age', 'm1_age', 'm0_gender', 'm1_gender', 'age', 'gender'])
       assert.ok(layers.includes(name), `no layer ${name}`);
+    const specs: { quantization?: { dtype: string } }[] = model.weightsManifest[0].weights;
+    assert.ok(
+      specs.every((w) => w.quantization?.dtype === 'float16'),
+      'weights: float16 was not applied',
+    );
     const predictor = await Predictor.load({ modelDir: result.servingDir, backend: 'wasm' });
     const faces = await predictor.predict(path.join(utkfaceDir, samples[50]!.file), { detect: false });
     assert.equal(faces.length, 1);

@@ -39,6 +39,8 @@ export interface BackboneTrainOptions {
   augmentViews?: number;
   /** Sets of heads trained side by side from different random starts, their logits averaged (default 1). */
   ensemble?: number;
+  /** 'float16' halves the bundle's weights.bin (tfjs reads it back as float32); default 'float32'. */
+  weights?: 'float32' | 'float16';
   dropout?: number;
   ageSigma?: number;
   seed?: number;
@@ -64,6 +66,7 @@ const OPTIONS = [
   'separateHeads',
   'augmentViews',
   'ensemble',
+  'weights',
   'dropout',
   'ageSigma',
   'seed',
@@ -88,6 +91,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkKnownOptions(fn, opts, OPTIONS);
   checkString(fn, 'modelDir', opts?.modelDir, true);
   checkChoice(fn, 'backbone', opts.backbone, ['dlib-resnet']);
+  checkChoice(fn, 'weights', opts.weights, ['float32', 'float16']);
   checkChoice(fn, 'features', opts.features, ['multi', 'fine', 'pooled']);
   checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
   checkString(fn, 'cacheDir', opts.cacheDir);
@@ -132,6 +136,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       separateHeads: opts.separateHeads,
       augmentedViews: opts.augmentViews ?? 0,
       ensemble: opts.ensemble ?? 1,
+      weights: opts.weights ?? 'float32',
       dropout: opts.dropout ?? 0.3,
       ageSigma: opts.ageSigma ?? 2,
       seed: opts.seed ?? 1,

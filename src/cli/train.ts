@@ -36,6 +36,7 @@ interface TrainFlags {
   separateHeads?: boolean;
   augmentViews: string;
   ensemble: string;
+  weights: 'float32' | 'float16';
 }
 
 export function register(program: Command): void {
@@ -105,6 +106,11 @@ export function register(program: Command): void {
     )
     .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')
     .option('--separate-heads', 'with --backbone: one hidden layer per head instead of a shared one')
+    .addOption(
+      new Option('--weights <dtype>', 'with --backbone: float16 halves the bundle (read back as float32)')
+        .choices(['float32', 'float16'])
+        .default('float32'),
+    )
     .option('--ensemble <k>', 'with --backbone: sets of heads trained side by side, logits averaged', '1')
     .option(
       '--augment-views <n>',
@@ -199,6 +205,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     separateHeads: Boolean(flags.separateHeads),
     augmentViews: num('--augment-views', flags.augmentViews, { int: true, min: 0, max: 16 }),
     ensemble: num('--ensemble', flags.ensemble, { int: true, min: 1, max: 32 }),
+    weights: flags.weights,
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeDirAtomic } from '../util/atomic.js';
+import { toFloat16 } from './float16.js';
 import { UserError, reason } from '../util/errors.js';
 
 /** File names of the tfjs layers format, as `tf.loadLayersModel('.../model.json')` expects in a browser. */
@@ -33,20 +34,27 @@ export async function saveLayersModelToDir(
     includeOptimizer?: boolean;
     extraFiles?: Record<string, string | Uint8Array>;
     atomic?: boolean;
+    /**
+     * 'float16' stores float32 weights as half precision (tfjs's float16 quantization: half the bytes;
+     * tfjs's loaders, in Node and the browser, turn them back into float32).
+     */
+    weights?: 'float32' | 'float16';
   } = {},
 ): Promise<void> {
   const write = async (target: string) => {
     await fs.mkdir(target, { recursive: true });
     await model.save(
       tf.io.withSaveHandler(async (artifacts) => {
-        const weights = concatWeightData(artifacts.weightData ?? new ArrayBuffer(0));
+        let weights = concatWeightData(artifacts.weightData ?? new ArrayBuffer(0));
+        let specs = artifacts.weightSpecs ?? [];
+        if (opts.weights === 'float16') [weights, specs] = halveWeights(weights, specs);
         const modelJson = {
           format: artifacts.format ?? 'layers-model',
           generatedBy: artifacts.generatedBy,
           convertedBy: artifacts.convertedBy ?? null,
           modelTopology: artifacts.modelTopology,
           trainingConfig: artifacts.trainingConfig,
-          weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+          weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: specs }],
         };
         await fs.writeFile(path.join(target, WEIGHTS_BIN), weights);
         await fs.writeFile(path.join(target, MODEL_JSON), JSON.stringify(modelJson));
@@ -60,6 +68,41 @@ export async function saveLayersModelToDir(
   };
   if (opts.atomic ?? true) await writeDirAtomic(dir, write);
   else await write(dir);
+}
+
+/** The float32 weights of `specs` as float16 (tfjs's quantization entry added); others copied as they are. */
+function halveWeights(
+  data: Uint8Array,
+  specs: tf.io.WeightsManifestEntry[],
+): [Uint8Array, tf.io.WeightsManifestEntry[]] {
+  const parts: Uint8Array[] = [];
+  const out: tf.io.WeightsManifestEntry[] = [];
+  let at = 0;
+  for (const spec of specs) {
+    if (spec.quantization) throw new Error(`weight ${spec.name} is already quantized`);
+    if (spec.dtype !== 'float32' && spec.dtype !== 'int32')
+      throw new Error(`weight ${spec.name}: cannot halve a ${spec.dtype} weight`);
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    const bytes = count * 4; // float32 and int32 alike
+    const slice = data.slice(at, at + bytes);
+    at += bytes;
+    if (spec.dtype === 'float32') {
+      const half = toFloat16(new Float32Array(slice.buffer, slice.byteOffset, count));
+      parts.push(new Uint8Array(half.buffer));
+      out.push({ ...spec, quantization: { dtype: 'float16' } });
+    } else {
+      parts.push(slice);
+      out.push(spec);
+    }
+  }
+  if (at !== data.length) throw new Error('weights: specs do not cover the weight data');
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let k = 0;
+  for (const p of parts) {
+    joined.set(p, k);
+    k += p.length;
+  }
+  return [joined, out];
 }
 
 /** Reads model.json and its weight shards from `dir` into memory artifacts (no fetch, no tfjs-node). */

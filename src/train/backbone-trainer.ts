@@ -68,6 +68,8 @@ export interface BackboneTrainOptions {
   features: 'pooled' | 'multi' | 'fine';
   /** One hidden layer per head (default shared). */
   separateHeads?: boolean;
+  /** How weights.bin stores the weights: float32, or float16 (half the size; default float32). */
+  weights?: 'float32' | 'float16';
   /** Sets of heads trained side by side from different starting points, logits averaged (default 1). */
   ensemble?: number;
   /** Hidden units of the heads (0 = linear heads). */
@@ -262,7 +264,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     validation,
     history,
   };
-  const servingDir = await writeServingBundle(full, opts.modelDir, spec, metrics);
+  const servingDir = await writeServingBundle(full, opts.modelDir, spec, metrics, opts.weights);
   log(`exported ${servingDir}`);
   return { servingDir, trainImages, wallSeconds: (Date.now() - t0) / 1000, validation };
 }

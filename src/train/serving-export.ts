@@ -18,11 +18,13 @@ export async function writeServingBundle(
   modelDir: string,
   spec: PreprocessSpec,
   metrics: object,
+  weights: 'float32' | 'float16' = 'float32',
 ): Promise<string> {
   let dir = path.join(modelDir, 'serving', String(Math.floor(Date.now() / 1000)));
   while (await exists(dir)) dir = path.join(modelDir, 'serving', String(Number(path.basename(dir)) + 1));
   await saveLayersModelToDir(model, dir, {
     atomic: true,
+    weights,
     extraFiles: {
       [BUNDLE_FILES.preprocess]: JSON.stringify(spec, null, 2) + '\n',
       [BUNDLE_FILES.metrics]:
