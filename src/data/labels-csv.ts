@@ -62,7 +62,7 @@ export async function readLabelsCsv(file: string): Promise<LabelledImage[]> {
 }
 
 /** Rows as seed-schema CSV text, header included. */
-export function seedCsvText(rows: LabelledImage[]): string {
+export function labelsCsvText(rows: LabelledImage[]): string {
   return stringify(
     rows.map((r) => [r.filename, r.age, r.gender]),
     { header: true, columns: [...LABEL_COLUMNS] },
@@ -71,5 +71,5 @@ export function seedCsvText(rows: LabelledImage[]): string {
 
 /** Writes rows in the seed schema, atomically (temp file + rename). */
 export async function writeLabelsCsv(file: string, rows: LabelledImage[]): Promise<void> {
-  await writeFileAtomic(file, seedCsvText(rows));
+  await writeFileAtomic(file, labelsCsvText(rows));
 }

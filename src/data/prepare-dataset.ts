@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { seedCsvText, type LabelledImage } from './labels-csv.js';
+import { labelsCsvText, type LabelledImage } from './labels-csv.js';
 import { replaceOutputSet } from './output-set.js';
 import { prepareCropDir, writeCrops, type CropJob } from './crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
@@ -220,9 +220,9 @@ export async function prepareDataset(
   const svg = histogramSvg(hist, `${opts.dataset}: ages of ${kept.length} kept rows`);
   // All or nothing: a kill never leaves this run's train.csv beside the previous run's val.csv.
   await replaceOutputSet(out, {
-    'train.csv': seedCsvText(toCsv(parts.train)),
-    'val.csv': seedCsvText(toCsv(parts.val)),
-    'test.csv': files.test ? seedCsvText(toCsv(parts.test)) : null,
+    'train.csv': labelsCsvText(toCsv(parts.train)),
+    'val.csv': labelsCsvText(toCsv(parts.val)),
+    'test.csv': files.test ? labelsCsvText(toCsv(parts.test)) : null,
     'age-histogram.svg': svg,
     'age-histogram.png': await svgToPng(svg),
     'summary.json': JSON.stringify(summary, null, 2) + '\n',
