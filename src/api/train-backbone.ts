@@ -1,5 +1,10 @@
 import type { BackboneTrainResult, DataSet } from '../train/backbone-trainer.js';
-import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend-choices.js';
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  WEIGHT_STORAGES,
+  type WeightStorage,
+} from '../engine/backend-choices.js';
 import { InvalidOptionError } from '../util/errors.js';
 import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
 import { withProgress, type ProgressOption } from './progress.js';
@@ -40,7 +45,7 @@ export interface BackboneTrainOptions {
   /** Sets of heads trained side by side from different random starts, their logits averaged (default 1). */
   ensemble?: number;
   /** 'float16' halves the bundle's weights.bin (tfjs reads it back as float32); default 'float32'. */
-  weights?: 'float32' | 'float16';
+  weights?: WeightStorage;
   dropout?: number;
   ageSigma?: number;
   seed?: number;
@@ -91,7 +96,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkKnownOptions(fn, opts, OPTIONS);
   checkString(fn, 'modelDir', opts?.modelDir, true);
   checkChoice(fn, 'backbone', opts.backbone, ['dlib-resnet']);
-  checkChoice(fn, 'weights', opts.weights, ['float32', 'float16']);
+  checkChoice(fn, 'weights', opts.weights, WEIGHT_STORAGES);
   checkChoice(fn, 'features', opts.features, ['multi', 'fine', 'pooled']);
   checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
   checkString(fn, 'cacheDir', opts.cacheDir);

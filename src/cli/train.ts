@@ -1,5 +1,10 @@
 import { Command, Option } from 'commander';
-import type { BackendChoice, Precision } from '../engine/backend-choices.js';
+import {
+  type BackendChoice,
+  type Precision,
+  WEIGHT_STORAGES,
+  type WeightStorage,
+} from '../engine/backend-choices.js';
 import { backendOption, precisionOption } from './backend-option.js';
 import { UserError } from '../util/errors.js';
 import type { ArchName as Arch } from '../api/train.js';
@@ -36,7 +41,7 @@ interface TrainFlags {
   separateHeads?: boolean;
   augmentViews: string;
   ensemble: string;
-  weights: 'float32' | 'float16';
+  weights: WeightStorage;
 }
 
 export function register(program: Command): void {
@@ -108,7 +113,7 @@ export function register(program: Command): void {
     .option('--separate-heads', 'with --backbone: one hidden layer per head instead of a shared one')
     .addOption(
       new Option('--weights <dtype>', 'with --backbone: float16 halves the bundle (read back as float32)')
-        .choices(['float32', 'float16'])
+        .choices([...WEIGHT_STORAGES])
         .default('float32'),
     )
     .option('--ensemble <k>', 'with --backbone: sets of heads trained side by side, logits averaged', '1')

@@ -10,3 +10,7 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** `--precision`: bf16 arithmetic inside oneDNN's convolutions and matmuls (wasm+dnnl, CPUs with bf16). */
 export const PRECISION_CHOICES = ['f32', 'bf16'] as const;
 export type Precision = (typeof PRECISION_CHOICES)[number];
+
+/** `--weights`: how a bundle's weights.bin stores float32 weights, as they are or in half precision. */
+export const WEIGHT_STORAGES = ['float32', 'float16'] as const;
+export type WeightStorage = (typeof WEIGHT_STORAGES)[number];

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeDirAtomic } from '../util/atomic.js';
+import type { WeightStorage } from './backend-choices.js';
 import { toFloat16 } from './float16.js';
 import { UserError, reason } from '../util/errors.js';
 
@@ -38,7 +39,7 @@ export async function saveLayersModelToDir(
      * 'float16' stores float32 weights as half precision (tfjs's float16 quantization: half the bytes;
      * tfjs's loaders, in Node and the browser, turn them back into float32).
      */
-    weights?: 'float32' | 'float16';
+    weights?: WeightStorage;
   } = {},
 ): Promise<void> {
   const write = async (target: string) => {
@@ -96,13 +97,8 @@ function halveWeights(
     }
   }
   if (at !== data.length) throw new Error('weights: specs do not cover the weight data');
-  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let k = 0;
-  for (const p of parts) {
-    joined.set(p, k);
-    k += p.length;
-  }
-  return [joined, out];
+  // Each part owns its whole buffer (a slice, or a fresh Uint16Array), so the buffers are the parts.
+  return [concatWeightData(parts.map((p) => p.buffer as ArrayBuffer)), out];
 }
 
 /** Reads model.json and its weight shards from `dir` into memory artifacts (no fetch, no tfjs-node). */

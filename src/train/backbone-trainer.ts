@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
 import { readLabelsCsv } from '../data/labels-csv.js';
 import { createAdam } from '../engine/adam.js';
+import type { WeightStorage } from '../engine/backend-choices.js';
 import {
   DLIB_INPUT_SIZE,
   DLIB_NORMALIZATION,
@@ -69,7 +70,7 @@ export interface BackboneTrainOptions {
   /** One hidden layer per head (default shared). */
   separateHeads?: boolean;
   /** How weights.bin stores the weights: float32, or float16 (half the size; default float32). */
-  weights?: 'float32' | 'float16';
+  weights?: WeightStorage;
   /** Sets of heads trained side by side from different starting points, logits averaged (default 1). */
   ensemble?: number;
   /** Hidden units of the heads (0 = linear heads). */

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { BUNDLE_FILES } from '../data/bundle-format.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
+import type { WeightStorage } from '../engine/backend-choices.js';
 import { saveLayersModelToDir } from '../engine/model-io.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';
@@ -18,7 +19,7 @@ export async function writeServingBundle(
   modelDir: string,
   spec: PreprocessSpec,
   metrics: object,
-  weights: 'float32' | 'float16' = 'float32',
+  weights: WeightStorage = 'float32',
 ): Promise<string> {
   let dir = path.join(modelDir, 'serving', String(Math.floor(Date.now() / 1000)));
   while (await exists(dir)) dir = path.join(modelDir, 'serving', String(Number(path.basename(dir)) + 1));

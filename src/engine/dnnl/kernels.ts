@@ -10,7 +10,7 @@ import {
 import { addPlan, batchNormPlan, eltwisePlan } from './elementwise-plans.js';
 import { DNNL, type DnnlApi } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
-import { DnnlContext, type Plan, PlanCache } from './plan.js';
+import { DnnlContext, type Plan, PlanCache, alignedMemory } from './plan.js';
 
 /**
  * oneDNN-backed kernels for the wasm backend: convolutions (plain, fused, depthwise, and the gradients
@@ -130,9 +130,7 @@ function runPlan(
     } else if (have === undefined) {
       byPlan.set(planKey, null);
     } else if (s.reorderedBytes + bytes <= REORDERED_LIMIT) {
-      const keep = Buffer.allocUnsafeSlow(bytes + 64);
-      const raw = s.ctx.api.addressOf(keep);
-      const at = raw + ((64 - (raw % 64)) % 64);
+      const { buf: keep, address: at } = alignedMemory(s.ctx.api, bytes);
       plan.reorderInput(i, addresses[i]!, at);
       byPlan.set(planKey, { address: at, offset, keep });
       s.reorderedBytes += bytes;

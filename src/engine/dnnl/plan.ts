@@ -35,12 +35,17 @@ export class DnnlContext {
   scratchAddress(slot: number, bytes: number): number {
     const have = this.scratch[slot];
     if (have && have.buf.length >= bytes + 64) return have.address;
-    const buf = Buffer.allocUnsafeSlow(Math.ceil((bytes + 64) * 1.25));
-    const raw = this.api.addressOf(buf);
-    const address = raw + ((64 - (raw % 64)) % 64);
-    this.scratch[slot] = { buf, address };
-    return address;
+    const fresh = alignedMemory(this.api, Math.ceil(bytes * 1.25));
+    this.scratch[slot] = fresh;
+    return fresh.address;
   }
+}
+
+/** At least `bytes` of native memory at a 64-byte-aligned address (keep `buf` alive while it is used). */
+export function alignedMemory(api: DnnlApi, bytes: number): { buf: Buffer; address: number } {
+  const buf = Buffer.allocUnsafeSlow(bytes + 64);
+  const raw = api.addressOf(buf);
+  return { buf, address: raw + ((64 - (raw % 64)) % 64) };
 }
 
 /** A dnnl_dims_t argument. */
