@@ -7,8 +7,9 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { BACKEND_CHOICES } from '../src/engine/backend-choices.js';
 import { describeBackend } from '../src/engine/backend.js';
-import { DNNL_KERNELS } from '../src/engine/dnnl/index.js';
+import { dnnlCallCounts } from '../src/engine/dnnl/index.js';
 import { Predictor } from '../src/infer/predictor.js';
 import { makeGroupPhotos } from '../test/helpers/predict-photos.js';
 
@@ -20,6 +21,15 @@ const { values } = parseArgs({
     top: { type: 'string', default: '15' },
   },
 });
+const fail = (why: string) => {
+  console.error(`predict-profile: ${why}`);
+  process.exit(1);
+};
+if (!(BACKEND_CHOICES as readonly string[]).includes(values.backend!))
+  fail(`--backend: expected one of ${BACKEND_CHOICES.join(', ')}, got '${values.backend}'`);
+for (const flag of ['photos', 'top'] as const)
+  if (!(Number.isInteger(Number(values[flag])) && Number(values[flag]) > 0))
+    fail(`--${flag}: expected a positive integer, got '${values[flag]}'`);
 const photos = await makeGroupPhotos(Number(values.photos));
 const predictor = await Predictor.load({
   backend: values.backend as 'auto',
@@ -35,6 +45,7 @@ const perPhoto = (performance.now() - t0) / runs / inputs.length;
 
 const byKernel = new Map<string, { ms: number; calls: number }>();
 let total = 0;
+const countsBefore = dnnlCallCounts();
 for (const jpeg of inputs) {
   const info = await tf.profile(async () => {
     await predictor.predict(jpeg);
@@ -54,12 +65,19 @@ console.log(`${describeBackend()}; ${n} photos, ${photos.reduce((s, p) => s + p.
 console.log(
   `warm per photo ${perPhoto.toFixed(0)} ms; kernels ${(total / n).toFixed(0)} ms/photo (profiled)`,
 );
+// Which calls oneDNN really ran (element-wise kernels hand small tensors back to wasm).
+const countsAfter = dnnlCallCounts();
+const engineOf = (name: string) => {
+  const ran = (countsAfter[name]?.dnnl ?? 0) - (countsBefore[name]?.dnnl ?? 0);
+  const handed = (countsAfter[name]?.fallback ?? 0) - (countsBefore[name]?.fallback ?? 0);
+  if (ran === 0) return tf.getBackend();
+  return handed === 0 ? 'oneDNN' : `oneDNN ${ran}/${ran + handed}`;
+};
 console.log('kernel                          ms/photo   share  calls/photo  engine');
-const dnnl = new Set<string>(DNNL_KERNELS);
 for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top))) {
   console.log(
     `${name.padEnd(30)}${(e.ms / n).toFixed(1).padStart(10)}${((100 * e.ms) / total).toFixed(1).padStart(7)}%` +
-      `${(e.calls / n).toFixed(0).padStart(12)}  ${dnnl.has(name) && tf.getBackend() === 'wasm' && describeBackend().startsWith('wasm+dnnl') ? 'oneDNN' : tf.getBackend()}`,
+      `${(e.calls / n).toFixed(0).padStart(12)}  ${engineOf(name)}`,
   );
 }
 predictor.dispose();
