@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Predictor } from '../src/infer/predictor.js';
+import { exists } from '../src/util/exists.js';
 import { runCli as cli } from './helpers/spawn-cli.js';
 import { pickUtkface, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 
@@ -101,6 +102,89 @@ describe('train --backbone dlib-resnet', () => {
     assert.match(taken.stderr, /already holds a run/);
   });
 
+  it('trains every layer from a bundle on images (--init-from models/default --full-epochs)', async () => {
+    const modelDir = path.join(dir, 'full');
+    const r = await cli([
+      'train',
+      '--backbone',
+      'dlib-resnet',
+      '--data',
+      data,
+      '--init-from',
+      'models/default',
+      '--full-epochs',
+      '1',
+      '--batch-size',
+      '16',
+      '--model-dir',
+      modelDir,
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const lines = (await fs.readFile(path.join(modelDir, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    // No cache and no heads phase: one epoch of the whole network, scored on the decoded val images.
+    assert.deepEqual(
+      lines.map((l) => l.phase),
+      ['full'],
+    );
+    assert.ok(Number.isFinite(lines[0].trainLoss));
+    assert.equal(lines[0].sets[0].n, samples.length - 48);
+    assert.ok(!(await exists(path.join(modelDir, 'feature-cache'))), 'no feature cache is built');
+    // The backbone itself moved (its first residual conv), its frozen shortcut padding did not, and the
+    // bundle keeps the start's preprocessing (face-crop rule included).
+    const { loadLayersModelFromDir } = await import('../src/engine/model-io.js');
+    const start = await loadLayersModelFromDir('models/default');
+    const tuned = await loadLayersModelFromDir(result.servingDir);
+    const weight = (m: typeof start, name: string) => m.getLayer(name).getWeights()[0]!.dataSync();
+    const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      let d = 0;
+      for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+      return d;
+    };
+    assert.ok(maxDiff(weight(start, 'dlib_conv32_1_conv1'), weight(tuned, 'dlib_conv32_1_conv1')) > 0);
+    assert.equal(
+      maxDiff(weight(start, 'dlib_conv64_down_widen'), weight(tuned, 'dlib_conv64_down_widen')),
+      0,
+    );
+    const specOf = async (d: string) =>
+      JSON.parse(await fs.readFile(path.join(d, 'preprocess.json'), 'utf8'));
+    assert.deepEqual((await specOf(result.servingDir)).faceCrop, (await specOf('models/default')).faceCrop);
+
+    const noEpochs = await cli([
+      'train',
+      '--backbone',
+      'dlib-resnet',
+      '--data',
+      data,
+      '--init-from',
+      'models/default',
+      '--model-dir',
+      path.join(dir, 'full2'),
+    ]);
+    assert.notEqual(noEpochs.code, 0);
+    assert.match(noEpochs.stderr, /--init-from needs --full-epochs/);
+    const missing = await cli([
+      'train',
+      '--backbone',
+      'dlib-resnet',
+      '--data',
+      data,
+      '--init-from',
+      path.join(dir, 'no-bundle'),
+      '--full-epochs',
+      '1',
+      '--model-dir',
+      path.join(dir, 'full3'),
+    ]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no-bundle/);
+    assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+  });
+
   it('refuses a missing --data folder with a one-line error', async () => {
     const r = await cli([
       'train',
@@ -124,6 +208,10 @@ describe('trainOnBackbone (library)', () => {
       // @ts-expect-error an option that does not exist
       trainOnBackbone({ modelDir: path.join(dir, 'lib0'), data: [data], epoch: 3 }),
       (err: unknown) => err instanceof InvalidOptionError && /unknown option "epoch"/.test(err.message),
+    );
+    await assert.rejects(
+      trainOnBackbone({ modelDir: path.join(dir, 'lib0'), data: [data], initFrom: 'models/default' }),
+      (err: unknown) => err instanceof InvalidOptionError && /initFrom needs fullEpochs/.test(err.message),
     );
     const events: { unit: string; done: number }[] = [];
     const result = await trainOnBackbone({

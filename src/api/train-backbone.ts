@@ -25,6 +25,15 @@ export interface BackboneTrainOptions {
   epochs?: number;
   /** Epochs that also fine-tune the backbone's last two stages (default 0). */
   tailEpochs?: number;
+  /**
+   * Epochs that then train every layer, the backbone included, on decoded images with photo-like
+   * augmentation (default 0; ~11 min per 27k images on 2 cores with oneDNN, against seconds for the heads).
+   */
+  fullEpochs?: number;
+  /** Peak learning rate of those epochs (default lr / 20). */
+  fullLr?: number;
+  /** Start from this serving bundle (e.g. 'models/default') instead of training new heads; needs fullEpochs. */
+  initFrom?: string;
   batchSize?: number;
   /** Peak Adam learning rate (default 0.001; the tail phase uses a tenth). */
   lr?: number;
@@ -64,6 +73,9 @@ const OPTIONS = [
   'backbone',
   'epochs',
   'tailEpochs',
+  'fullEpochs',
+  'fullLr',
+  'initFrom',
   'batchSize',
   'lr',
   'hidden',
@@ -102,6 +114,13 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkString(fn, 'cacheDir', opts.cacheDir);
   checkNumber(fn, 'epochs', opts.epochs, { int: true, min: 1, max: 1000 });
   checkNumber(fn, 'tailEpochs', opts.tailEpochs, { int: true, min: 0, max: 1000 });
+  checkNumber(fn, 'fullEpochs', opts.fullEpochs, { int: true, min: 0, max: 1000 });
+  checkNumber(fn, 'fullLr', opts.fullLr, { min: 1e-9, max: 1 });
+  checkString(fn, 'initFrom', opts.initFrom);
+  if (opts.initFrom && !opts.fullEpochs)
+    throw new InvalidOptionError(
+      `${fn}: initFrom needs fullEpochs (the bundle is trained further on images)`,
+    );
   checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
   checkNumber(fn, 'lr', opts.lr, { min: 1e-8, max: 10 });
   checkNumber(fn, 'ensemble', opts.ensemble, { int: true, min: 1, max: 32 });
@@ -134,6 +153,9 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       backbone: 'dlib-resnet',
       epochs: opts.epochs ?? 30,
       tailEpochs: opts.tailEpochs ?? 0,
+      fullEpochs: opts.fullEpochs ?? 0,
+      fullLr: opts.fullLr,
+      initFrom: opts.initFrom,
       batchSize: opts.batchSize ?? 64,
       lr: opts.lr ?? 1e-3,
       hidden: opts.hidden ?? 512,

@@ -42,6 +42,9 @@ interface TrainFlags {
   augmentViews: string;
   ensemble: string;
   weights: WeightStorage;
+  fullEpochs: string;
+  fullLr?: string;
+  initFrom?: string;
 }
 
 export function register(program: Command): void {
@@ -100,6 +103,16 @@ export function register(program: Command): void {
       [] as string[],
     )
     .option('--tail-epochs <n>', 'with --backbone: epochs that also fine-tune the last backbone stages', '0')
+    .option(
+      '--full-epochs <n>',
+      'with --backbone: epochs that then train every layer, backbone included, on decoded augmented images',
+      '0',
+    )
+    .option('--full-lr <lr>', 'with --backbone: peak learning rate of the --full-epochs (default --lr / 20)')
+    .option(
+      '--init-from <bundle>',
+      'with --backbone and --full-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
+    )
     .option('--hidden <units>', 'with --backbone: hidden units of the heads (0 = linear heads)', '512')
     .addOption(
       new Option(
@@ -183,6 +196,8 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     throw new UserError('--resume is not available with --backbone (a run takes minutes: start it again)');
   if ((flags.imgDir || flags.trainCsv || flags.valCsv) && !(flags.imgDir && flags.trainCsv && flags.valCsv))
     throw new UserError('give --img-dir, --train-csv and --val-csv together');
+  if (flags.initFrom && Number(flags.fullEpochs) === 0)
+    throw new UserError('--init-from needs --full-epochs N (the bundle is trained further on images)');
   const path = await import('node:path');
   const sets = flags.imgDir
     ? [
@@ -203,6 +218,12 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     sets,
     epochs: flags.epochs != null ? num('--epochs', flags.epochs, { int: true, min: 1, max: 1000 }) : 30,
     tailEpochs: num('--tail-epochs', flags.tailEpochs, { int: true, min: 0, max: 1000 }),
+    fullEpochs: num('--full-epochs', flags.fullEpochs, { int: true, min: 0, max: 1000 }),
+    fullLr:
+      flags.fullLr != null
+        ? num('--full-lr', flags.fullLr, { min: 1e-9, max: 1, exponent: true })
+        : undefined,
+    initFrom: flags.initFrom,
     batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
     lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10, exponent: true }) : 1e-3,
     hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),

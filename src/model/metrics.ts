@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AGE_CLASSES } from './losses.js';
+import { round } from '../util/round.js';
 
 /** DEX read-out: the expected age sum_i p_i * i under the softmax of the 101 age logits. Shape [N]. */
 export function expectedAge(ageLogits: tf.Tensor2D): tf.Tensor1D {
@@ -23,6 +24,17 @@ export interface AgeGenderMetrics {
   cs5: number;
   /** Share of images whose gender (male iff P(male) >= 0.5) is right. */
   genderAcc: number;
+}
+
+/** Figures of one validation set: as is, and with test-time flip (plain and mirrored answers averaged). */
+export interface SetReport extends AgeGenderMetrics {
+  name: string;
+  flip: AgeGenderMetrics;
+}
+
+/** Metrics rounded for reports and metrics.json: MAE to 3 decimals, the rates to 4. */
+export function roundedMetrics(m: AgeGenderMetrics): AgeGenderMetrics {
+  return { n: m.n, mae: round(m.mae, 3), cs5: round(m.cs5, 4), genderAcc: round(m.genderAcc, 4) };
 }
 
 /** Age bands of the evaluation table: 0-9, 10-19, ..., 60-69, 70+. */

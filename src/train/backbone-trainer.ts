@@ -2,9 +2,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
-import { readLabelsCsv } from '../data/labels-csv.js';
+import { BUNDLE_FILES, checkModelShape, parsePreprocessSpec } from '../data/bundle-format.js';
+import { readLabelsCsv, type LabelledImage } from '../data/labels-csv.js';
 import { createAdam } from '../engine/adam.js';
 import type { WeightStorage } from '../engine/backend-choices.js';
+import { loadLayersModelFromDir } from '../engine/model-io.js';
 import {
   DLIB_INPUT_SIZE,
   DLIB_NORMALIZATION,
@@ -14,15 +16,16 @@ import {
 } from '../model/dlib-resnet.js';
 import { headEnsemble } from '../model/heads.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
-import { MetricsAccumulator, type AgeGenderMetrics } from '../model/metrics.js';
+import { MetricsAccumulator, roundedMetrics, type SetReport } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { exists } from '../util/exists.js';
 import { round } from '../util/round.js';
-import { UserError } from '../util/errors.js';
+import { UserError, reason } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './feature-cache.js';
 import { learningRateAt } from './schedule.js';
+import { fineTuneOnImages } from './fine-tune.js';
 import { writeServingBundle } from './serving-export.js';
 
 /**
@@ -34,7 +37,11 @@ import { writeServingBundle } from './serving-export.js';
  *    computed once from the cached maps, and the age/gender heads train on them: seconds per epoch.
  * 3. Phase "tail" (optional, `tailEpochs`): the tail trains together with the heads on the cached maps,
  *    starting from phase 2's heads, at a lower learning rate.
- * 4. The exported bundle is one ordinary layers model, image -> trunk -> tail -> heads, with the
+ * 4. Phase "full" (optional, `fullEpochs`, fine-tune.ts): every layer, the trunk included, trains on
+ *    decoded images with photo-like augmentation, at a twentieth of the heads' learning rate. Slow
+ *    (~40 images/s on 2 cores) but the only phase that can reshape the identity features themselves;
+ *    `initFrom` starts it from an existing bundle (models/default, say) instead of phases 1-3.
+ * 5. The exported bundle is one ordinary layers model, image -> trunk -> tail -> heads, with the
  *    backbone's preprocessing (150 px, mean-RGB / 255) in its preprocess.json.
  *
  * Several datasets can be given (e.g. UTKFace and AAF); each is scored on its own validation CSV, and the
@@ -60,6 +67,17 @@ export interface BackboneTrainOptions {
   lr: number;
   /** Peak learning rate of phase "tail" (default lr / 10). */
   tailLr?: number;
+  /** Epochs of phase "full": every layer, backbone included, on decoded augmented images (default 0). */
+  fullEpochs?: number;
+  /** Peak learning rate of phase "full" (default lr / 20). */
+  fullLr?: number;
+  /** Images per step of phase "full" (default 32). */
+  fullBatchSize?: number;
+  /**
+   * Start from this serving bundle instead of training heads on cached features (phases 1-3 skipped; needs
+   * fullEpochs): e.g. models/default, trained further on your own faces.
+   */
+  initFrom?: string;
   /**
    * What the heads see: 'pooled' = the backbone's 256 globally pooled features (identity-trained, the
    * descriptor's input); 'multi' = those plus the trunk's 8x8x128 map average-pooled to 2x2 (512 more
@@ -93,11 +111,7 @@ export interface BackboneTrainOptions {
   log?: (line: string) => void;
 }
 
-export interface SetReport extends AgeGenderMetrics {
-  name: string;
-  /** Scored on the mirrored view too and averaged (test-time flip). */
-  flip: AgeGenderMetrics;
-}
+export type { SetReport };
 
 export interface BackboneTrainResult {
   servingDir: string;
@@ -112,6 +126,8 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   const t0 = Date.now();
   if (opts.sets.length === 0) throw new UserError('no training data given');
+  if (opts.initFrom && !((opts.fullEpochs ?? 0) > 0))
+    throw new UserError('starting from a bundle needs full epochs: it is trained further on images');
   if (await exists(path.join(opts.modelDir, 'serving')))
     throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
@@ -122,6 +138,93 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     })),
   );
   const engine = await setupBackend(opts.backend, opts.threads);
+  await fs.mkdir(opts.modelDir, { recursive: true });
+  const history: object[] = [];
+  const record = async (line: object) => {
+    history.push(line);
+    await fs.appendFile(path.join(opts.modelDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
+  };
+  const start = opts.initFrom
+    ? await startFromBundle(opts.initFrom, engine, log)
+    : await trainHeads(opts, csvRows, engine, record, log);
+  const { model, spec } = start;
+  let validation = start.validation;
+
+  // 4. Phase "full": the whole network on decoded, augmented images.
+  if ((opts.fullEpochs ?? 0) > 0) {
+    const part = (which: 'train' | 'val') =>
+      opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
+    validation = await fineTuneOnImages(model, spec, part('train'), part('val'), {
+      epochs: opts.fullEpochs!,
+      batchSize: opts.fullBatchSize ?? 32,
+      lr: opts.fullLr ?? opts.lr / 20,
+      ageSigma: opts.ageSigma,
+      seed: opts.seed,
+      json: opts.json,
+      log,
+      onEpoch: record,
+    });
+  }
+
+  // 5. Export image -> age/gender as one layers model. Test-time flip averaging is switched on in the
+  // bundle when it scored better on validation (it doubles the network's cost per face).
+  const gain = validation!.reduce((g, v) => g + (v.mae - v.flip.mae), 0) / validation!.length;
+  spec.flipAverage = gain > 0.02;
+  log(
+    `test-time flip: validation MAE ${gain >= 0 ? '-' : '+'}${Math.abs(gain).toFixed(3)} years -> ${spec.flipAverage ? 'on' : 'off'}`,
+  );
+  const trainImages = start.trainImages ?? csvRows.reduce((n, r) => n + r.train.length, 0);
+  const metrics = {
+    arch: 'dlib-resnet',
+    backbone: {
+      id: BACKBONE_ID,
+      source: '@vladmandic/face-api model/face_recognition_model (dlib, public domain)',
+    },
+    imageSize: DLIB_INPUT_SIZE,
+    settings: { ...opts, log: undefined },
+    trainImages,
+    validation,
+    history,
+  };
+  const servingDir = await writeServingBundle(model, opts.modelDir, spec, metrics, opts.weights);
+  log(`exported ${servingDir}`);
+  return { servingDir, trainImages, wallSeconds: (Date.now() - t0) / 1000, validation: validation! };
+}
+
+interface Start {
+  /** The image -> [age, gender] model, ready to export or to train further. */
+  model: tf.LayersModel;
+  spec: PreprocessSpec;
+  /** Its validation figures (absent when it comes from a bundle and phase "full" will score it). */
+  validation?: SetReport[];
+  /** Readable training images (absent when no cache was built). */
+  trainImages?: number;
+}
+
+/** `initFrom`: a serving bundle (this trainer's, or any with the bundle's preprocessing) as the start. */
+async function startFromBundle(dir: string, engine: string, log: (line: string) => void): Promise<Start> {
+  const where = path.join(dir, BUNDLE_FILES.preprocess);
+  let json: unknown;
+  try {
+    json = JSON.parse(await fs.readFile(where, 'utf8'));
+  } catch (err) {
+    throw new UserError(`${where}: cannot read the bundle to start from: ${reason(err)}`);
+  }
+  const spec = parsePreprocessSpec(json, where);
+  const model = await loadLayersModelFromDir(dir);
+  checkModelShape(model.inputs[0]!.shape, model.outputs.length, spec, dir);
+  log(`train: starting from ${dir} (${(model.countParams() / 1e6).toFixed(2)}M params), ${engine}`);
+  return { model, spec };
+}
+
+/** Phases 1-3: the heads (and optionally the tail) on cached trunk maps; returns the whole model. */
+async function trainHeads(
+  opts: BackboneTrainOptions,
+  csvRows: { train: LabelledImage[]; val: LabelledImage[] }[],
+  engine: string,
+  record: (line: object) => Promise<void>,
+  log: (line: string) => void,
+): Promise<Start> {
   const spec: PreprocessSpec = {
     ...defaultPreprocessSpec(DLIB_INPUT_SIZE),
     normalization: DLIB_NORMALIZATION,
@@ -184,7 +287,6 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const pool = (s: FeatureSet) => mapFeatures(tailModel, s);
   const trainPooled = train.map(pool);
   const valPooled = val.map(pool);
-  const history: object[] = [];
   const score = async (m: tf.LayersModel, sets: FeatureSet[]) =>
     Promise.all(sets.map((s, i) => scoreSet(m, s, opts.sets[i]!.name)));
   const fit = async (
@@ -215,8 +317,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       }
       const reports = await score(scored, valSets);
       const line = { phase, epoch, trainLoss: round(lossSum / stepsPerEpoch, 4), sets: reports };
-      history.push(line);
-      await fs.appendFile(path.join(opts.modelDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
+      await record(line);
       log(
         `\n${phase} epoch ${epoch}/${epochs}: loss ${line.trainLoss} | ` +
           reports
@@ -229,7 +330,6 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     progress.stop();
     optimizer.dispose();
   };
-  await fs.mkdir(opts.modelDir, { recursive: true });
   const headTrain = trainable(featIn, featIn, 'heads_train');
   await fit(headTrain, headModel, trainPooled, valPooled, opts.epochs, opts.lr, 'heads');
 
@@ -240,34 +340,12 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     await fit(tailTrain, tailHeads, train, val, opts.tailEpochs, opts.tailLr ?? opts.lr / 10, 'tail');
   }
   const validation = await score(tailHeads, val);
-
-  // 4. Export image -> age/gender as one layers model. Test-time flip averaging is switched on in the
-  // bundle when it scored better on validation (it doubles the network's cost per face).
-  const gain = validation.reduce((g, v) => g + (v.mae - v.flip.mae), 0) / validation.length;
-  spec.flipAverage = gain > 0.02;
-  log(
-    `test-time flip: validation MAE ${gain >= 0 ? '-' : '+'}${Math.abs(gain).toFixed(3)} years -> ${spec.flipAverage ? 'on' : 'off'}`,
-  );
-  const full = tf.model({
+  const model = tf.model({
     inputs: image,
     outputs: heads(describe(dlib.trunk(image))),
     name: 'agegender_dlib',
   });
-  const metrics = {
-    arch: 'dlib-resnet',
-    backbone: {
-      id: BACKBONE_ID,
-      source: '@vladmandic/face-api model/face_recognition_model (dlib, public domain)',
-    },
-    imageSize: DLIB_INPUT_SIZE,
-    settings: { ...opts, log: undefined },
-    trainImages,
-    validation,
-    history,
-  };
-  const servingDir = await writeServingBundle(full, opts.modelDir, spec, metrics, opts.weights);
-  log(`exported ${servingDir}`);
-  return { servingDir, trainImages, wallSeconds: (Date.now() - t0) / 1000, validation };
+  return { model, spec, validation, trainImages };
 }
 
 /** The layers from the trunk's map to the heads' input (see BackboneTrainOptions.features). */
@@ -387,13 +465,7 @@ async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Pro
       rows.map((r) => r.gender),
     );
   }
-  const r = (m: AgeGenderMetrics) => ({
-    n: m.n,
-    mae: round(m.mae, 3),
-    cs5: round(m.cs5, 4),
-    genderAcc: round(m.genderAcc, 4),
-  });
-  return { name, ...r(plain.result()), flip: r(flip.result()) };
+  return { name, ...roundedMetrics(plain.result()), flip: roundedMetrics(flip.result()) };
 }
 
 function shuffled(n: number, rand: () => number): Uint32Array {
