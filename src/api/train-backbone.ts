@@ -57,6 +57,8 @@ export interface BackboneTrainOptions {
   weights?: WeightStorage;
   dropout?: number;
   ageSigma?: number;
+  /** Weight of the gender term in the joint loss (default 1, the mean of the two cross-entropies). */
+  genderWeight?: number;
   seed?: number;
   /** Where cached backbone features go (default <modelDir>/feature-cache); share it across runs. */
   cacheDir?: string;
@@ -86,6 +88,7 @@ const OPTIONS = [
   'weights',
   'dropout',
   'ageSigma',
+  'genderWeight',
   'seed',
   'cacheDir',
   'backend',
@@ -128,6 +131,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkNumber(fn, 'hidden', opts.hidden, { int: true, min: 0, max: 8192 });
   checkNumber(fn, 'dropout', opts.dropout, { min: 0, max: 0.95 });
   checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
+  checkNumber(fn, 'genderWeight', opts.genderWeight, { min: 0, max: 100 });
   checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
   checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
   const path = await import('node:path');
@@ -166,6 +170,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       weights: opts.weights ?? 'float32',
       dropout: opts.dropout ?? 0.3,
       ageSigma: opts.ageSigma ?? 2,
+      genderWeight: opts.genderWeight ?? 1,
       seed: opts.seed ?? 1,
       cacheDir: opts.cacheDir,
       // The crops `preprocess` makes (UTKFace chips, detector-framed AAF) are framed by this rule.

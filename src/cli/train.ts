@@ -45,6 +45,7 @@ interface TrainFlags {
   fullEpochs: string;
   fullLr?: string;
   initFrom?: string;
+  genderWeight: string;
 }
 
 export function register(program: Command): void {
@@ -113,6 +114,7 @@ export function register(program: Command): void {
       '--init-from <bundle>',
       'with --backbone and --full-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
     )
+    .option('--gender-weight <w>', 'with --backbone: weight of the gender term in the joint loss', '1')
     .option('--hidden <units>', 'with --backbone: hidden units of the heads (0 = linear heads)', '512')
     .addOption(
       new Option(
@@ -234,6 +236,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     weights: flags.weights,
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
+    genderWeight: num('--gender-weight', flags.genderWeight, { min: 0, max: 100 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
     cacheDir: flags.featureCache,
     backend: flags.backend,

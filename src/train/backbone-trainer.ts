@@ -95,6 +95,8 @@ export interface BackboneTrainOptions {
   hidden: number;
   dropout: number;
   ageSigma: number;
+  /** Weight of the gender term in the joint loss (default 1: the mean of the two cross-entropies). */
+  genderWeight?: number;
   seed: number;
   /**
    * Photo-like augmented copies of every training image (box jitter, blur, JPEG, colour, grey), cached
@@ -159,6 +161,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       batchSize: opts.fullBatchSize ?? 32,
       lr: opts.fullLr ?? opts.lr / 20,
       ageSigma: opts.ageSigma,
+      genderWeight: opts.genderWeight,
       seed: opts.seed,
       json: opts.json,
       log,
@@ -311,7 +314,7 @@ async function trainHeads(
       for (let b = 0; b < stepsPerEpoch; b++) {
         (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(step, total, lr);
         const idx = order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize);
-        lossSum += trainStep(m, optimizer, gather(sets, idx, rand), opts.ageSigma);
+        lossSum += trainStep(m, optimizer, gather(sets, idx, rand), opts.ageSigma, opts.genderWeight);
         step++;
         progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
       }
@@ -408,7 +411,13 @@ function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): Gathe
   return { x, shape: sets[0]!.shape, ages, genders };
 }
 
-function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, b: Gathered, ageSigma: number): number {
+function trainStep(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  b: Gathered,
+  ageSigma: number,
+  genderWeight?: number,
+): number {
   return tf.tidy(() => {
     const n = b.ages.length;
     const x = tf.tensor(b.x, [n, ...b.shape]);
@@ -420,7 +429,7 @@ function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, b: Gathered, 
         const outs = model.apply(x, { training: true }) as tf.Tensor2D[];
         const losses: tf.Scalar[] = [];
         for (let i = 0; i < outs.length; i += 2)
-          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT));
+          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT, genderWeight));
         return losses.length === 1 ? losses[0]! : (tf.div(tf.addN(losses), losses.length) as tf.Scalar);
       },
       true,

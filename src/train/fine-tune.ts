@@ -34,6 +34,8 @@ export interface FullTuneOptions {
   /** Peak Adam learning rate (warm-up, then cosine decay). */
   lr: number;
   ageSigma: number;
+  /** Weight of the gender term in the joint loss (default 1). */
+  genderWeight?: number;
   seed: number;
   /** Probability that a training image gets a photo-like augmentation (default 0.5). */
   photoAugmentP?: number;
@@ -91,7 +93,7 @@ export async function fineTuneOnImages(
           const loss = optimizer.minimize(
             () => {
               const [age, gender] = model.apply(x, { training: true }) as tf.Tensor2D[];
-              return jointLoss(age!, gender!, ageT, genderT);
+              return jointLoss(age!, gender!, ageT, genderT, opts.genderWeight);
             },
             true,
             weights,
