@@ -59,6 +59,8 @@ interface Scores {
   groupAccByGroup: Record<string, number | null>;
   /** UTKFace file names carry race (0 white, 1 black, 2 asian, 3 indian, 4 others): MAE / gender by race. */
   byRace?: Record<string, { n: number; mae: number; gender: number }>;
+  /** Gender accuracy per age band (misses wrong): children's faces are where gender is hard. */
+  genderAccByBand: Record<string, number | null>;
   /** Gender accuracy among women / among men (misses wrong). */
   genderAccBySex: { female: number; male: number };
 }
@@ -75,10 +77,14 @@ function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
   const bandN = new Array(BANDS.length).fill(0);
   const grpRight = new Array(GROUPS.length).fill(0);
   const grpN = new Array(GROUPS.length).fill(0);
+  const bandRows = new Array(BANDS.length).fill(0);
+  const bandGenderRight = new Array(BANDS.length).fill(0);
   rows.forEach((r, i) => {
     const a = answers[i];
     grpN[group(r.age)]++;
+    bandRows[band(r.age)]++;
     if (!a) return;
+    if ((a.male ? 1 : 0) === r.gender) bandGenderRight[band(r.age)]++;
     found++;
     const err = Math.abs(a.age - r.age);
     abs += err;
@@ -133,6 +139,9 @@ function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
     gender: r3(genderRight / rows.length),
     ageGroup: r3(groupRight / rows.length),
     maeByBand: Object.fromEntries(BANDS.map((b, k) => [b, bandN[k] ? r3(bandAbs[k] / bandN[k]) : null])),
+    genderAccByBand: Object.fromEntries(
+      BANDS.map((b, k) => [b, bandRows[k] ? r3(bandGenderRight[k] / bandRows[k]) : null]),
+    ),
     groupAccByGroup: Object.fromEntries(
       GROUPS.map((g, k) => [g, grpN[k] ? r3(grpRight[k] / grpN[k]) : null]),
     ),
@@ -249,6 +258,11 @@ for (const [name, r] of Object.entries(results)) {
   for (const b of BANDS)
     if (a.maeByBand[b] != null || f.maeByBand[b] != null)
       lines.push(`| MAE, ages ${b} | ${yrs(a.maeByBand[b])} | ${yrs(f.maeByBand[b])} |`);
+  for (const b of BANDS)
+    if (a.genderAccByBand[b] != null)
+      lines.push(
+        `| gender accuracy, ages ${b} | ${pct(a.genderAccByBand[b])} | ${pct(f.genderAccByBand[b])} |`,
+      );
   lines.push(
     `| gender accuracy, women | ${pct(a.genderAccBySex.female)} | ${pct(f.genderAccBySex.female)} |`,
   );
