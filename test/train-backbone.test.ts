@@ -26,6 +26,15 @@ before(async () => {
 });
 after(() => cleanup());
 
+/** The per-epoch lines a run appended to <modelDir>/metrics.jsonl. */
+async function metricsLines(modelDir: string) {
+  const text = await fs.readFile(path.join(modelDir, 'metrics.jsonl'), 'utf8');
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
+
 describe('train --backbone dlib-resnet', () => {
   it('trains heads on cached backbone features in one command and exports a bundle predict can use', async () => {
     const modelDir = path.join(dir, 'run');
@@ -55,10 +64,7 @@ describe('train --backbone dlib-resnet', () => {
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
     assert.equal(result.trainImages, 48, 'the missing image is skipped, the rest used');
-    const lines = (await fs.readFile(path.join(modelDir, 'metrics.jsonl'), 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = await metricsLines(modelDir);
     // 12 epochs of the heads on frozen features, then 1 that also fine-tunes the backbone's tail.
     assert.deepEqual(
       lines.map((l) => l.phase),
@@ -104,28 +110,22 @@ describe('train --backbone dlib-resnet', () => {
 
   it('trains every layer from a bundle on images (--init-from models/default --full-epochs)', async () => {
     const modelDir = path.join(dir, 'full');
-    const r = await cli([
+    const fromBundle = (bundle: string) => [
       'train',
       '--backbone',
       'dlib-resnet',
       '--data',
       data,
       '--init-from',
-      'models/default',
-      '--full-epochs',
-      '1',
-      '--batch-size',
-      '16',
-      '--model-dir',
-      modelDir,
-      '--json',
+      bundle,
+    ];
+    const r = await cli([
+      ...fromBundle('models/default'),
+      ...['--full-epochs', '1', '--batch-size', '16', '--model-dir', modelDir, '--json'],
     ]);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    const lines = (await fs.readFile(path.join(modelDir, 'metrics.jsonl'), 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = await metricsLines(modelDir);
     // No cache and no heads phase: one epoch of the whole network, scored on the decoded val images.
     assert.deepEqual(
       lines.map((l) => l.phase),
@@ -139,46 +139,24 @@ describe('train --backbone dlib-resnet', () => {
     const { loadLayersModelFromDir } = await import('../src/engine/model-io.js');
     const start = await loadLayersModelFromDir('models/default');
     const tuned = await loadLayersModelFromDir(result.servingDir);
-    const weight = (m: typeof start, name: string) => m.getLayer(name).getWeights()[0]!.dataSync();
-    const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    const moved = (layer: string) => {
+      const [a, b] = [start, tuned].map((m) => m.getLayer(layer).getWeights()[0]!.dataSync());
       let d = 0;
-      for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+      for (let i = 0; i < a!.length; i++) d = Math.max(d, Math.abs(a![i]! - b![i]!));
       return d;
     };
-    assert.ok(maxDiff(weight(start, 'dlib_conv32_1_conv1'), weight(tuned, 'dlib_conv32_1_conv1')) > 0);
-    assert.equal(
-      maxDiff(weight(start, 'dlib_conv64_down_widen'), weight(tuned, 'dlib_conv64_down_widen')),
-      0,
-    );
+    assert.ok(moved('dlib_conv32_1_conv1') > 0);
+    assert.equal(moved('dlib_conv64_down_widen'), 0);
     const specOf = async (d: string) =>
       JSON.parse(await fs.readFile(path.join(d, 'preprocess.json'), 'utf8'));
     assert.deepEqual((await specOf(result.servingDir)).faceCrop, (await specOf('models/default')).faceCrop);
 
-    const noEpochs = await cli([
-      'train',
-      '--backbone',
-      'dlib-resnet',
-      '--data',
-      data,
-      '--init-from',
-      'models/default',
-      '--model-dir',
-      path.join(dir, 'full2'),
-    ]);
+    const noEpochs = await cli([...fromBundle('models/default'), '--model-dir', path.join(dir, 'full2')]);
     assert.notEqual(noEpochs.code, 0);
     assert.match(noEpochs.stderr, /--init-from needs --full-epochs/);
     const missing = await cli([
-      'train',
-      '--backbone',
-      'dlib-resnet',
-      '--data',
-      data,
-      '--init-from',
-      path.join(dir, 'no-bundle'),
-      '--full-epochs',
-      '1',
-      '--model-dir',
-      path.join(dir, 'full3'),
+      ...fromBundle(path.join(dir, 'no-bundle')),
+      ...['--full-epochs', '1', '--model-dir', path.join(dir, 'full3')],
     ]);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /no-bundle/);
