@@ -133,6 +133,7 @@ describe('train --backbone dlib-resnet', () => {
     );
     assert.ok(Number.isFinite(lines[0].trainLoss));
     assert.equal(lines[0].sets[0].n, samples.length - 48);
+    assert.equal(result.trainImages, 48, 'the missing image is skipped and not counted');
     assert.ok(!(await exists(path.join(modelDir, 'feature-cache'))), 'no feature cache is built');
     // The backbone itself moved (its first residual conv), its frozen shortcut padding did not, and the
     // bundle keeps the start's preprocessing (face-crop rule included).

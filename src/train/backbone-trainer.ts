@@ -151,12 +151,13 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     : await trainHeads(opts, csvRows, engine, record, log);
   const { model, spec } = start;
   let validation = start.validation;
+  let trainImages = start.trainImages ?? 0;
 
   // 4. Phase "full": the whole network on decoded, augmented images.
   if ((opts.fullEpochs ?? 0) > 0) {
     const part = (which: 'train' | 'val') =>
       opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
-    validation = await fineTuneOnImages(model, spec, part('train'), part('val'), {
+    ({ validation, trainImages } = await fineTuneOnImages(model, spec, part('train'), part('val'), {
       epochs: opts.fullEpochs!,
       batchSize: opts.fullBatchSize ?? 32,
       lr: opts.fullLr ?? opts.lr / 20,
@@ -166,7 +167,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       json: opts.json,
       log,
       onEpoch: record,
-    });
+    }));
   }
 
   // 5. Export image -> age/gender as one layers model. Test-time flip averaging is switched on in the
@@ -176,7 +177,6 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   log(
     `test-time flip: validation MAE ${gain >= 0 ? '-' : '+'}${Math.abs(gain).toFixed(3)} years -> ${spec.flipAverage ? 'on' : 'off'}`,
   );
-  const trainImages = start.trainImages ?? csvRows.reduce((n, r) => n + r.train.length, 0);
   const metrics = {
     arch: 'dlib-resnet',
     backbone: {

@@ -51,8 +51,8 @@ export async function fineTuneOnImages(
   train: ImageSet[],
   val: ImageSet[],
   opts: FullTuneOptions,
-): Promise<SetReport[]> {
-  // One stream over the pooled rows: absolute file names, so every set keeps its own folder.
+): Promise<{ validation: SetReport[]; trainImages: number }> {
+  // One stream over the pooled rows, each file name joined to its set's folder.
   const rows = train.flatMap((s) => s.rows.map((r) => ({ ...r, filename: imagePath(s.imgDir, r.filename) })));
   const augmentP = opts.photoAugmentP ?? 0.5;
   const rand = mulberry32(opts.seed ^ 0x5eed);
@@ -120,7 +120,8 @@ export async function fineTuneOnImages(
     progress.stop();
     optimizer.dispose();
   }
-  return reports;
+  // Unreadable images were skipped (and logged) by the stream, once each.
+  return { validation: reports, trainImages: rows.length - stream.skipped };
 }
 
 /** Age MAE, CS@5 and gender accuracy of `model` on a set of images, as is and flip-averaged. */
