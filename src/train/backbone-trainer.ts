@@ -2,11 +2,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
-import { BUNDLE_FILES, checkModelShape, parsePreprocessSpec } from '../data/bundle-format.js';
 import { readLabelsCsv, type LabelledImage } from '../data/labels-csv.js';
 import { createAdam } from '../engine/adam.js';
 import type { WeightStorage } from '../engine/backend-choices.js';
-import { loadLayersModelFromDir } from '../engine/model-io.js';
 import {
   DLIB_INPUT_SIZE,
   DLIB_NORMALIZATION,
@@ -14,13 +12,14 @@ import {
   DLIB_TRUNK_SHAPE,
   buildDlibResNet,
 } from '../model/dlib-resnet.js';
+import { loadBundle } from '../infer/bundle.js';
 import { headEnsemble } from '../model/heads.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import { MetricsAccumulator, roundedMetrics, type SetReport } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { exists } from '../util/exists.js';
 import { round } from '../util/round.js';
-import { UserError, reason } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './feature-cache.js';
@@ -206,16 +205,7 @@ interface Start {
 
 /** `initFrom`: a serving bundle (this trainer's, or any with the bundle's preprocessing) as the start. */
 async function startFromBundle(dir: string, engine: string, log: (line: string) => void): Promise<Start> {
-  const where = path.join(dir, BUNDLE_FILES.preprocess);
-  let json: unknown;
-  try {
-    json = JSON.parse(await fs.readFile(where, 'utf8'));
-  } catch (err) {
-    throw new UserError(`${where}: cannot read the bundle to start from: ${reason(err)}`);
-  }
-  const spec = parsePreprocessSpec(json, where);
-  const model = await loadLayersModelFromDir(dir);
-  checkModelShape(model.inputs[0]!.shape, model.outputs.length, spec, dir);
+  const { model, spec } = await loadBundle(dir);
   log(`train: starting from ${dir} (${(model.countParams() / 1e6).toFixed(2)}M params), ${engine}`);
   return { model, spec };
 }
