@@ -143,6 +143,14 @@ function ownData(t: tf.Variable): void {
   copy.dispose();
 }
 
+/**
+ * Sets an optimizer's learning rate for the next steps (a schedule's value). tfjs keeps it in a
+ * protected field read at every step, and offers no setter.
+ */
+export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = lr;
+}
+
 /** Drop-in for tf.train.adam(learningRate, beta1, beta2, epsilon). */
 export function createAdam(
   learningRate = 0.001,

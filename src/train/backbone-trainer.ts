@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
 import { readLabelsCsv, type LabelledImage } from '../data/labels-csv.js';
-import { createAdam } from '../engine/adam.js';
+import { createAdam, setLearningRate } from '../engine/adam.js';
 import type { WeightStorage } from '../engine/backend-choices.js';
 import {
   DLIB_INPUT_SIZE,
@@ -14,7 +14,7 @@ import {
 } from '../model/dlib-resnet.js';
 import { loadBundle } from '../infer/bundle.js';
 import { headEnsemble } from '../model/heads.js';
-import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
+import { AGE_CLASSES } from '../model/losses.js';
 import { MetricsAccumulator, roundedMetrics, type SetReport } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { exists } from '../util/exists.js';
@@ -26,6 +26,7 @@ import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './fea
 import { learningRateAt } from './schedule.js';
 import { fineTuneOnImages } from './fine-tune.js';
 import { writeServingBundle } from './serving-export.js';
+import { type StepBatch, jointTrainStep } from './step.js';
 
 /**
  * Training on a pretrained face backbone (the dlib face-recognition ResNet, src/model/dlib-resnet.ts):
@@ -302,9 +303,9 @@ async function trainHeads(
       const order = shuffled(n, rand);
       let lossSum = 0;
       for (let b = 0; b < stepsPerEpoch; b++) {
-        (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(step, total, lr);
+        setLearningRate(optimizer, learningRateAt(step, total, lr));
         const idx = order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize);
-        lossSum += trainStep(m, optimizer, gather(sets, idx, rand), opts.ageSigma, opts.genderWeight);
+        lossSum += jointTrainStep(m, optimizer, gather(sets, idx, rand), opts);
         step++;
         progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
       }
@@ -374,15 +375,8 @@ function mapFeatures(tailModel: tf.LayersModel, s: FeatureSet): FeatureSet {
   return { rows: s.rows, views: s.views, data, per: outPer, shape: [outPer], skipped: s.skipped };
 }
 
-interface Gathered {
-  x: Float32Array;
-  shape: number[];
-  ages: Int32Array;
-  genders: Int32Array;
-}
-
 /** The rows at pooled indices `idx` (over all sets), each in a random one of its views (the augmentation). */
-function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): Gathered {
+function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): StepBatch {
   const per = sets[0]!.per;
   const x = new Float32Array(idx.length * per);
   const ages = new Int32Array(idx.length);
@@ -399,34 +393,6 @@ function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): Gathe
     genders[j] = set.rows[i]!.gender;
   });
   return { x, shape: sets[0]!.shape, ages, genders };
-}
-
-function trainStep(
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  b: Gathered,
-  ageSigma: number,
-  genderWeight?: number,
-): number {
-  return tf.tidy(() => {
-    const n = b.ages.length;
-    const x = tf.tensor(b.x, [n, ...b.shape]);
-    const ageT = tf.tensor2d(ageTargets(b.ages, ageSigma), [n, AGE_CLASSES]);
-    const genderT = tf.tensor2d(genderTargets(b.genders), [n, 2]);
-    const loss = optimizer.minimize(
-      () => {
-        // [age, gender] of each member of the ensemble: the mean of their joint losses.
-        const outs = model.apply(x, { training: true }) as tf.Tensor2D[];
-        const losses: tf.Scalar[] = [];
-        for (let i = 0; i < outs.length; i += 2)
-          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT, genderWeight));
-        return losses.length === 1 ? losses[0]! : (tf.div(tf.addN(losses), losses.length) as tf.Scalar);
-      },
-      true,
-      model.trainableWeights.map((w) => w.read() as tf.Variable),
-    )!;
-    return loss.dataSync()[0]!;
-  });
 }
 
 /** Metrics on one set: on the plain view, and on the average of the plain and mirrored views. */

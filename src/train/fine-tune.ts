@@ -3,13 +3,14 @@ import { TrainStream, evalBatches, imagePath } from '../data/dataset-stream.js';
 import type { LabelledImage } from '../data/labels-csv.js';
 import { photoAugment } from '../data/photo-augment.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
-import { createAdam } from '../engine/adam.js';
-import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
+import { createAdam, setLearningRate } from '../engine/adam.js';
+import { AGE_CLASSES } from '../model/losses.js';
 import { MetricsAccumulator, roundedMetrics, type SetReport } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { round } from '../util/round.js';
 import { createProgress } from '../util/progress.js';
 import { learningRateAt } from './schedule.js';
+import { jointTrainStep } from './step.js';
 
 /**
  * Phase "full" of backbone training: every trainable weight of the image -> age/gender model (the
@@ -71,7 +72,6 @@ export async function fineTuneOnImages(
   const stepsPerEpoch = Math.ceil(rows.length / opts.batchSize);
   const total = opts.epochs * stepsPerEpoch;
   const optimizer = createAdam(opts.lr);
-  const weights = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const progress = createProgress({ unit: 'full steps', total, json: opts.json });
   let reports: SetReport[] = [];
   let step = 0;
@@ -79,27 +79,14 @@ export async function fineTuneOnImages(
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
       let lossSum = 0;
       for (let b = 0; b < stepsPerEpoch; b++) {
-        (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(
-          step,
-          total,
-          opts.lr,
-        );
+        setLearningRate(optimizer, learningRateAt(step, total, opts.lr));
         const batch = await stream.next();
-        lossSum += tf.tidy(() => {
-          const n = batch.size;
-          const x = tf.tensor4d(batch.x, [n, spec.imageSize, spec.imageSize, 3]);
-          const ageT = tf.tensor2d(ageTargets(batch.ages, opts.ageSigma), [n, AGE_CLASSES]);
-          const genderT = tf.tensor2d(genderTargets(batch.genders), [n, 2]);
-          const loss = optimizer.minimize(
-            () => {
-              const [age, gender] = model.apply(x, { training: true }) as tf.Tensor2D[];
-              return jointLoss(age!, gender!, ageT, genderT, opts.genderWeight);
-            },
-            true,
-            weights,
-          )!;
-          return loss.dataSync()[0]!;
-        });
+        lossSum += jointTrainStep(
+          model,
+          optimizer,
+          { ...batch, shape: [spec.imageSize, spec.imageSize, 3] },
+          opts,
+        );
         step++;
         progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
       }

@@ -1,12 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { type Batch, TrainStream, imagePath } from '../data/dataset-stream.js';
+import { TrainStream, imagePath } from '../data/dataset-stream.js';
 import { type LabelledImage, readLabelsCsv } from '../data/labels-csv.js';
-import { createAdam } from '../engine/adam.js';
+import { createAdam, setLearningRate } from '../engine/adam.js';
 import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
 import { buildModel } from '../model/index.js';
-import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';
 import { UserError } from '../util/errors.js';
@@ -17,6 +16,7 @@ import { type EvalReport, evaluateModel } from './evaluate.js';
 import { type MetricsLine, writeLearningCurve } from './plot.js';
 import { learningRateAt } from './schedule.js';
 import { exportServing } from './serving-export.js';
+import { jointTrainStep } from './step.js';
 
 export interface TrainOptions {
   modelDir: string;
@@ -67,26 +67,6 @@ export interface TrainResult {
   validation: EvalReport;
 }
 
-/** One optimisation step on one batch; returns the batch's joint loss. */
-function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, batch: Batch, run: RunState): number {
-  return tf.tidy(() => {
-    const n = batch.size;
-    const x = tf.tensor4d(batch.x, [n, run.imageSize, run.imageSize, 3]);
-    const ageT = tf.tensor2d(ageTargets(batch.ages, run.ageSigma), [n, AGE_CLASSES]);
-    const genderT = tf.tensor2d(genderTargets(batch.genders), [n, 2]);
-    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const loss = optimizer.minimize(
-      () => {
-        const [age, gender] = model.apply(x, { training: true }) as tf.Tensor2D[];
-        return jointLoss(age!, gender!, ageT, genderT);
-      },
-      true,
-      vars,
-    )!;
-    return loss.dataSync()[0]!;
-  });
-}
-
 /**
  * Trains (or, with `resume`, continues training) a model on a labels CSV (filename,age,gender): evaluates the whole
  * validation set every `evalEvery` steps (metrics.jsonl + learning-curve.svg/png), checkpoints every
@@ -113,7 +93,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await optimizer.setWeights(resumed.optimizer);
     tf.dispose(resumed.weights);
   }
-  const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
   const lrAt = (step: number) =>
     learningRateAt(step, run.totalSteps, run.lr, { warmup: run.warmup, schedule: run.schedule });
   const metricsPath = path.join(opts.modelDir, 'metrics.jsonl');
@@ -165,8 +144,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     while (run.step < run.totalSteps) {
       const batch = await stream.next();
-      setLr(lrAt(run.step));
-      const loss = trainStep(model, optimizer, batch, run);
+      setLearningRate(optimizer, lrAt(run.step));
+      const loss = jointTrainStep(
+        model,
+        optimizer,
+        { ...batch, shape: [run.imageSize, run.imageSize, 3] },
+        { ageSigma: run.ageSigma },
+      );
       if (!Number.isFinite(loss)) throw new UserError(`loss is ${loss} at step ${run.step + 1}: lower --lr`);
       run.step++;
       run.smoothLoss = Number.isFinite(run.smoothLoss) ? 0.95 * run.smoothLoss + 0.05 * loss : loss;
