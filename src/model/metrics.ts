@@ -32,8 +32,15 @@ export interface SetReport extends AgeGenderMetrics {
   flip: AgeGenderMetrics;
 }
 
+/** One line per epoch log: each set's flip-averaged MAE and gender accuracy. */
+export function summarizeReports(reports: SetReport[]): string {
+  return reports
+    .map((r) => `${r.name} MAE ${r.flip.mae.toFixed(2)} gender ${(r.flip.genderAcc * 100).toFixed(1)}%`)
+    .join(' | ');
+}
+
 /** Metrics rounded for reports and metrics.json: MAE to 3 decimals, the rates to 4. */
-export function roundedMetrics(m: AgeGenderMetrics): AgeGenderMetrics {
+function roundedMetrics(m: AgeGenderMetrics): AgeGenderMetrics {
   return { n: m.n, mae: round(m.mae, 3), cs5: round(m.cs5, 4), genderAcc: round(m.genderAcc, 4) };
 }
 
@@ -73,5 +80,42 @@ export class MetricsAccumulator {
       cs5: n ? this.within5 / n : NaN,
       genderAcc: n ? this.genderRight / n : NaN,
     };
+  }
+}
+
+/**
+ * Metrics of one set as is and with test-time flip, fed batch by batch with the model's read-outs
+ * (expected age, P(male)) for rows that hold each image's plain and mirrored views.
+ */
+export class FlipMetricsAccumulator {
+  private readonly plain = new MetricsAccumulator();
+  private readonly flip = new MetricsAccumulator();
+
+  /** Image j's plain view is row `plainRow(j)` of `age` / `male`, its mirrored view `flippedRow(j)`. */
+  add(
+    age: ArrayLike<number>,
+    male: ArrayLike<number>,
+    plainRow: (j: number) => number,
+    flippedRow: (j: number) => number,
+    trueAge: ArrayLike<number>,
+    trueGender: ArrayLike<number>,
+  ): void {
+    const images = Array.from({ length: trueAge.length }, (_, j) => j);
+    this.plain.add(
+      images.map((j) => age[plainRow(j)]!),
+      images.map((j) => male[plainRow(j)]!),
+      trueAge,
+      trueGender,
+    );
+    this.flip.add(
+      images.map((j) => (age[plainRow(j)]! + age[flippedRow(j)]!) / 2),
+      images.map((j) => (male[plainRow(j)]! + male[flippedRow(j)]!) / 2),
+      trueAge,
+      trueGender,
+    );
+  }
+
+  report(name: string): SetReport {
+    return { name, ...roundedMetrics(this.plain.result()), flip: roundedMetrics(this.flip.result()) };
   }
 }

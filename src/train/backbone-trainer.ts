@@ -14,8 +14,13 @@ import {
 } from '../model/dlib-resnet.js';
 import { loadBundle } from '../infer/bundle.js';
 import { headEnsemble } from '../model/heads.js';
-import { AGE_CLASSES } from '../model/losses.js';
-import { MetricsAccumulator, roundedMetrics, type SetReport } from '../model/metrics.js';
+import {
+  FlipMetricsAccumulator,
+  expectedAge,
+  maleProbability,
+  summarizeReports,
+  type SetReport,
+} from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { exists } from '../util/exists.js';
 import { round } from '../util/round.js';
@@ -312,14 +317,7 @@ async function trainHeads(
       const reports = await score(scored, valSets);
       const line = { phase, epoch, trainLoss: round(lossSum / stepsPerEpoch, 4), sets: reports };
       await record(line);
-      log(
-        `\n${phase} epoch ${epoch}/${epochs}: loss ${line.trainLoss} | ` +
-          reports
-            .map(
-              (r) => `${r.name} MAE ${r.flip.mae.toFixed(2)} gender ${(r.flip.genderAcc * 100).toFixed(1)}%`,
-            )
-            .join(' | '),
-      );
+      log(`\n${phase} epoch ${epoch}/${epochs}: loss ${line.trainLoss} | ${summarizeReports(reports)}`);
     }
     progress.stop();
     optimizer.dispose();
@@ -397,40 +395,28 @@ function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): StepB
 
 /** Metrics on one set: on the plain view, and on the average of the plain and mirrored views. */
 async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Promise<SetReport> {
-  const plain = new MetricsAccumulator();
-  const flip = new MetricsAccumulator();
+  const scores = new FlipMetricsAccumulator();
   const chunk = 256;
   const V = s.views;
   for (let i = 0; i < s.rows.length; i += chunk) {
     const k = Math.min(chunk, s.rows.length - i);
-    const [ageP, maleP] = tf.tidy(() => {
+    const [age, male] = tf.tidy(() => {
       const x = tf.tensor(s.data.subarray(i * V * s.per, (i + k) * V * s.per), [k * V, ...s.shape]);
-      const [age, gender] = model.predict(x) as tf.Tensor2D[];
-      return [tf.softmax(age!), tf.softmax(gender!)];
+      const [ageLogits, genderLogits] = model.predict(x) as tf.Tensor2D[];
+      return [expectedAge(ageLogits!), maleProbability(genderLogits!)];
     });
-    const a = ageP!.dataSync();
-    const g = maleP!.dataSync();
-    tf.dispose([ageP!, maleP!]);
     const rows = s.rows.slice(i, i + k);
-    const dex = (v: number) => {
-      let e = 0;
-      for (let c = 0; c < AGE_CLASSES; c++) e += a[v * AGE_CLASSES + c]! * c;
-      return e;
-    };
-    plain.add(
-      rows.map((_, j) => dex(j * V + PLAIN_VIEW)),
-      rows.map((_, j) => g[(j * V + PLAIN_VIEW) * 2 + 1]!),
+    scores.add(
+      age!.dataSync(),
+      male!.dataSync(),
+      (j) => j * V + PLAIN_VIEW,
+      (j) => j * V + FLIPPED_VIEW,
       rows.map((r) => r.age),
       rows.map((r) => r.gender),
     );
-    flip.add(
-      rows.map((_, j) => (dex(j * V + PLAIN_VIEW) + dex(j * V + FLIPPED_VIEW)) / 2),
-      rows.map((_, j) => (g[(j * V + PLAIN_VIEW) * 2 + 1]! + g[(j * V + FLIPPED_VIEW) * 2 + 1]!) / 2),
-      rows.map((r) => r.age),
-      rows.map((r) => r.gender),
-    );
+    tf.dispose([age!, male!]);
   }
-  return { name, ...roundedMetrics(plain.result()), flip: roundedMetrics(flip.result()) };
+  return scores.report(name);
 }
 
 function shuffled(n: number, rand: () => number): Uint32Array {

@@ -4,8 +4,13 @@ import type { LabelledImage } from '../data/labels-csv.js';
 import { photoAugment } from '../data/photo-augment.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { createAdam, setLearningRate } from '../engine/adam.js';
-import { AGE_CLASSES } from '../model/losses.js';
-import { MetricsAccumulator, roundedMetrics, type SetReport } from '../model/metrics.js';
+import {
+  FlipMetricsAccumulator,
+  expectedAge,
+  maleProbability,
+  summarizeReports,
+  type SetReport,
+} from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { round } from '../util/round.js';
 import { createProgress } from '../util/progress.js';
@@ -94,14 +99,7 @@ export async function fineTuneOnImages(
       for (const s of val) reports.push(await scoreImages(model, spec, s));
       const trainLoss = round(lossSum / stepsPerEpoch, 4);
       await opts.onEpoch?.({ phase: 'full', epoch, trainLoss, sets: reports });
-      opts.log(
-        `\nfull epoch ${epoch}/${opts.epochs}: loss ${trainLoss} | ` +
-          reports
-            .map(
-              (r) => `${r.name} MAE ${r.flip.mae.toFixed(2)} gender ${(r.flip.genderAcc * 100).toFixed(1)}%`,
-            )
-            .join(' | '),
-      );
+      opts.log(`\nfull epoch ${epoch}/${opts.epochs}: loss ${trainLoss} | ${summarizeReports(reports)}`);
     }
   } finally {
     progress.stop();
@@ -118,38 +116,24 @@ export async function scoreImages(
   set: ImageSet,
   batchSize = 64,
 ): Promise<SetReport> {
-  const plain = new MetricsAccumulator();
-  const flip = new MetricsAccumulator();
+  const scores = new FlipMetricsAccumulator();
   const side = spec.imageSize;
   for await (const b of evalBatches(set.rows, { imgDir: set.imgDir, spec, batchSize })) {
-    const [a, g] = tf.tidy(() => {
+    const [age, male] = tf.tidy(() => {
       const x = tf.tensor4d(b.x, [b.size, side, side, 3]);
       // Plain images first, then the same images mirrored (axis 2 = width), in one pass.
-      const both = tf.concat([x, tf.reverse(x, 2)]);
-      const [age, gender] = model.predict(both) as tf.Tensor2D[];
-      return [tf.softmax(age!), tf.softmax(gender!)];
+      const [ageLogits, genderLogits] = model.predict(tf.concat([x, tf.reverse(x, 2)])) as tf.Tensor2D[];
+      return [expectedAge(ageLogits!), maleProbability(genderLogits!)];
     });
-    const ages = a!.dataSync();
-    const males = g!.dataSync();
-    tf.dispose([a!, g!]);
-    const dex = (i: number) => {
-      let e = 0;
-      for (let c = 0; c < AGE_CLASSES; c++) e += ages[i * AGE_CLASSES + c]! * c;
-      return e;
-    };
-    const idx = Array.from({ length: b.size }, (_, i) => i);
-    plain.add(
-      idx.map((i) => dex(i)),
-      idx.map((i) => males[i * 2 + 1]!),
+    scores.add(
+      age!.dataSync(),
+      male!.dataSync(),
+      (j) => j,
+      (j) => j + b.size,
       b.ages,
       b.genders,
     );
-    flip.add(
-      idx.map((i) => (dex(i) + dex(i + b.size)) / 2),
-      idx.map((i) => (males[i * 2 + 1]! + males[(i + b.size) * 2 + 1]!) / 2),
-      b.ages,
-      b.genders,
-    );
+    tf.dispose([age!, male!]);
   }
-  return { name: set.name, ...roundedMetrics(plain.result()), flip: roundedMetrics(flip.result()) };
+  return scores.report(set.name);
 }
