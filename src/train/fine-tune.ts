@@ -12,6 +12,7 @@ import {
   type SetReport,
 } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
+import { UserError } from '../util/errors.js';
 import { round } from '../util/round.js';
 import { createProgress } from '../util/progress.js';
 import { learningRateAt } from './schedule.js';
@@ -86,12 +87,16 @@ export async function fineTuneOnImages(
       for (let b = 0; b < stepsPerEpoch; b++) {
         setLearningRate(optimizer, learningRateAt(step, total, opts.lr));
         const batch = await stream.next();
-        lossSum += jointTrainStep(
+        const loss = jointTrainStep(
           model,
           optimizer,
           { ...batch, shape: [spec.imageSize, spec.imageSize, 3] },
           opts,
         );
+        // As the from-scratch trainer: a diverged run stops here instead of exporting a NaN model.
+        if (!Number.isFinite(loss))
+          throw new UserError(`loss is ${loss} at full step ${step + 1}: lower --full-lr`);
+        lossSum += loss;
         step++;
         progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
       }
