@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Training speed of the seed network (basic-cnn, batch 32) on our engine vs PyTorch on this machine.
-# Needs Debian's PyTorch: apt-get update && apt-get install -y python3-torch
+# Needs Debian's PyTorch and an optimised BLAS for it:
+#   apt-get update && apt-get install -y python3-torch libopenblas0-pthread
+# Debian's torch does its matrix products (the dense layers) through libblas.so.3, which without OpenBLAS
+# is the unoptimised reference BLAS: 10-20x slower on a dense layer, which made PyTorch look far slower
+# than it is (the README's figures before stop 15). The script refuses to run against the reference BLAS.
 #   bash bench/train-vs-torch.sh [sizes=64,128] [steps=6] [rounds=3] [threads=all cores]
 # env BACKEND (default auto: wasm+dnnl when libdnnl2 is installed) picks our engine; our side also runs
 # with --precision bf16 (the row says f32 when the CPU has no bf16 instructions and oneDNN computes in f32).
@@ -19,6 +23,14 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
   echo "PyTorch missing: apt-get update && apt-get install -y python3-torch" >&2
   exit 1
 fi
+BLAS="$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || true)"
+case "$BLAS" in
+  */blas/libblas.so.3 | "")
+    echo "PyTorch would use the reference BLAS ($BLAS): apt-get install -y libopenblas0-pthread" >&2
+    exit 1
+    ;;
+esac
+echo "PyTorch BLAS: $BLAS"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); threads $THREADS"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=""
