@@ -108,6 +108,38 @@ describe('train --backbone dlib-resnet', () => {
     assert.match(taken.stderr, /already holds a run/);
   });
 
+  it('trains on the validation rows too with --include-val and says so in metrics.json', async () => {
+    const modelDir = path.join(dir, 'refit');
+    const r = await cli([
+      ...['train', '--backbone', 'dlib-resnet', '--data', data, '--epochs', '3', '--batch-size', '16'],
+      ...['--tail-epochs', '1', '--include-val', 'mine', '--model-dir', modelDir],
+      ...['--feature-cache', path.join(dir, 'cache'), '--json'],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const valRows = samples.length - 48;
+    assert.ok(valRows > 0);
+    assert.equal(result.trainImages, 48 + valRows, 'the validation rows are counted as trained on');
+    const metrics = JSON.parse(await fs.readFile(path.join(result.servingDir, 'metrics.json'), 'utf8'));
+    assert.deepEqual(metrics.valSeenInTraining, ['mine']);
+    assert.equal(metrics.validation[0].n, valRows, 'the validation rows are still scored');
+    const plainDir = path.join(dir, 'run', 'serving');
+    const [stamp] = await fs.readdir(plainDir);
+    const plain = JSON.parse(await fs.readFile(path.join(plainDir, stamp!, 'metrics.json'), 'utf8'));
+    assert.equal(plain.valSeenInTraining, undefined, 'a run without the flag does not claim it');
+    assert.deepEqual(
+      (await metricsLines(modelDir)).map((l) => l.phase),
+      ['heads', 'heads', 'heads', 'tail'],
+    );
+    const unknown = await cli([
+      ...['train', '--backbone', 'dlib-resnet', '--data', data, '--include-val', 'utk', '--model-dir'],
+      path.join(dir, 'refit2'),
+    ]);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /--include-val utk: no such data set \(the sets are mine\)/);
+    assert.equal(unknown.stderr.trim().split('\n').length, 1, unknown.stderr);
+  });
+
   it('trains every layer from a bundle on images (--init-from models/default --full-epochs)', async () => {
     const modelDir = path.join(dir, 'full');
     const fromBundle = (bundle: string) => [

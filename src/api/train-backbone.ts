@@ -60,6 +60,13 @@ export interface BackboneTrainOptions {
   /** Weight of the gender term in the joint loss (default 1, the mean of the two cross-entropies). */
   genderWeight?: number;
   seed?: number;
+  /**
+   * Train on the validation rows too (a final refit once the settings are chosen): true for every set, or
+   * the names of some (a folder's base name, e.g. 'utk150'). Their validation figures are then on seen
+   * faces, and metrics.json lists them as `valSeenInTraining`; only a held-out test split tells how good
+   * the model is. Default false.
+   */
+  includeVal?: boolean | string[];
   /** Where cached backbone features go (default <modelDir>/feature-cache); share it across runs. */
   cacheDir?: string;
   backend?: BackendChoice;
@@ -90,6 +97,7 @@ const OPTIONS = [
   'ageSigma',
   'genderWeight',
   'seed',
+  'includeVal',
   'cacheDir',
   'backend',
   'threads',
@@ -134,6 +142,13 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkNumber(fn, 'genderWeight', opts.genderWeight, { min: 0, max: 100 });
   checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
   checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
+  const iv = opts.includeVal;
+  if (
+    iv !== undefined &&
+    typeof iv !== 'boolean' &&
+    !(Array.isArray(iv) && iv.every((n) => typeof n === 'string'))
+  )
+    throw new InvalidOptionError(`${fn}: includeVal must be true, false or a list of set names`);
   const path = await import('node:path');
   const sets: DataSet[] = [
     ...(opts.data ?? []).map((dir) => ({
@@ -172,6 +187,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       ageSigma: opts.ageSigma ?? 2,
       genderWeight: opts.genderWeight ?? 1,
       seed: opts.seed ?? 1,
+      includeVal: opts.includeVal === true ? sets.map((s) => s.name) : opts.includeVal || undefined,
       cacheDir: opts.cacheDir,
       // The crops `preprocess` makes (UTKFace chips, detector-framed AAF) are framed by this rule.
       faceCrop: UTKFACE_FACE_CROP['ssd-mobilenetv1'],

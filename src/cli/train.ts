@@ -39,6 +39,7 @@ interface TrainFlags {
   featureCache?: string;
   features: 'multi' | 'fine' | 'pooled';
   separateHeads?: boolean;
+  includeVal?: boolean | string[];
   augmentViews: string;
   ensemble: string;
   weights: WeightStorage;
@@ -113,6 +114,10 @@ export function register(program: Command): void {
     .option(
       '--init-from <bundle>',
       'with --backbone and --full-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
+    )
+    .option(
+      '--include-val [sets...]',
+      'with --backbone: train on the validation rows too, of every set or of the named ones (final refit)',
     )
     .option('--gender-weight <w>', 'with --backbone: weight of the gender term in the joint loss', '1')
     .option('--hidden <units>', 'with --backbone: hidden units of the heads (0 = linear heads)', '512')
@@ -238,6 +243,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     genderWeight: num('--gender-weight', flags.genderWeight, { min: 0, max: 100 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
+    includeVal: flags.includeVal,
     cacheDir: flags.featureCache,
     backend: flags.backend,
     threads:

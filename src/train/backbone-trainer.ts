@@ -104,6 +104,11 @@ export interface BackboneTrainOptions {
   genderWeight?: number;
   seed: number;
   /**
+   * Names of the sets whose validation rows are trained on too (a final refit; metrics.json lists them as
+   * valSeenInTraining, since their figures are then on seen faces). Default none.
+   */
+  includeVal?: string[];
+  /**
    * Photo-like augmented copies of every training image (box jitter, blur, JPEG, colour, grey), cached
    * beside the plain and mirrored views; each step draws one of all the views of an image at random.
    */
@@ -138,6 +143,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   if (await exists(path.join(opts.modelDir, 'serving')))
     throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
+  const refit = refitSets(opts);
   const csvRows = await Promise.all(
     opts.sets.map(async (set) => ({
       train: await readLabelsCsv(set.trainCsv),
@@ -162,7 +168,8 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   if ((opts.fullEpochs ?? 0) > 0) {
     const part = (which: 'train' | 'val') =>
       opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
-    ({ validation, trainImages } = await fineTuneOnImages(model, spec, part('train'), part('val'), {
+    const fitOn = [...part('train'), ...part('val').filter((_, i) => refit[i])];
+    ({ validation, trainImages } = await fineTuneOnImages(model, spec, fitOn, part('val'), {
       epochs: opts.fullEpochs!,
       batchSize: opts.fullBatchSize ?? 32,
       lr: opts.fullLr ?? opts.lr / 20,
@@ -191,6 +198,9 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     imageSize: DLIB_INPUT_SIZE,
     settings: { ...opts, log: undefined },
     trainImages,
+    ...(refit.some(Boolean)
+      ? { valSeenInTraining: opts.sets.filter((_, i) => refit[i]).map((s) => s.name) }
+      : {}),
     validation,
     history,
   };
@@ -255,7 +265,8 @@ async function trainHeads(
     train.push(await features(set, 'train'));
     val.push(await features(set, 'val'));
   }
-  const trainImages = train.reduce((n, s) => n + s.rows.length, 0);
+  const refit = refitSets(opts);
+  const trainImages = [...train, ...val.filter((_, i) => refit[i])].reduce((n, s) => n + s.rows.length, 0);
   if (trainImages === 0) throw new UserError('no readable training images');
   if (val.some((v) => v.rows.length === 0))
     throw new UserError(
@@ -322,14 +333,22 @@ async function trainHeads(
     progress.stop();
     optimizer.dispose();
   };
+  // includeVal: those sets' validation rows join the training rows (a final refit); they are still scored.
+  const fitPooled = [...trainPooled, ...valPooled.filter((_, i) => refit[i])];
+  const fitMaps = [...train, ...val.filter((_, i) => refit[i])];
+  for (const [i, set] of opts.sets.entries())
+    if (refit[i])
+      log(
+        `train: ${set.name}'s validation rows are trained on too: its validation figures are on seen faces`,
+      );
   const headTrain = trainable(featIn, featIn, 'heads_train');
-  await fit(headTrain, headModel, trainPooled, valPooled, opts.epochs, opts.lr, 'heads');
+  await fit(headTrain, headModel, fitPooled, valPooled, opts.epochs, opts.lr, 'heads');
 
   // 3. Phase "tail": the tail and the heads together on the cached maps.
   const tailHeads = tf.model({ inputs: mapIn, outputs: heads(pooledOut), name: 'tail_heads' });
   if (opts.tailEpochs > 0) {
     const tailTrain = trainable(mapIn, pooledOut, 'tail_heads_train');
-    await fit(tailTrain, tailHeads, train, val, opts.tailEpochs, opts.tailLr ?? opts.lr / 10, 'tail');
+    await fit(tailTrain, tailHeads, fitMaps, val, opts.tailEpochs, opts.tailLr ?? opts.lr / 10, 'tail');
   }
   const validation = await score(tailHeads, val);
   const model = tf.model({
@@ -338,6 +357,17 @@ async function trainHeads(
     name: 'agegender_dlib',
   });
   return { model, spec, validation, trainImages };
+}
+
+/** Per set: are its validation rows trained on too (includeVal)? Unknown names are a one-line error. */
+function refitSets(opts: BackboneTrainOptions): boolean[] {
+  const names = opts.includeVal ?? [];
+  const unknown = names.find((n) => !opts.sets.some((s) => s.name === n));
+  if (unknown)
+    throw new UserError(
+      `--include-val ${unknown}: no such data set (the sets are ${opts.sets.map((s) => s.name).join(', ')})`,
+    );
+  return opts.sets.map((s) => names.includes(s.name));
 }
 
 /** The layers from the trunk's map to the heads' input (see BackboneTrainOptions.features). */
