@@ -84,15 +84,37 @@ export class MetricsAccumulator {
 }
 
 /**
- * Metrics of one set as is and with test-time flip, fed batch by batch with the model's read-outs
- * (expected age, P(male)) for rows that hold each image's plain and mirrored views.
+ * Metrics of one set as is and with test-time flip, fed batch by batch: the model runs on a batch whose
+ * rows hold each image's plain and mirrored views, and its read-outs (expected age, P(male)) are added.
  */
 export class FlipMetricsAccumulator {
   private readonly plain = new MetricsAccumulator();
   private readonly flip = new MetricsAccumulator();
 
-  /** Image j's plain view is row `plainRow(j)` of `age` / `male`, its mirrored view `flippedRow(j)`. */
-  add(
+  /**
+   * Runs `model` ([age, gender] logits) on `input()`, inside a tidy; image j's plain view is row
+   * `plainRow(j)` of that batch, its mirrored view row `flippedRow(j)`.
+   */
+  addPredictions(
+    model: tf.LayersModel,
+    input: () => tf.Tensor,
+    plainRow: (j: number) => number,
+    flippedRow: (j: number) => number,
+    trueAge: ArrayLike<number>,
+    trueGender: ArrayLike<number>,
+  ): void {
+    const [age, male] = tf.tidy(() => {
+      const [ageLogits, genderLogits] = model.predict(input()) as tf.Tensor2D[];
+      return [expectedAge(ageLogits!), maleProbability(genderLogits!)];
+    });
+    try {
+      this.add(age!.dataSync(), male!.dataSync(), plainRow, flippedRow, trueAge, trueGender);
+    } finally {
+      tf.dispose([age!, male!]);
+    }
+  }
+
+  private add(
     age: ArrayLike<number>,
     male: ArrayLike<number>,
     plainRow: (j: number) => number,

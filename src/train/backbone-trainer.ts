@@ -14,13 +14,7 @@ import {
 } from '../model/dlib-resnet.js';
 import { loadBundle } from '../infer/bundle.js';
 import { headEnsemble } from '../model/heads.js';
-import {
-  FlipMetricsAccumulator,
-  expectedAge,
-  maleProbability,
-  summarizeReports,
-  type SetReport,
-} from '../model/metrics.js';
+import { FlipMetricsAccumulator, summarizeReports, type SetReport } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { exists } from '../util/exists.js';
 import { round } from '../util/round.js';
@@ -159,7 +153,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   };
   const start = opts.initFrom
     ? await startFromBundle(opts.initFrom, engine, log)
-    : await trainHeads(opts, csvRows, engine, record, log);
+    : await trainHeads(opts, csvRows, refit, engine, record, log);
   const { model, spec } = start;
   let validation = start.validation;
   let trainImages = start.trainImages ?? 0;
@@ -168,8 +162,9 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   if ((opts.fullEpochs ?? 0) > 0) {
     const part = (which: 'train' | 'val') =>
       opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
-    const fitOn = [...part('train'), ...part('val').filter((_, i) => refit[i])];
-    ({ validation, trainImages } = await fineTuneOnImages(model, spec, fitOn, part('val'), {
+    const val = part('val');
+    const fitOn = [...part('train'), ...val.filter((_, i) => refit[i])];
+    ({ validation, trainImages } = await fineTuneOnImages(model, spec, fitOn, val, {
       epochs: opts.fullEpochs!,
       batchSize: opts.fullBatchSize ?? 32,
       lr: opts.fullLr ?? opts.lr / 20,
@@ -230,6 +225,8 @@ async function startFromBundle(dir: string, engine: string, log: (line: string) 
 async function trainHeads(
   opts: BackboneTrainOptions,
   csvRows: { train: LabelledImage[]; val: LabelledImage[] }[],
+  /** Per set: are its validation rows trained on too (refitSets)? */
+  refit: boolean[],
   engine: string,
   record: (line: object) => Promise<void>,
   log: (line: string) => void,
@@ -265,7 +262,6 @@ async function trainHeads(
     train.push(await features(set, 'train'));
     val.push(await features(set, 'val'));
   }
-  const refit = refitSets(opts);
   const trainImages = [...train, ...val.filter((_, i) => refit[i])].reduce((n, s) => n + s.rows.length, 0);
   if (trainImages === 0) throw new UserError('no readable training images');
   if (val.some((v) => v.rows.length === 0))
@@ -430,21 +426,15 @@ async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Pro
   const V = s.views;
   for (let i = 0; i < s.rows.length; i += chunk) {
     const k = Math.min(chunk, s.rows.length - i);
-    const [age, male] = tf.tidy(() => {
-      const x = tf.tensor(s.data.subarray(i * V * s.per, (i + k) * V * s.per), [k * V, ...s.shape]);
-      const [ageLogits, genderLogits] = model.predict(x) as tf.Tensor2D[];
-      return [expectedAge(ageLogits!), maleProbability(genderLogits!)];
-    });
     const rows = s.rows.slice(i, i + k);
-    scores.add(
-      age!.dataSync(),
-      male!.dataSync(),
+    scores.addPredictions(
+      model,
+      () => tf.tensor(s.data.subarray(i * V * s.per, (i + k) * V * s.per), [k * V, ...s.shape]),
       (j) => j * V + PLAIN_VIEW,
       (j) => j * V + FLIPPED_VIEW,
       rows.map((r) => r.age),
       rows.map((r) => r.gender),
     );
-    tf.dispose([age!, male!]);
   }
   return scores.report(name);
 }

@@ -4,13 +4,7 @@ import type { LabelledImage } from '../data/labels-csv.js';
 import { photoAugment } from '../data/photo-augment.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { createAdam, setLearningRate } from '../engine/adam.js';
-import {
-  FlipMetricsAccumulator,
-  expectedAge,
-  maleProbability,
-  summarizeReports,
-  type SetReport,
-} from '../model/metrics.js';
+import { FlipMetricsAccumulator, summarizeReports, type SetReport } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { UserError } from '../util/errors.js';
 import { round } from '../util/round.js';
@@ -124,21 +118,18 @@ export async function scoreImages(
   const scores = new FlipMetricsAccumulator();
   const side = spec.imageSize;
   for await (const b of evalBatches(set.rows, { imgDir: set.imgDir, spec, batchSize })) {
-    const [age, male] = tf.tidy(() => {
-      const x = tf.tensor4d(b.x, [b.size, side, side, 3]);
-      // Plain images first, then the same images mirrored (axis 2 = width), in one pass.
-      const [ageLogits, genderLogits] = model.predict(tf.concat([x, tf.reverse(x, 2)])) as tf.Tensor2D[];
-      return [expectedAge(ageLogits!), maleProbability(genderLogits!)];
-    });
-    scores.add(
-      age!.dataSync(),
-      male!.dataSync(),
+    scores.addPredictions(
+      model,
+      () => {
+        // Plain images first, then the same images mirrored (axis 2 = width), in one pass.
+        const x = tf.tensor4d(b.x, [b.size, side, side, 3]);
+        return tf.concat([x, tf.reverse(x, 2)]);
+      },
       (j) => j,
       (j) => j + b.size,
       b.ages,
       b.genders,
     );
-    tf.dispose([age!, male!]);
   }
   return scores.report(set.name);
 }
