@@ -59,6 +59,12 @@ export interface BackboneTrainOptions {
   ageSigma?: number;
   /** Weight of the gender term in the joint loss (default 1, the mean of the two cross-entropies). */
   genderWeight?: number;
+  /**
+   * Label audit: heads trained on 4/5 of the training rows score the other fifth, five times over; rows
+   * whose out-of-fold probability of their own gender label is below this (e.g. 0.05) are left out of
+   * training and listed in <modelDir>/label-suspects.csv. 0 = off (default).
+   */
+  dropLabelSuspects?: number;
   seed?: number;
   /**
    * Train on the validation rows too (a final refit once the settings are chosen): true for every set, or
@@ -96,6 +102,7 @@ const OPTIONS = [
   'dropout',
   'ageSigma',
   'genderWeight',
+  'dropLabelSuspects',
   'seed',
   'includeVal',
   'cacheDir',
@@ -140,6 +147,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkNumber(fn, 'dropout', opts.dropout, { min: 0, max: 0.95 });
   checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
   checkNumber(fn, 'genderWeight', opts.genderWeight, { min: 0, max: 100 });
+  checkNumber(fn, 'dropLabelSuspects', opts.dropLabelSuspects, { min: 0, max: 0.5 });
   checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
   checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
   const iv = opts.includeVal;
@@ -186,6 +194,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       dropout: opts.dropout ?? 0.3,
       ageSigma: opts.ageSigma ?? 2,
       genderWeight: opts.genderWeight ?? 1,
+      dropLabelSuspects: opts.dropLabelSuspects ?? 0,
       seed: opts.seed ?? 1,
       includeVal: opts.includeVal === true ? sets.map((s) => s.name) : opts.includeVal || undefined,
       cacheDir: opts.cacheDir,

@@ -47,6 +47,7 @@ interface TrainFlags {
   fullLr?: string;
   initFrom?: string;
   genderWeight: string;
+  dropLabelSuspects: string;
 }
 
 export function register(program: Command): void {
@@ -120,6 +121,11 @@ export function register(program: Command): void {
       'with --backbone: train on the validation rows too, of every set or of the named ones (final refit)',
     )
     .option('--gender-weight <w>', 'with --backbone: weight of the gender term in the joint loss', '1')
+    .option(
+      '--drop-label-suspects <p>',
+      'with --backbone: leave out training rows whose out-of-fold P(own gender label) < p (5-fold heads; listed in label-suspects.csv)',
+      '0',
+    )
     .option('--hidden <units>', 'with --backbone: hidden units of the heads (0 = linear heads)', '512')
     .addOption(
       new Option(
@@ -242,6 +248,7 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
     genderWeight: num('--gender-weight', flags.genderWeight, { min: 0, max: 100 }),
+    dropLabelSuspects: num('--drop-label-suspects', flags.dropLabelSuspects, { min: 0, max: 0.5 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
     includeVal: flags.includeVal,
     cacheDir: flags.featureCache,

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { stringify } from 'csv-stringify/sync';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
 import { readLabelsCsv, type LabelledImage } from '../data/labels-csv.js';
 import { createAdam, setLearningRate } from '../engine/adam.js';
@@ -13,15 +14,17 @@ import {
   buildDlibResNet,
 } from '../model/dlib-resnet.js';
 import { loadBundle } from '../infer/bundle.js';
-import { headEnsemble } from '../model/heads.js';
+import { ageGenderHeads, headEnsemble } from '../model/heads.js';
 import { FlipMetricsAccumulator, summarizeReports, type SetReport } from '../model/metrics.js';
 import { mulberry32 } from '../util/random.js';
 import { exists } from '../util/exists.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { round } from '../util/round.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './feature-cache.js';
+import { auditGenderLabels, locate } from './label-audit.js';
 import { learningRateAt } from './schedule.js';
 import { fineTuneOnImages } from './fine-tune.js';
 import { writeServingBundle } from './serving-export.js';
@@ -103,6 +106,11 @@ export interface BackboneTrainOptions {
    */
   includeVal?: string[];
   /**
+   * Label audit: leave out the training rows whose out-of-fold probability of their own gender label is
+   * below this (e.g. 0.05), found by heads trained on the other folds (label-audit.ts); 0 = off (default).
+   */
+  dropLabelSuspects?: number;
+  /**
    * Photo-like augmented copies of every training image (box jitter, blur, JPEG, colour, grey), cached
    * beside the plain and mirrored views; each step draws one of all the views of an image at random.
    */
@@ -163,7 +171,10 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     const part = (which: 'train' | 'val') =>
       opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
     const val = part('val');
-    const fitOn = [...part('train'), ...val.filter((_, i) => refit[i])];
+    const fitOn = [...part('train'), ...val.filter((_, i) => refit[i])].map((p) => ({
+      ...p,
+      rows: p.rows.filter((r) => !start.leftOut?.get(p.name)?.has(r.filename)),
+    }));
     ({ validation, trainImages } = await fineTuneOnImages(model, spec, fitOn, val, {
       epochs: opts.fullEpochs!,
       batchSize: opts.fullBatchSize ?? 32,
@@ -196,6 +207,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     ...(refit.some(Boolean)
       ? { valSeenInTraining: opts.sets.filter((_, i) => refit[i]).map((s) => s.name) }
       : {}),
+    ...(start.labelAudit ? { labelAudit: start.labelAudit } : {}),
     validation,
     history,
   };
@@ -212,6 +224,10 @@ interface Start {
   validation?: SetReport[];
   /** Readable training images (absent when no cache was built). */
   trainImages?: number;
+  /** The label audit's figures, when it ran (dropLabelSuspects). */
+  labelAudit?: LabelAuditSummary;
+  /** Training rows the label audit left out. */
+  leftOut?: LeftOut;
 }
 
 /** `initFrom`: a serving bundle (this trainer's, or any with the bundle's preprocessing) as the start. */
@@ -303,32 +319,13 @@ async function trainHeads(
     epochs: number,
     lr: number,
     phase: string,
-  ) => {
-    const optimizer = createAdam(lr);
-    const n = sets.reduce((k, s) => k + s.rows.length, 0);
-    const stepsPerEpoch = Math.ceil(n / opts.batchSize);
-    const total = epochs * stepsPerEpoch;
-    const rand = mulberry32(opts.seed + phase.length);
-    const progress = createProgress({ unit: `${phase} steps`, total, json: opts.json });
-    let step = 0;
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      const order = shuffled(n, rand);
-      let lossSum = 0;
-      for (let b = 0; b < stepsPerEpoch; b++) {
-        setLearningRate(optimizer, learningRateAt(step, total, lr));
-        const idx = order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize);
-        lossSum += jointTrainStep(m, optimizer, gather(sets, idx, rand), opts);
-        step++;
-        progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
-      }
+  ) =>
+    trainEpochs(m, sets, use, { ...opts, epochs, lr, phase }, async (epoch, trainLoss) => {
       const reports = await score(scored, valSets);
-      const line = { phase, epoch, trainLoss: round(lossSum / stepsPerEpoch, 4), sets: reports };
+      const line = { phase, epoch, trainLoss: round(trainLoss, 4), sets: reports };
       await record(line);
       log(`\n${phase} epoch ${epoch}/${epochs}: loss ${line.trainLoss} | ${summarizeReports(reports)}`);
-    }
-    progress.stop();
-    optimizer.dispose();
-  };
+    });
   // includeVal: those sets' validation rows join the training rows (a final refit); they are still scored.
   const fitPooled = [...trainPooled, ...valPooled.filter((_, i) => refit[i])];
   const fitMaps = [...train, ...val.filter((_, i) => refit[i])];
@@ -337,6 +334,30 @@ async function trainHeads(
       log(
         `train: ${set.name}'s validation rows are trained on too: its validation figures are on seen faces`,
       );
+  // Optional: leave out the training rows whose gender label the rest of the data contradicts.
+  let use = allRows(fitPooled);
+  let labelAudit: LabelAuditSummary | undefined;
+  let leftOut: LeftOut | undefined;
+  if ((opts.dropLabelSuspects ?? 0) > 0) {
+    const fitNames = [...opts.sets, ...opts.sets.filter((_, i) => refit[i])].map((s) => s.name);
+    const freshHeads = (fold: number) =>
+      tf.model({
+        inputs: featIn,
+        outputs: ageGenderHeads({
+          hidden: opts.hidden,
+          dropout: opts.dropout,
+          seed: opts.seed + 7919 * (fold + 1),
+          normalizeInput: true,
+          prefix: `audit${fold}_`,
+          outputPrefix: `audit${fold}_`,
+        })(featIn),
+      });
+    ({
+      use,
+      summary: labelAudit,
+      leftOut,
+    } = await leaveOutSuspects(fitPooled, fitNames, opts, log, freshHeads));
+  }
   const headTrain = trainable(featIn, featIn, 'heads_train');
   await fit(headTrain, headModel, fitPooled, valPooled, opts.epochs, opts.lr, 'heads');
 
@@ -352,7 +373,92 @@ async function trainHeads(
     outputs: heads(describe(dlib.trunk(image))),
     name: 'agegender_dlib',
   });
-  return { model, spec, validation, trainImages };
+  return {
+    model,
+    spec,
+    validation,
+    trainImages: trainImages - (labelAudit?.leftOut ?? 0),
+    labelAudit,
+    leftOut,
+  };
+}
+
+/** Rows left out of training, by set name then file name. */
+type LeftOut = Map<string, Set<string>>;
+
+/** What metrics.json says of the label audit. */
+interface LabelAuditSummary {
+  folds: number;
+  threshold: number;
+  rows: number;
+  leftOut: number;
+  bySet: Record<string, number>;
+  list: string;
+}
+
+const LABEL_AUDIT_FOLDS = 5;
+
+/**
+ * The label audit (label-audit.ts) over the pooled training rows: out-of-fold heads score every row's
+ * gender label; rows under the threshold are left out of every later phase and listed, least trusted
+ * first, in <modelDir>/label-suspects.csv (set, file, labels, P(label), the heads' age) for a person to
+ * check and correct at the source.
+ */
+async function leaveOutSuspects(
+  sets: FeatureSet[],
+  names: string[],
+  opts: BackboneTrainOptions,
+  log: (line: string) => void,
+  freshHeads: (fold: number) => tf.LayersModel,
+): Promise<{ use: Uint32Array; summary: LabelAuditSummary; leftOut: LeftOut }> {
+  const folds = LABEL_AUDIT_FOLDS;
+  const threshold = opts.dropLabelSuspects!;
+  log(`train: label audit: ${folds} sets of heads, each scoring the training rows it did not see`);
+  const audit = await auditGenderLabels(sets, {
+    folds,
+    threshold,
+    seed: opts.seed,
+    trainFold: async (use, fold) => {
+      const m = freshHeads(fold);
+      await trainEpochs(m, sets, use, { ...opts, phase: `audit ${fold + 1}/${folds}` });
+      return m;
+    },
+  });
+  const leftOut: LeftOut = new Map();
+  const bySet: Record<string, number> = {};
+  const records = audit.suspects.map((global) => {
+    const { set, row } = locate(sets, global);
+    const r = sets[set]!.rows[row]!;
+    const name = names[set]!;
+    if (!leftOut.has(name)) leftOut.set(name, new Set());
+    leftOut.get(name)!.add(r.filename);
+    bySet[name] = (bySet[name] ?? 0) + 1;
+    return [
+      name,
+      r.filename,
+      r.age,
+      r.gender,
+      audit.pLabel[global]!.toFixed(4),
+      audit.predictedAge[global]!.toFixed(1),
+    ];
+  });
+  const list = path.join(opts.modelDir, 'label-suspects.csv');
+  await writeFileAtomic(
+    list,
+    stringify(records, {
+      header: true,
+      columns: ['set', 'filename', 'age', 'gender', 'p_label', 'predicted_age'],
+    }),
+  );
+  const rows = audit.pLabel.length;
+  log(
+    `train: label audit: ${records.length} of ${rows} training rows have an out-of-fold P(gender label) < ${threshold}: left out (${list})`,
+  );
+  return {
+    use: audit.keep,
+    summary: { folds, threshold, rows, leftOut: records.length, bySet, list },
+    leftOut,
+  };
 }
 
 /** Per set: are its validation rows trained on too (includeVal)? Unknown names are a one-line error. */
@@ -406,9 +512,7 @@ function gather(sets: FeatureSet[], idx: Uint32Array, rand: () => number): StepB
   const ages = new Int32Array(idx.length);
   const genders = new Int32Array(idx.length);
   idx.forEach((global, j) => {
-    let i = global;
-    let s = 0;
-    while (i >= sets[s]!.rows.length) i -= sets[s++]!.rows.length;
+    const { set: s, row: i } = locate(sets, global);
     const set = sets[s]!;
     const view = Math.min(set.views - 1, Math.floor(rand() * set.views));
     const at = (i * set.views + view) * per;
@@ -439,12 +543,62 @@ async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Pro
   return scores.report(name);
 }
 
-function shuffled(n: number, rand: () => number): Uint32Array {
-  const a = new Uint32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i;
-  for (let i = n - 1; i > 0; i--) {
+/** A shuffled copy of `rows` (Fisher-Yates). */
+function shuffled(rows: Uint32Array, rand: () => number): Uint32Array {
+  const a = Uint32Array.from(rows);
+  for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
   return a;
+}
+
+/** Every global row index of `sets`: 0, 1, ..., n - 1. */
+function allRows(sets: FeatureSet[]): Uint32Array {
+  return Uint32Array.from({ length: sets.reduce((k, s) => k + s.rows.length, 0) }, (_, i) => i);
+}
+
+interface EpochSettings {
+  epochs: number;
+  lr: number;
+  /** Names the progress bar and seeds the data order. */
+  phase: string;
+  batchSize: number;
+  seed: number;
+  ageSigma: number;
+  genderWeight?: number;
+  json?: boolean;
+}
+
+/**
+ * `epochs` passes of the joint loss over the rows `use` (global indices over `sets`), each step a random
+ * view of each row, with warm-up then cosine decay of the learning rate; `onEpoch` gets the mean loss.
+ */
+async function trainEpochs(
+  m: tf.LayersModel,
+  sets: FeatureSet[],
+  use: Uint32Array,
+  s: EpochSettings,
+  onEpoch?: (epoch: number, trainLoss: number) => Promise<void>,
+): Promise<void> {
+  const optimizer = createAdam(s.lr);
+  const stepsPerEpoch = Math.ceil(use.length / s.batchSize);
+  const total = s.epochs * stepsPerEpoch;
+  const rand = mulberry32(s.seed + s.phase.length);
+  const progress = createProgress({ unit: `${s.phase} steps`, total, json: s.json });
+  let step = 0;
+  for (let epoch = 1; epoch <= s.epochs; epoch++) {
+    const order = shuffled(use, rand);
+    let lossSum = 0;
+    for (let b = 0; b < stepsPerEpoch; b++) {
+      setLearningRate(optimizer, learningRateAt(step, total, s.lr));
+      const idx = order.subarray(b * s.batchSize, (b + 1) * s.batchSize);
+      lossSum += jointTrainStep(m, optimizer, gather(sets, idx, rand), s);
+      step++;
+      progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
+    }
+    await onEpoch?.(epoch, lossSum / stepsPerEpoch);
+  }
+  progress.stop();
+  optimizer.dispose();
 }
