@@ -1,5 +1,5 @@
 import { UserError } from '../util/errors.js';
-import { mulberry32 } from '../util/random.js';
+import { mulberry32, shuffleInPlace } from '../util/random.js';
 import { parseDecimal } from '../util/decimal.js';
 
 /** Fractions of the rows for train / val / test; test is 0 when only two ratios were given. */
@@ -55,11 +55,7 @@ export function splitByGroup<T>(
     list.push(i);
   });
   const groups = [...byGroup.keys()].sort();
-  const rand = mulberry32(seed);
-  for (let i = groups.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [groups[i], groups[j]] = [groups[j]!, groups[i]!];
-  }
+  shuffleInPlace(groups, mulberry32(seed));
   const part = new Int8Array(rows.length);
   const trainEnd = ratio.train * rows.length;
   const valEnd = (ratio.train + ratio.val) * rows.length;

@@ -16,7 +16,7 @@ import {
 import { loadBundle } from '../infer/bundle.js';
 import { ageGenderHeads, headEnsemble } from '../model/heads.js';
 import { FlipMetricsAccumulator, summarizeReports, type SetReport } from '../model/metrics.js';
-import { mulberry32 } from '../util/random.js';
+import { mulberry32, shuffleInPlace } from '../util/random.js';
 import { exists } from '../util/exists.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { round } from '../util/round.js';
@@ -425,14 +425,12 @@ async function leaveOutSuspects(
     },
   });
   const leftOut: LeftOut = new Map();
-  const bySet: Record<string, number> = {};
   const records = audit.suspects.map((global) => {
     const { set, row } = locate(sets, global);
     const r = sets[set]!.rows[row]!;
     const name = names[set]!;
     if (!leftOut.has(name)) leftOut.set(name, new Set());
     leftOut.get(name)!.add(r.filename);
-    bySet[name] = (bySet[name] ?? 0) + 1;
     return [
       name,
       r.filename,
@@ -456,7 +454,14 @@ async function leaveOutSuspects(
   );
   return {
     use: audit.keep,
-    summary: { folds, threshold, rows, leftOut: records.length, bySet, list },
+    summary: {
+      folds,
+      threshold,
+      rows,
+      leftOut: records.length,
+      bySet: Object.fromEntries([...leftOut].map(([name, files]) => [name, files.size])),
+      list,
+    },
     leftOut,
   };
 }
@@ -543,16 +548,6 @@ async function scoreSet(model: tf.LayersModel, s: FeatureSet, name: string): Pro
   return scores.report(name);
 }
 
-/** A shuffled copy of `rows` (Fisher-Yates). */
-function shuffled(rows: Uint32Array, rand: () => number): Uint32Array {
-  const a = Uint32Array.from(rows);
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
-
 /** Every global row index of `sets`: 0, 1, ..., n - 1. */
 function allRows(sets: FeatureSet[]): Uint32Array {
   return Uint32Array.from({ length: sets.reduce((k, s) => k + s.rows.length, 0) }, (_, i) => i);
@@ -588,7 +583,7 @@ async function trainEpochs(
   const progress = createProgress({ unit: `${s.phase} steps`, total, json: s.json });
   let step = 0;
   for (let epoch = 1; epoch <= s.epochs; epoch++) {
-    const order = shuffled(use, rand);
+    const order = shuffleInPlace(Uint32Array.from(use), rand);
     let lossSum = 0;
     for (let b = 0; b < stepsPerEpoch; b++) {
       setLearningRate(optimizer, learningRateAt(step, total, s.lr));

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expectedAge, maleProbability } from '../model/metrics.js';
-import { mulberry32 } from '../util/random.js';
+import { mulberry32, shuffleInPlace } from '../util/random.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, type FeatureSet } from './feature-cache.js';
 
 /**
@@ -62,12 +62,10 @@ export async function auditGenderLabels(sets: FeatureSet[], opts: LabelAuditOpti
 
 /** Fold of each row: a seeded deal, so the same rows land in the same parts in every run. */
 export function foldOf(n: number, folds: number, seed: number): Uint8Array {
-  const rand = mulberry32(seed ^ 0x5eed);
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = shuffleInPlace(
+    Uint32Array.from({ length: n }, (_, i) => i),
+    mulberry32(seed ^ 0x5eed),
+  );
   const fold = new Uint8Array(n);
   order.forEach((row, at) => (fold[row] = at % folds));
   return fold;
@@ -100,13 +98,14 @@ function predictHeld(
   for (let at = 0; at < held.length; at += chunk) {
     const part = held.subarray(at, at + chunk);
     const x = new Float32Array(part.length * 2 * per);
-    part.forEach((global, j) => {
+    const labels = Array.from(part, (global, j) => {
       const { set, row } = locate(sets, global);
       const s = sets[set]!;
       for (const [k, view] of [PLAIN_VIEW, FLIPPED_VIEW].entries()) {
         const from = (row * s.views + view) * per;
         x.set(s.data.subarray(from, from + per), (j * 2 + k) * per);
       }
+      return s.rows[row]!.gender;
     });
     const outs = tf.tidy(() => {
       const [ageLogits, genderLogits] = model.predict(
@@ -117,9 +116,8 @@ function predictHeld(
     const [age, male] = outs.map((t) => t.dataSync());
     tf.dispose(outs);
     part.forEach((global, j) => {
-      const { set, row } = locate(sets, global);
       const pMale = (male![2 * j]! + male![2 * j + 1]!) / 2;
-      pLabel[global] = sets[set]!.rows[row]!.gender === 1 ? pMale : 1 - pMale;
+      pLabel[global] = labels[j] === 1 ? pMale : 1 - pMale;
       predictedAge[global] = (age![2 * j]! + age![2 * j + 1]!) / 2;
     });
   }

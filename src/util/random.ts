@@ -12,3 +12,20 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Shuffles `a` in place (Fisher-Yates, from the end) with `rand`, and returns it. Every seeded order in the
+ * project (splits, epochs, folds) draws through this one loop, so a seed gives the same order everywhere.
+ */
+export function shuffleInPlace<T extends { length: number; [i: number]: unknown }>(
+  a: T,
+  rand: () => number,
+): T {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a;
+}
