@@ -52,6 +52,21 @@ describe('wasm training kernels', () => {
     });
   }
 
+  // Per-channel totals (batch norm's moments and their gradients), and reductions the wasm kernel keeps.
+  const reduceCases: Array<[string, number[], number[], boolean]> = [
+    ['NHWC over N, H, W', [3, 7, 5, 6], [0, 1, 2], false],
+    ['NHWC over N, H, W, keepDims', [2, 5, 4, 3], [0, 1, 2], true],
+    ['axes given out of order', [4, 3, 5], [1, 0], false],
+    ['a matrix over its rows', [9, 4], [0], false],
+    ['over the last axis (not ours)', [3, 4, 5], [2], false],
+    ['over everything (not ours)', [3, 4, 5], [0, 1, 2], false],
+  ];
+  for (const [name, xs, axes, keepDims] of reduceCases) {
+    test(`sum and mean: ${name}`, async () => {
+      await compare(name, [rand(xs, 21)], (x) => [tf.sum(x!, axes, keepDims), tf.mean(x!, axes, keepDims)]);
+    });
+  }
+
   defineConvAndMatMulTests();
 });
 

@@ -233,7 +233,7 @@ describe('train --backbone dlib-resnet', () => {
 
     const noEpochs = await cli([...fromBundle('models/default'), '--model-dir', path.join(dir, 'full2')]);
     assert.notEqual(noEpochs.code, 0);
-    assert.match(noEpochs.stderr, /--init-from needs --full-epochs/);
+    assert.match(noEpochs.stderr, /--init-from needs --full-epochs N or --pixel-epochs N/);
     const missing = await cli([
       ...fromBundle(path.join(dir, 'no-bundle')),
       ...['--full-epochs', '1', '--model-dir', path.join(dir, 'full3')],
@@ -241,6 +241,94 @@ describe('train --backbone dlib-resnet', () => {
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /no-bundle/);
     assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+  });
+
+  it('adds a pixel branch to a bundle (--init-from models/default --pixel-epochs) and mixes its gender in', async () => {
+    const modelDir = path.join(dir, 'pixel');
+    const args = ['train', '--backbone', 'dlib-resnet', '--data', data, '--init-from', 'models/default'];
+    const r = await cli([
+      ...args,
+      ...[
+        '--pixel-epochs',
+        '2',
+        '--pixel-mix',
+        '0.3',
+        '--batch-size',
+        '16',
+        '--model-dir',
+        modelDir,
+        '--json',
+      ],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(result.trainImages, 48, 'the missing image is skipped and not counted');
+    const lines = await metricsLines(modelDir);
+    assert.deepEqual(
+      lines.map((l) => l.phase),
+      ['pixel', 'pixel'],
+    );
+    assert.ok(lines.every((l) => Number.isFinite(l.trainLoss) && l.sets[0].n === samples.length - 48));
+    const metrics = JSON.parse(await fs.readFile(path.join(result.servingDir, 'metrics.json'), 'utf8'));
+    const branch = metrics.pixelBranch;
+    assert.equal(branch.epochs, 2);
+    assert.equal(branch.mix, 0.3);
+    assert.ok(branch.params > 100_000 && branch.params < 1_000_000, `${branch.params} params`);
+    for (const key of ['alone', 'without', 'with'])
+      assert.equal(branch[key][0].n, samples.length - 48, `${key} is scored on the validation images`);
+    assert.deepEqual(metrics.validation, branch.with, 'the bundle is scored with its branch');
+
+    // The bundle: the same age output as the start, and gender logits = 0.7 x the start's + 0.3 x the branch's.
+    const tf = await import('@tensorflow/tfjs');
+    const { loadLayersModelFromDir } = await import('../src/engine/model-io.js');
+    const start = await loadLayersModelFromDir('models/default');
+    const mixed = await loadLayersModelFromDir(result.servingDir);
+    assert.deepEqual(mixed.outputNames, ['age', 'gender_mixed']);
+    const branchGender = tf.model({
+      inputs: mixed.inputs,
+      outputs: mixed.getLayer('pixel_gender').output as import('@tensorflow/tfjs').SymbolicTensor,
+    });
+    const x = tf.randomUniform([3, 150, 150, 3], -0.5, 0.5, 'float32', 7);
+    const [age0, gender0] = (start.predict(x) as import('@tensorflow/tfjs').Tensor[]).map(
+      (t) => t.arraySync() as number[][],
+    );
+    const [age1, gender1] = (mixed.predict(x) as import('@tensorflow/tfjs').Tensor[]).map(
+      (t) => t.arraySync() as number[][],
+    );
+    const pixel = (branchGender.predict(x) as import('@tensorflow/tfjs').Tensor).arraySync() as number[][];
+    for (let i = 0; i < 3; i++) {
+      for (let c = 0; c < 101; c++)
+        assert.ok(Math.abs(age0![i]![c]! - age1![i]![c]!) < 1e-4, 'age unchanged');
+      for (let c = 0; c < 2; c++) {
+        const want = 0.7 * gender0![i]![c]! + 0.3 * pixel[i]![c]!;
+        assert.ok(Math.abs(gender1![i]![c]! - want) < 1e-3, `gender logit ${gender1![i]![c]} vs ${want}`);
+      }
+    }
+    // predict reads it like any bundle.
+    const predictor = await Predictor.load({ modelDir: result.servingDir, backend: 'wasm' });
+    const faces = await predictor.predict(path.join(data, 'crop', samples[0]!.file), { detect: false });
+    assert.equal(faces.length, 1);
+    assert.match(faces[0]!.label, /^[MF]\/\d+$/);
+    predictor.dispose();
+
+    const twice = await cli([
+      ...['train', '--backbone', 'dlib-resnet', '--data', data, '--init-from', result.servingDir],
+      ...['--pixel-epochs', '1', '--model-dir', path.join(dir, 'pixel2')],
+    ]);
+    assert.notEqual(twice.code, 0);
+    assert.match(twice.stderr, /already has a pixel branch/);
+    const badMix = await cli([
+      ...args,
+      '--pixel-epochs',
+      '1',
+      '--pixel-mix',
+      '2',
+      '--model-dir',
+      path.join(dir, 'pixel3'),
+    ]);
+    assert.notEqual(badMix.code, 0);
+    assert.match(badMix.stderr, /--pixel-mix/);
+    assert.equal(badMix.stderr.trim().split('\n').length, 1, badMix.stderr);
   });
 
   it('refuses a missing --data folder with a one-line error', async () => {

@@ -46,6 +46,9 @@ interface TrainFlags {
   fullEpochs: string;
   fullLr?: string;
   initFrom?: string;
+  pixelEpochs: string;
+  pixelLr?: string;
+  pixelMix?: string;
   genderWeight: string;
   dropLabelSuspects: string;
 }
@@ -114,7 +117,17 @@ export function register(program: Command): void {
     .option('--full-lr <lr>', 'with --backbone: peak learning rate of the --full-epochs (default --lr / 20)')
     .option(
       '--init-from <bundle>',
-      'with --backbone and --full-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
+      'with --backbone and --full-epochs or --pixel-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
+    )
+    .option(
+      '--pixel-epochs <n>',
+      "with --backbone: epochs of a pixel branch, a small CNN trained from scratch on the images whose gender logits are mixed into the answer (helps children's gender)",
+      '0',
+    )
+    .option('--pixel-lr <lr>', 'with --backbone: peak learning rate of the --pixel-epochs (default 0.002)')
+    .option(
+      '--pixel-mix <w>',
+      "with --backbone: the pixel branch's share of the gender logits, 0..1 (default 0.2)",
     )
     .option(
       '--include-val [sets...]',
@@ -209,8 +222,10 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     throw new UserError('--resume is not available with --backbone (a run takes minutes: start it again)');
   if ((flags.imgDir || flags.trainCsv || flags.valCsv) && !(flags.imgDir && flags.trainCsv && flags.valCsv))
     throw new UserError('give --img-dir, --train-csv and --val-csv together');
-  if (flags.initFrom && Number(flags.fullEpochs) === 0)
-    throw new UserError('--init-from needs --full-epochs N (the bundle is trained further on images)');
+  if (flags.initFrom && Number(flags.fullEpochs) === 0 && Number(flags.pixelEpochs) === 0)
+    throw new UserError(
+      '--init-from needs --full-epochs N or --pixel-epochs N (the bundle is trained further, or given a pixel branch)',
+    );
   const path = await import('node:path');
   const sets = flags.imgDir
     ? [
@@ -237,6 +252,12 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
         ? num('--full-lr', flags.fullLr, { min: 1e-9, max: 1, exponent: true })
         : undefined,
     initFrom: flags.initFrom,
+    pixelEpochs: num('--pixel-epochs', flags.pixelEpochs, { int: true, min: 0, max: 1000 }),
+    pixelLr:
+      flags.pixelLr != null
+        ? num('--pixel-lr', flags.pixelLr, { min: 1e-9, max: 1, exponent: true })
+        : undefined,
+    pixelMix: flags.pixelMix != null ? num('--pixel-mix', flags.pixelMix, { min: 0, max: 1 }) : undefined,
     batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
     lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10, exponent: true }) : 1e-3,
     hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),

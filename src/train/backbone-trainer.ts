@@ -27,6 +27,7 @@ import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './fea
 import { auditGenderLabels, locate } from './label-audit.js';
 import { learningRateAt } from './schedule.js';
 import { fineTuneOnImages } from './fine-tune.js';
+import { PIXEL_LR, PIXEL_MIX, addPixelBranch, type PixelBranchSummary } from './pixel-branch.js';
 import { writeServingBundle } from './serving-export.js';
 import { type StepBatch, jointTrainStep } from './step.js';
 
@@ -43,8 +44,12 @@ import { type StepBatch, jointTrainStep } from './step.js';
  *    decoded images with photo-like augmentation, at a twentieth of the heads' learning rate. Slow
  *    (~40 images/s on 2 cores) but the only phase that can reshape the identity features themselves;
  *    `initFrom` starts it from an existing bundle (models/default, say) instead of phases 1-3.
- * 5. The exported bundle is one ordinary layers model, image -> trunk -> tail -> heads, with the
- *    backbone's preprocessing (150 px, mean-RGB / 255) in its preprocess.json.
+ * 5. Phase "pixel" (optional, `pixelEpochs`, pixel-branch.ts): a small CNN learns from scratch on the
+ *    decoded images beside the untouched model, and its gender logits are mixed into the model's: it sees
+ *    the hair and clothing cues of children's gender that the identity features leave out. Also after
+ *    `initFrom` alone.
+ * 6. The exported bundle is one ordinary layers model, image -> trunk -> tail -> heads (and the pixel
+ *    branch beside them), with the backbone's preprocessing (150 px, mean-RGB / 255) in its preprocess.json.
  *
  * Several datasets can be given (e.g. UTKFace and AAF); each is scored on its own validation CSV, and the
  * training rows of all are pooled.
@@ -115,6 +120,15 @@ export interface BackboneTrainOptions {
    * beside the plain and mirrored views; each step draws one of all the views of an image at random.
    */
   augmentedViews?: number;
+  /**
+   * Epochs of phase "pixel": a small CNN trained from scratch on the images (model/pixel-net.ts), its gender
+   * logits mixed into the served answer (default 0 = no branch). Works with `initFrom` alone.
+   */
+  pixelEpochs?: number;
+  /** Peak learning rate of phase "pixel" (default PIXEL_LR). */
+  pixelLr?: number;
+  /** The branch's share of the served gender logits (default PIXEL_MIX). */
+  pixelMix?: number;
   /** Where cached backbone features go (default <modelDir>/feature-cache); share it across runs. */
   cacheDir?: string;
   /** Face-crop rule stored in the bundle: how predict frames detected faces like the training crops. */
@@ -140,8 +154,10 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   const t0 = Date.now();
   if (opts.sets.length === 0) throw new UserError('no training data given');
-  if (opts.initFrom && !((opts.fullEpochs ?? 0) > 0))
-    throw new UserError('starting from a bundle needs full epochs: it is trained further on images');
+  if (opts.initFrom && !((opts.fullEpochs ?? 0) > 0) && !((opts.pixelEpochs ?? 0) > 0))
+    throw new UserError(
+      'starting from a bundle needs full or pixel epochs: it is trained further, or given a pixel branch, on images',
+    );
   if (await exists(path.join(opts.modelDir, 'serving')))
     throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
@@ -162,33 +178,60 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const start = opts.initFrom
     ? await startFromBundle(opts.initFrom, engine, log)
     : await trainHeads(opts, csvRows, refit, engine, record, log);
-  const { model, spec } = start;
+  const { spec } = start;
+  let model = start.model;
   let validation = start.validation;
   let trainImages = start.trainImages ?? 0;
 
+  // Phases 4 and 5 train on decoded images: the training rows (less any the label audit left out) and the
+  // validation rows of the refit sets.
+  const part = (which: 'train' | 'val') =>
+    opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
+  const val = part('val');
+  const fitOn = [...part('train'), ...val.filter((_, i) => refit[i])].map((p) => ({
+    ...p,
+    rows: p.rows.filter((r) => !start.leftOut?.get(p.name)?.has(r.filename)),
+  }));
+
+  const onImages = {
+    ageSigma: opts.ageSigma,
+    genderWeight: opts.genderWeight,
+    seed: opts.seed,
+    json: opts.json,
+    log,
+    onEpoch: record,
+  };
+
   // 4. Phase "full": the whole network on decoded, augmented images.
   if ((opts.fullEpochs ?? 0) > 0) {
-    const part = (which: 'train' | 'val') =>
-      opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
-    const val = part('val');
-    const fitOn = [...part('train'), ...val.filter((_, i) => refit[i])].map((p) => ({
-      ...p,
-      rows: p.rows.filter((r) => !start.leftOut?.get(p.name)?.has(r.filename)),
-    }));
     ({ validation, trainImages } = await fineTuneOnImages(model, spec, fitOn, val, {
+      ...onImages,
       epochs: opts.fullEpochs!,
       batchSize: opts.fullBatchSize ?? 32,
       lr: opts.fullLr ?? opts.lr / 20,
-      ageSigma: opts.ageSigma,
-      genderWeight: opts.genderWeight,
-      seed: opts.seed,
-      json: opts.json,
-      log,
-      onEpoch: record,
     }));
   }
 
-  // 5. Export image -> age/gender as one layers model. Test-time flip averaging is switched on in the
+  // 5. Phase "pixel": a small CNN from scratch on the pixels, its gender logits mixed into the answer.
+  let pixelBranch: PixelBranchSummary | undefined;
+  if ((opts.pixelEpochs ?? 0) > 0) {
+    let branchImages: number;
+    ({
+      model,
+      trainImages: branchImages,
+      summary: pixelBranch,
+    } = await addPixelBranch(model, spec, fitOn, val, {
+      ...onImages,
+      epochs: opts.pixelEpochs!,
+      batchSize: opts.batchSize,
+      lr: opts.pixelLr ?? PIXEL_LR,
+      mix: opts.pixelMix ?? PIXEL_MIX,
+    }));
+    validation = pixelBranch.with;
+    trainImages ||= branchImages;
+  }
+
+  // 6. Export image -> age/gender as one layers model. Test-time flip averaging is switched on in the
   // bundle when it scored better on validation (it doubles the network's cost per face).
   const gain = validation!.reduce((g, v) => g + (v.mae - v.flip.mae), 0) / validation!.length;
   spec.flipAverage = gain > 0.02;
@@ -208,6 +251,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       ? { valSeenInTraining: opts.sets.filter((_, i) => refit[i]).map((s) => s.name) }
       : {}),
     ...(start.labelAudit ? { labelAudit: start.labelAudit } : {}),
+    ...(pixelBranch ? { pixelBranch } : {}),
     validation,
     history,
   };

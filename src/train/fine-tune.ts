@@ -42,8 +42,15 @@ export interface FullTuneOptions {
   photoAugmentP?: number;
   json?: boolean;
   log: (line: string) => void;
+  /** What the epochs are called in logs and metrics.jsonl (default 'full'; the pixel branch's: 'pixel'). */
+  phase?: 'full' | 'pixel';
   /** Called after each epoch with its validation figures (e.g. to append to metrics.jsonl). */
-  onEpoch?: (line: { phase: 'full'; epoch: number; trainLoss: number; sets: SetReport[] }) => Promise<void>;
+  onEpoch?: (line: {
+    phase: 'full' | 'pixel';
+    epoch: number;
+    trainLoss: number;
+    sets: SetReport[];
+  }) => Promise<void>;
 }
 
 export async function fineTuneOnImages(
@@ -72,7 +79,8 @@ export async function fineTuneOnImages(
   const stepsPerEpoch = Math.ceil(rows.length / opts.batchSize);
   const total = opts.epochs * stepsPerEpoch;
   const optimizer = createAdam(opts.lr);
-  const progress = createProgress({ unit: 'full steps', total, json: opts.json });
+  const phase = opts.phase ?? 'full';
+  const progress = createProgress({ unit: `${phase} steps`, total, json: opts.json });
   let reports: SetReport[] = [];
   let step = 0;
   try {
@@ -89,7 +97,7 @@ export async function fineTuneOnImages(
         );
         // As the from-scratch trainer: a diverged run stops here instead of exporting a NaN model.
         if (!Number.isFinite(loss))
-          throw new UserError(`loss is ${loss} at full step ${step + 1}: lower --full-lr`);
+          throw new UserError(`loss is ${loss} at ${phase} step ${step + 1}: lower --${phase}-lr`);
         lossSum += loss;
         step++;
         progress.tick(1, { epoch, loss: (lossSum / (b + 1)).toFixed(3) });
@@ -97,8 +105,8 @@ export async function fineTuneOnImages(
       reports = [];
       for (const s of val) reports.push(await scoreImages(model, spec, s));
       const trainLoss = round(lossSum / stepsPerEpoch, 4);
-      await opts.onEpoch?.({ phase: 'full', epoch, trainLoss, sets: reports });
-      opts.log(`\nfull epoch ${epoch}/${opts.epochs}: loss ${trainLoss} | ${summarizeReports(reports)}`);
+      await opts.onEpoch?.({ phase, epoch, trainLoss, sets: reports });
+      opts.log(`\n${phase} epoch ${epoch}/${opts.epochs}: loss ${trainLoss} | ${summarizeReports(reports)}`);
     }
   } finally {
     progress.stop();

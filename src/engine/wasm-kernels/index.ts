@@ -4,12 +4,14 @@ import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.js';
+import { makeLeadingAxesReduceConfig } from './leading-axes-sum.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 
 /**
  * Kernels that training on tfjs-backend-wasm 4.22 needs: the missing gradients of conv2d and
  * depthwise conv (tfjs never falls back to another backend, it throws "Kernel ... not registered"),
- * and faster replacements for two slow wasm kernels on the backward pass.
+ * and faster replacements for slow wasm kernels: two on the backward pass, and the per-channel Sum and
+ * Mean that batch norm runs in training.
  */
 
 const OURS = Symbol.for('agegender.wasmTrainingKernel');
@@ -23,6 +25,8 @@ export const WASM_TRAINING_KERNELS = [
   'DepthwiseConv2dNativeBackpropInput',
   'BatchMatMul',
   'MaxPoolGrad',
+  'Sum',
+  'Mean',
 ] as const;
 
 function install(config: tf.KernelConfig): void {
@@ -50,6 +54,10 @@ export function registerWasmTrainingKernels(): void {
   const convInput = tf.getKernel('Conv2DBackpropInput', 'wasm') as Marked | undefined;
   if (!convInput?.[OURS]) install(makeConv2dBackpropInputConfig(convInput));
   if (!matMul[OURS]) install(makeBatchMatMulConfig(matMul));
+  for (const name of ['Sum', 'Mean'] as const) {
+    const reduce = tf.getKernel(name, 'wasm') as Marked | undefined;
+    if (reduce && !reduce[OURS]) install(makeLeadingAxesReduceConfig(name, reduce));
+  }
 }
 
 /** True when the kernel registered for 'wasm' under `name` is one of ours. */
