@@ -226,6 +226,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       batchSize: opts.batchSize,
       lr: opts.pixelLr ?? PIXEL_LR,
       mix: opts.pixelMix ?? PIXEL_MIX,
+      without: validation,
     }));
     validation = pixelBranch.with;
     trainImages ||= branchImages;

@@ -14,6 +14,8 @@ import { fineTuneOnImages, scoreImages, type FullTuneOptions, type ImageSet } fr
 export interface PixelBranchOptions extends Omit<FullTuneOptions, 'onEpoch'> {
   /** The branch's share of the served gender logits (0..1). */
   mix: number;
+  /** The model's validation figures when already known (heads or full phase); scored on the images if not. */
+  without?: SetReport[];
   onEpoch?: FullTuneOptions['onEpoch'];
 }
 
@@ -51,8 +53,8 @@ export async function addPixelBranch(
     ...opts,
     phase: 'pixel',
   });
-  const without: SetReport[] = [];
-  for (const s of val) without.push(await scoreImages(model, spec, s));
+  const without = opts.without ?? [];
+  if (!opts.without) for (const s of val) without.push(await scoreImages(model, spec, s));
   const mixed = withPixelBranch(model, branch, opts.mix);
   const withBranch: SetReport[] = [];
   for (const s of val) withBranch.push(await scoreImages(mixed, spec, s));

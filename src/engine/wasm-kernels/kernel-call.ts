@@ -15,6 +15,12 @@ interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
+/** The wasm backend's view of its heap (typed arrays over tensor data, valid until the next malloc). */
+export interface HeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
 /** Runs the kernel `name` currently registered for 'wasm' (or the given config) on `inputs`. */
 export function run(
   backend: Backend,

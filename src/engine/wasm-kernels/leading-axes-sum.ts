@@ -1,11 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { release, reshape, run } from './kernel-call.js';
-
-/** The wasm backend's view of its heap (typed arrays over tensor data, valid until the next malloc). */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
+import { type HeapBackend, release, reshape, run } from './kernel-call.js';
 
 /**
  * Sum and Mean over every axis but the last (per-channel totals of an NHWC tensor), replacing the wasm

@@ -1,10 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-
-/** The wasm backend's view of its heap (typed arrays over tensor data, valid until the next malloc). */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
+import type { HeapBackend } from './kernel-call.js';
 
 /**
  * MaxPoolGrad, replacing the wasm backend's own (a scalar C++ loop measured at ~30 ms per call on
