@@ -59,7 +59,7 @@ if __name__ == '__main__':
     UA = np.concatenate([ua, uva]); UG = np.concatenate([ug, uvg])
     heads = np.load('var/cv/gap+p8.npz'); assert (heads['UG'] == UG).all(), 'var/cv/gap+p8.npz is of other rows'
     pm = heads['pm']
-    fold = np.random.default_rng(0).permutation(len(U)) % 5  # the folds of bench/heads-cv.py
+    fold = hc.deal(len(U))
     fc = dlib_fc(); DU = U[:, 0, :256] @ fc; DA = AT[:, 0, :256] @ fc
     learners = {}
     for f in range(5):

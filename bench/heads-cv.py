@@ -43,6 +43,10 @@ def select(x, feats, setname=None):
         parts.append(load(f'{extra}/{setname}')[0])
     return np.ascontiguousarray(np.concatenate(parts, -1))
 
+def deal(n, folds=5):
+    """Fold of each of the n UTKFace train + validation rows: one seeded deal, shared by every cross-validation bench."""
+    return np.random.default_rng(0).permutation(n) % folds
+
 class Heads(nn.Module):
     def __init__(s, d, hidden=512, drop=0.3, sep=False):
         super().__init__()
@@ -122,7 +126,7 @@ if __name__ == '__main__':
     U = np.concatenate([select(ut, args.feats, 'utk-train'), select(uv, args.feats, 'utk-val')]); UA = np.concatenate([ua, uva]); UG = np.concatenate([ug, uvg])
     AT = select(at_, args.feats, 'aaf-train'); AV = select(av, args.feats, 'aaf-val')
     if args.noaaf: AT = AT[:0]; aa = aa[:0]; ag = ag[:0]
-    fold = np.random.default_rng(0).permutation(len(U)) % args.folds
+    fold = deal(len(U), args.folds)
     if args.clean > 0:  # out-of-fold P(own gender label) from an earlier run's --save
         prev = np.load(args.clean_from); p_label = np.where(UG == 1, prev['pm'], 1 - prev['pm'])
     ages = np.zeros(len(U)); pm = np.zeros(len(U)); done = np.zeros(len(U), bool)

@@ -13,9 +13,11 @@ Debian's python3-torch, numpy and PIL (run it with /usr/bin/python3); about 13 m
   MALLOC_MMAP_THRESHOLD_=2000000000 /usr/bin/python3 bench/pixel-branch-cv.py --fold 0
   MALLOC_MMAP_THRESHOLD_=2000000000 /usr/bin/python3 bench/pixel-branch-cv.py --fold 1 --no-bn
 """
-import argparse, json, math, time
+import argparse, json, math, os, sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
+sys.path.insert(0, os.path.dirname(__file__))
+hc = __import__('heads-cv')
 
 p = argparse.ArgumentParser()
 p.add_argument('--fold', type=int, default=0); p.add_argument('--size', type=int, default=64)
@@ -37,7 +39,7 @@ t0 = time.time()
 ut = images('var/feat/utk-train', 'var/utk150/crop'); uv = images('var/feat/utk-val', 'var/utk150/crop')
 at = images('var/feat/aaf-train', 'var/aaf150/crop')
 U = np.concatenate([ut[0], uv[0]]); UA = np.concatenate([ut[1], uv[1]]); UG = np.concatenate([ut[2], uv[2]])
-fold = np.random.default_rng(0).permutation(len(U)) % 5  # heads-cv.py's deal
+fold = hc.deal(len(U))
 tr = fold != args.fold
 X = np.concatenate([U[tr], at[0]]); A = np.concatenate([UA[tr], at[1]]); G = np.concatenate([UG[tr], at[2]])
 

@@ -248,17 +248,8 @@ describe('train --backbone dlib-resnet', () => {
     const args = ['train', '--backbone', 'dlib-resnet', '--data', data, '--init-from', 'models/default'];
     const r = await cli([
       ...args,
-      ...[
-        '--pixel-epochs',
-        '2',
-        '--pixel-mix',
-        '0.3',
-        '--batch-size',
-        '16',
-        '--model-dir',
-        modelDir,
-        '--json',
-      ],
+      ...['--pixel-epochs', '2', '--pixel-mix', '0.3', '--batch-size', '16'],
+      ...['--model-dir', modelDir, '--json'],
     ]);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);

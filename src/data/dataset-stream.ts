@@ -1,6 +1,6 @@
 import path from 'node:path';
 import sharp from 'sharp';
-import { mulberry32, shuffleInPlace } from '../util/random.js';
+import { mulberry32, shuffledRange } from '../util/random.js';
 import type { PreprocessSpec } from './preprocess-spec.js';
 import { UserError, reason } from '../util/errors.js';
 import { loadResized, normalizeInto } from './image.js';
@@ -57,8 +57,7 @@ function hash3(a: number, b: number, c: number): number {
 
 /** The shuffled row order of one epoch (Fisher-Yates), reproducible from (seed, epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
-  return shuffleInPlace(order, mulberry32(hash3(seed, epoch, 0x5eed)));
+  return shuffledRange(n, mulberry32(hash3(seed, epoch, 0x5eed)));
 }
 
 /** Shifts an HWC image by (dx, dy) pixels, repeating the edge pixels into the uncovered border. */

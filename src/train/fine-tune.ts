@@ -29,6 +29,9 @@ export interface ImageSet {
   rows: LabelledImage[];
 }
 
+/** The phases that train on decoded images: the whole network, or the pixel branch. */
+export type ImagePhase = 'full' | 'pixel';
+
 export interface FullTuneOptions {
   epochs: number;
   batchSize: number;
@@ -43,10 +46,10 @@ export interface FullTuneOptions {
   json?: boolean;
   log: (line: string) => void;
   /** What the epochs are called in logs and metrics.jsonl (default 'full'; the pixel branch's: 'pixel'). */
-  phase?: 'full' | 'pixel';
+  phase?: ImagePhase;
   /** Called after each epoch with its validation figures (e.g. to append to metrics.jsonl). */
   onEpoch?: (line: {
-    phase: 'full' | 'pixel';
+    phase: ImagePhase;
     epoch: number;
     trainLoss: number;
     sets: SetReport[];

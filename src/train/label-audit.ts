@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expectedAge, maleProbability } from '../model/metrics.js';
-import { mulberry32, shuffleInPlace } from '../util/random.js';
+import { mulberry32, shuffledRange } from '../util/random.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, type FeatureSet } from './feature-cache.js';
 
 /**
@@ -62,10 +62,7 @@ export async function auditGenderLabels(sets: FeatureSet[], opts: LabelAuditOpti
 
 /** Fold of each row: a seeded deal, so the same rows land in the same parts in every run. */
 export function foldOf(n: number, folds: number, seed: number): Uint8Array {
-  const order = shuffleInPlace(
-    Uint32Array.from({ length: n }, (_, i) => i),
-    mulberry32(seed ^ 0x5eed),
-  );
+  const order = shuffledRange(n, mulberry32(seed ^ 0x5eed));
   const fold = new Uint8Array(n);
   order.forEach((row, at) => (fold[row] = at % folds));
   return fold;

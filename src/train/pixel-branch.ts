@@ -11,12 +11,11 @@ import { fineTuneOnImages, scoreImages, type FullTuneOptions, type ImageSet } fr
  * then its gender logits are mixed into the model's (`mix` of the weight). Both are scored on validation,
  * with and without the branch, so the run says what the branch did.
  */
-export interface PixelBranchOptions extends Omit<FullTuneOptions, 'onEpoch'> {
+export interface PixelBranchOptions extends Omit<FullTuneOptions, 'phase'> {
   /** The branch's share of the served gender logits (0..1). */
   mix: number;
   /** The model's validation figures when already known (heads or full phase); scored on the images if not. */
   without?: SetReport[];
-  onEpoch?: FullTuneOptions['onEpoch'];
 }
 
 /** Defaults: the branch trains from scratch, so at twice the heads' rate; its share chosen in a 5-fold probe. */

@@ -29,3 +29,11 @@ export function shuffleInPlace<T extends { length: number; [i: number]: unknown 
   }
   return a;
 }
+
+/** 0, 1, ..., n - 1 in a seeded random order: the epoch orders and the audit's fold deal. */
+export function shuffledRange(n: number, rand: () => number): Uint32Array {
+  return shuffleInPlace(
+    Uint32Array.from({ length: n }, (_, i) => i),
+    rand,
+  );
+}
