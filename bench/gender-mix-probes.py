@@ -52,7 +52,17 @@ def logistic(X, G, Q, l2):
     with torch.no_grad(): return torch.sigmoid(torch.from_numpy(Q) @ w + b).mean(1).numpy()
 
 
+def need(*paths):
+    """One line naming the first missing input and how to make it, instead of a traceback."""
+    for f in paths:
+        if not os.path.exists(f):
+            sys.exit(f'gender-mix-probes: {f}: not found (make the dumps with bench/heads-cv-features.ts and the heads\' '
+                     f'answers with heads-cv.py --feats gap+p8 --save var/cv/gap+p8.npz; see this file\'s docstring)')
+
+
 if __name__ == '__main__':
+    need(*[f'var/feat/{s}.{e}' for s in ('utk-train', 'utk-val', 'aaf-train') for e in ('json', 'f32')], 'var/cv/gap+p8.npz',
+         'node_modules/@vladmandic/face-api/model/face_recognition_model.bin')
     ut, ua, ug, _ = hc.load('var/feat/utk-train'); uv, uva, uvg, _ = hc.load('var/feat/utk-val')
     at, aa, ag, _ = hc.load('var/feat/aaf-train')
     U = np.concatenate([hc.select(ut, 'gap+p8'), hc.select(uv, 'gap+p8')]); AT = hc.select(at, 'gap+p8')
