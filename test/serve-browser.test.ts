@@ -157,6 +157,64 @@ describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
     await screenshot('group-server');
   });
 
+  test("an older photo's late answer never stands for the photo picked after it", async () => {
+    // The race CI met: the previous photo's answer lands while the next photo is still being decoded. The
+    // test holds that answer (a routed request) and that decode (createImageBitmap waits on a promise the
+    // test releases), so the order is fixed, not left to the machine's speed.
+    await page.check('#mode-server');
+    await page.uncheck('#detect');
+    const [first, second] = pickUtkface(2, 5).map((s) => path.join(utkfaceDir, s.file));
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((r) => (releaseFirst = r));
+    let routed = 0;
+    await page.route('**/v1/predict*', async (route) => {
+      if (routed++ === 0) await firstHeld;
+      await route.continue();
+    });
+    try {
+      const firstAsked = page.waitForRequest('**/v1/predict*');
+      await page.setInputFiles('#file', first!);
+      await firstAsked;
+      await page.evaluate(() => {
+        const w = window as unknown as { releaseDecode: () => void };
+        const decode = window.createImageBitmap.bind(window) as (...a: unknown[]) => Promise<ImageBitmap>;
+        const held = new Promise<void>((r) => (w.releaseDecode = r));
+        (window as unknown as { createImageBitmap: unknown }).createImageBitmap = async (...a: unknown[]) => {
+          await held;
+          return decode(...a);
+        };
+      });
+      await page.setInputFiles('#file', second!);
+      const firstAnswer = page.waitForResponse('**/v1/predict*');
+      releaseFirst();
+      await firstAnswer;
+      await page.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+      assert.equal(
+        await page.textContent('#status'),
+        'Reading the photo…',
+        'the first photo answered for the second',
+      );
+      assert.equal(await page.$$eval('#faces li', (lis) => lis.length), 0);
+
+      const shown = await shownFaces('server', () =>
+        page.evaluate(() => (window as unknown as { releaseDecode: () => void }).releaseDecode()),
+      );
+      const direct = await fetch(`${base}/v1/predict?detect=false`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: await fs.readFile(second!),
+      }).then((r) => r.json() as Promise<{ faces: { label: string }[] }>);
+      assert.deepEqual(
+        shown.map((f) => f.label),
+        direct.faces.map((f) => f.label),
+      );
+    } finally {
+      await page.unroute('**/v1/predict*');
+      await page.reload();
+      await page.waitForSelector('body[data-ready="true"]');
+    }
+  });
+
   test('the webcam button takes a photo that gets a label', async () => {
     await page.uncheck('#detect');
     await page.click('#webcam-start');
