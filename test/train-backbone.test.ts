@@ -200,7 +200,7 @@ describe('train --backbone dlib-resnet', () => {
     ];
     const r = await cli([
       ...fromBundle('models/default'),
-      ...['--full-epochs', '1', '--batch-size', '16', '--model-dir', modelDir, '--json'],
+      ...['--full-epochs', '1', '--full-batch-size', '16', '--model-dir', modelDir, '--json'],
     ]);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -211,6 +211,7 @@ describe('train --backbone dlib-resnet', () => {
       ['full'],
     );
     assert.ok(Number.isFinite(lines[0].trainLoss));
+    assert.equal(lines[0].steps, 4, '49 rows (one image missing) at --full-batch-size 16');
     assert.equal(lines[0].sets[0].n, samples.length - 48);
     assert.equal(result.trainImages, 48, 'the missing image is skipped and not counted');
     assert.ok(!(await exists(path.join(modelDir, 'feature-cache'))), 'no feature cache is built');
@@ -234,6 +235,22 @@ describe('train --backbone dlib-resnet', () => {
     const noEpochs = await cli([...fromBundle('models/default'), '--model-dir', path.join(dir, 'full2')]);
     assert.notEqual(noEpochs.code, 0);
     assert.match(noEpochs.stderr, /--init-from needs --full-epochs N or --pixel-epochs N/);
+    // A flag of the other path is refused, not silently dropped.
+    for (const [args, says] of [
+      [
+        ['--full-epochs', '1', '--model-dir', path.join(dir, 'full4'), '--img-size', '96'],
+        /--img-size applies to a network trained from scratch/,
+      ],
+      [
+        ['train', '--full-epochs', '1', '--model-dir', path.join(dir, 'full5'), '--train-csv', 'x.csv'],
+        /--full-epochs applies only with --backbone/,
+      ],
+    ] as const) {
+      const r = await cli(args[0] === 'train' ? [...args] : [...fromBundle('models/default'), ...args]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, says);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
     const missing = await cli([
       ...fromBundle(path.join(dir, 'no-bundle')),
       ...['--full-epochs', '1', '--model-dir', path.join(dir, 'full3')],
@@ -256,8 +273,12 @@ describe('train --backbone dlib-resnet', () => {
     assert.equal(result.trainImages, 48, 'the missing image is skipped and not counted');
     const lines = await metricsLines(modelDir);
     assert.deepEqual(
-      lines.map((l) => l.phase),
-      ['pixel', 'pixel'],
+      lines.map((l) => [l.phase, l.steps]),
+      [
+        ['pixel', 4],
+        ['pixel', 4],
+      ],
+      '49 rows (one image missing) at --batch-size 16',
     );
     assert.ok(lines.every((l) => Number.isFinite(l.trainLoss) && l.sets[0].n === samples.length - 48));
     const metrics = JSON.parse(await fs.readFile(path.join(result.servingDir, 'metrics.json'), 'utf8'));

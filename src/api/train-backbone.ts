@@ -49,7 +49,13 @@ export interface BackboneTrainOptions {
   pixelLr?: number;
   /** The branch's share of the served gender logits, 0..1 (default 0.2). */
   pixelMix?: number;
+  /** Images per step of the heads, tail and pixel phases (default 64). */
   batchSize?: number;
+  /**
+   * Images per step of the full phase (default 32): every layer trains there on 150 px images, so the
+   * backbone's activations, not the heads', bound the memory a step takes.
+   */
+  fullBatchSize?: number;
   /** Peak Adam learning rate (default 0.001; the tail phase uses a tenth). */
   lr?: number;
   /** Hidden units of the heads (default 512; 0 = linear heads). */
@@ -105,6 +111,7 @@ const OPTIONS = [
   'tailEpochs',
   'fullEpochs',
   'fullLr',
+  'fullBatchSize',
   'initFrom',
   'pixelEpochs',
   'pixelLr',
@@ -152,6 +159,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkNumber(fn, 'tailEpochs', opts.tailEpochs, { int: true, min: 0, max: 1000 });
   checkNumber(fn, 'fullEpochs', opts.fullEpochs, { int: true, min: 0, max: 1000 });
   checkNumber(fn, 'fullLr', opts.fullLr, { min: 1e-9, max: 1 });
+  checkNumber(fn, 'fullBatchSize', opts.fullBatchSize, { int: true, min: 1, max: 4096 });
   checkString(fn, 'initFrom', opts.initFrom);
   checkNumber(fn, 'pixelEpochs', opts.pixelEpochs, { int: true, min: 0, max: 1000 });
   checkNumber(fn, 'pixelLr', opts.pixelLr, { min: 1e-9, max: 1 });
@@ -203,6 +211,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       tailEpochs: opts.tailEpochs ?? 0,
       fullEpochs: opts.fullEpochs ?? 0,
       fullLr: opts.fullLr,
+      fullBatchSize: opts.fullBatchSize,
       initFrom: opts.initFrom,
       pixelEpochs: opts.pixelEpochs ?? 0,
       pixelLr: opts.pixelLr,

@@ -45,6 +45,7 @@ interface TrainFlags {
   weights: WeightStorage;
   fullEpochs: string;
   fullLr?: string;
+  fullBatchSize?: string;
   initFrom?: string;
   pixelEpochs: string;
   pixelLr?: string;
@@ -116,6 +117,10 @@ export function register(program: Command): void {
     )
     .option('--full-lr <lr>', 'with --backbone: peak learning rate of the --full-epochs (default --lr / 20)')
     .option(
+      '--full-batch-size <n>',
+      "with --backbone: images per step of the --full-epochs (default 32; --batch-size is the heads')",
+    )
+    .option(
       '--init-from <bundle>',
       'with --backbone and --full-epochs or --pixel-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
     )
@@ -165,7 +170,8 @@ export function register(program: Command): void {
       '--feature-cache <dir>',
       'with --backbone: where cached backbone features go (default <model-dir>/feature-cache)',
     )
-    .action(async (flags: TrainFlags) => {
+    .action(async (flags: TrainFlags, command: Command) => {
+      rejectFlagsOfTheOtherPath(command, Boolean(flags.backbone));
       if (flags.backbone) return trainWithBackbone(flags);
       if (flags.numSteps != null && flags.epochs != null) {
         throw new UserError('give --num-steps or --epochs, not both');
@@ -217,6 +223,55 @@ export function register(program: Command): void {
     });
 }
 
+/** Flags that only the --backbone path reads, and flags that only the from-scratch path reads. */
+const BACKBONE_ONLY: (keyof TrainFlags)[] = [
+  'data',
+  'tailEpochs',
+  'fullEpochs',
+  'fullLr',
+  'fullBatchSize',
+  'initFrom',
+  'pixelEpochs',
+  'pixelLr',
+  'pixelMix',
+  'includeVal',
+  'genderWeight',
+  'dropLabelSuspects',
+  'hidden',
+  'features',
+  'dropout',
+  'separateHeads',
+  'weights',
+  'ensemble',
+  'augmentViews',
+  'featureCache',
+];
+const SCRATCH_ONLY: (keyof TrainFlags)[] = [
+  'imgSize',
+  'numSteps',
+  'arch',
+  'evalEvery',
+  'checkpointEvery',
+  'precision',
+  'augment',
+];
+
+/**
+ * A flag typed on the command line that the chosen path does not read is an error, not silently dropped:
+ * `--full-epochs 3` without `--backbone` would otherwise train a from-scratch net and look like it worked.
+ */
+function rejectFlagsOfTheOtherPath(command: Command, backbone: boolean): void {
+  const unread = backbone ? SCRATCH_ONLY : BACKBONE_ONLY;
+  const given = unread.find((key) => command.getOptionValueSource(key) === 'cli');
+  if (given === undefined) return;
+  const flag = command.options.find((o) => o.attributeName() === given)!;
+  throw new UserError(
+    backbone
+      ? `${flag.long} applies to a network trained from scratch, not with --backbone`
+      : `${flag.long} applies only with --backbone (e.g. --backbone dlib-resnet)`,
+  );
+}
+
 async function trainWithBackbone(flags: TrainFlags): Promise<void> {
   if (flags.resume)
     throw new UserError('--resume is not available with --backbone (a run takes minutes: start it again)');
@@ -250,6 +305,10 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     fullLr:
       flags.fullLr != null
         ? num('--full-lr', flags.fullLr, { min: 1e-9, max: 1, exponent: true })
+        : undefined,
+    fullBatchSize:
+      flags.fullBatchSize != null
+        ? num('--full-batch-size', flags.fullBatchSize, { int: true, min: 1, max: 4096 })
         : undefined,
     initFrom: flags.initFrom,
     pixelEpochs: num('--pixel-epochs', flags.pixelEpochs, { int: true, min: 0, max: 1000 }),

@@ -51,6 +51,8 @@ export interface FullTuneOptions {
   onEpoch?: (line: {
     phase: ImagePhase;
     epoch: number;
+    /** Optimizer steps of that epoch, so metrics.jsonl shows the batch size that ran. */
+    steps: number;
     trainLoss: number;
     sets: SetReport[];
   }) => Promise<void>;
@@ -108,7 +110,7 @@ export async function fineTuneOnImages(
       reports = [];
       for (const s of val) reports.push(await scoreImages(model, spec, s));
       const trainLoss = round(lossSum / stepsPerEpoch, 4);
-      await opts.onEpoch?.({ phase, epoch, trainLoss, sets: reports });
+      await opts.onEpoch?.({ phase, epoch, steps: stepsPerEpoch, trainLoss, sets: reports });
       opts.log(`\n${phase} epoch ${epoch}/${opts.epochs}: loss ${trainLoss} | ${summarizeReports(reports)}`);
     }
   } finally {
