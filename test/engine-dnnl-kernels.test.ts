@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { BN_TRAIN, BN_TRAIN_GRAD, batchNormTrain } from '../src/engine/batchnorm-train.js';
 import { describeBackend, initBackend } from '../src/engine/backend.js';
 import {
   DNNL_ELEMENTWISE_KERNELS,
@@ -226,6 +227,26 @@ describe('oneDNN kernels on wasm', { skip }, () => {
         ['FusedBatchNorm', 4],
       ],
     );
+  });
+
+  test('training batch norm and its gradient on a big tensor run on oneDNN with the cpu answer', async () => {
+    const before = dnnlCallCounts();
+    const big: Shape4 = [4, 16, 16, 24];
+    await compare(
+      'batch norm training',
+      [rand(big, 110), rand([24], 111), rand([24], 112), rand(big, 113)],
+      (x, gamma, beta, w) => {
+        const normalize = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          batchNormTrain(a, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3);
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(normalize(a, g, b)[0], w!)),
+        )([x!, gamma!, beta!]);
+        return [...normalize(x!, gamma!, beta!), ...grads];
+      },
+    );
+    const now = dnnlCallCounts();
+    for (const k of [BN_TRAIN, BN_TRAIN_GRAD])
+      assert.ok((now[k]?.dnnl ?? 0) > (before[k]?.dnnl ?? 0), `${k} did not run on oneDNN`);
   });
 
   test('small tensors, both-sides broadcasts and int adds stay on the wasm kernels', async () => {

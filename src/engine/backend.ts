@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError, reason } from '../util/errors.js';
 import { type BackendChoice, PRECISION_CHOICES, type Precision } from './backend-choices.js';
 import { registerFastBatchNormGrad } from './batchnorm-grad.js';
+import { installFusedBatchNormTraining } from './batchnorm-train.js';
 
 /**
  * Chooses and starts the tensor engine. 'auto' prefers the native TensorFlow binding
@@ -209,6 +210,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   pendingKey = key;
   // Gradients are registered for every backend, so this override goes with the engine, not a model.
   registerFastBatchNormGrad();
+  installFusedBatchNormTraining();
   pending = start(opts).then(
     (info) => {
       current = info;

@@ -1,4 +1,4 @@
-import { DNNL } from './library.js';
+import { DNNL, type Handle } from './library.js';
 import { type DnnlContext, Plan, check, plainMd } from './plan.js';
 
 /**
@@ -68,4 +68,94 @@ export function batchNormPlan(
     ...(withOffset ? [{ arg: DNNL.ARG_SHIFT, user: vec, output: false }] : []),
     { arg: DNNL.ARG_DST, user: data, output: true },
   ]);
+}
+
+/** Geometry of an NHWC tensor as oneDNN sees it. */
+interface Nhwc {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+}
+
+/** Forward-training descriptor of batch norm with scale and shift over NHWC data; its data and vector mds. */
+function batchNormTrainDesc(ctx: DnnlContext, g: Nhwc, epsilon: number) {
+  const { n, h, w, c } = g;
+  const data = plainMd(ctx.api, [n, c, h, w], [h * w * c, 1, w * c, c]);
+  const vec = plainMd(ctx.api, [c], [1]);
+  const desc = Buffer.alloc(DNNL.OP_DESC_BYTES);
+  check(
+    ctx.api.batch_normalization_forward_desc_init(
+      desc,
+      DNNL.forwardTraining,
+      data,
+      epsilon,
+      DNNL.useScale | DNNL.useShift,
+    ),
+    'batch_normalization_forward_desc_init',
+  );
+  return { desc, data, vec };
+}
+
+const input = (arg: number, user: Buffer) => ({ arg, user, output: false });
+const output = (arg: number, user: Buffer) => ({ arg, user, output: true });
+
+/**
+ * Batch normalisation in training over NHWC `x` with scale and shift: the batch mean and (biased) variance,
+ * and x normalised with them; run with addresses [x, scale, shift, y, mean, variance].
+ */
+export function batchNormTrainForwardPlan(ctx: DnnlContext, g: Nhwc, epsilon: number): Plan {
+  const { desc, data, vec } = batchNormTrainDesc(ctx, g, epsilon);
+  return new Plan(ctx, desc, [
+    input(DNNL.ARG_SRC, data),
+    input(DNNL.ARG_SCALE, vec),
+    input(DNNL.ARG_SHIFT, vec),
+    output(DNNL.ARG_DST, data),
+    output(DNNL.ARG_MEAN, vec),
+    output(DNNL.ARG_VARIANCE, vec),
+  ]);
+}
+
+/**
+ * Its gradient through the batch statistics: dx, dscale and dshift; run with addresses
+ * [x, dy, scale, shift, mean, variance, dx, dscale, dshift].
+ */
+export function batchNormTrainBackwardPlan(ctx: DnnlContext, g: Nhwc, epsilon: number): Plan {
+  const fwd = batchNormTrainDesc(ctx, g, epsilon);
+  const { data, vec } = fwd;
+  const hint: [Handle | null] = [null];
+  check(ctx.api.primitive_desc_create(hint, fwd.desc, null, ctx.engine, null), 'batch norm hint');
+  try {
+    const desc = Buffer.alloc(DNNL.OP_DESC_BYTES);
+    check(
+      ctx.api.batch_normalization_backward_desc_init(
+        desc,
+        DNNL.backward,
+        data,
+        data,
+        epsilon,
+        DNNL.useScale | DNNL.useShift,
+      ),
+      'batch_normalization_backward_desc_init',
+    );
+    return new Plan(
+      ctx,
+      desc,
+      [
+        input(DNNL.ARG_SRC, data),
+        input(DNNL.ARG_DIFF_DST, data),
+        input(DNNL.ARG_SCALE, vec),
+        // Not read by the gradient, but oneDNN 2.6 refuses to run without it (status 2) when useShift is set.
+        input(DNNL.ARG_SHIFT, vec),
+        input(DNNL.ARG_MEAN, vec),
+        input(DNNL.ARG_VARIANCE, vec),
+        output(DNNL.ARG_DIFF_SRC, data),
+        output(DNNL.ARG_DIFF_SCALE, vec),
+        output(DNNL.ARG_DIFF_SHIFT, vec),
+      ],
+      { hint: hint[0] },
+    );
+  } finally {
+    ctx.api.primitive_desc_destroy(hint[0]!);
+  }
 }

@@ -7,7 +7,14 @@ import {
   convBackwardWeightsPlan,
   convForwardPlan,
 } from './conv-plans.js';
-import { addPlan, batchNormPlan, eltwisePlan } from './elementwise-plans.js';
+import { BN_TRAIN, BN_TRAIN_GRAD } from '../batchnorm-train.js';
+import {
+  addPlan,
+  batchNormPlan,
+  batchNormTrainBackwardPlan,
+  batchNormTrainForwardPlan,
+  eltwisePlan,
+} from './elementwise-plans.js';
 import { DNNL, type DnnlApi } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
 import { DnnlContext, type Plan, PlanCache, alignedMemory } from './plan.js';
@@ -44,6 +51,8 @@ export const DNNL_KERNELS = [
   'ClipByValue',
   'Add',
   'FusedBatchNorm',
+  BN_TRAIN,
+  BN_TRAIN_GRAD,
 ] as const;
 
 /** The element-wise ones among them: taken only for tensors of at least MIN_ELEMENTWISE values. */
@@ -195,7 +204,7 @@ type KernelFn = (args: {
   inputs: tf.NamedTensorInfoMap;
   backend: WasmBackend;
   attrs: tf.NamedAttrMap;
-}) => tf.TensorInfo | null;
+}) => tf.TensorInfo | tf.TensorInfo[] | null;
 
 /** A config that tries `fn` and hands the call to `previous` when it returns null. */
 function wrap(name: string, previous: tf.KernelConfig | undefined, fn: KernelFn): Marked {
@@ -392,6 +401,58 @@ const batchNorm: KernelFn = ({ inputs, backend, attrs }) => {
   return runPlan(backend, plan, k, args, x.shape);
 };
 
+/**
+ * Runs a plan on plain layouts only (no reorders) that writes several outputs, allocated first and in
+ * the plan's order after the inputs.
+ */
+function runPlainPlan(
+  b: WasmBackend,
+  plan: Plan,
+  inputs: tf.TensorInfo[],
+  outShapes: number[][],
+): tf.TensorInfo[] {
+  const outs = outShapes.map((shape) => b.makeOutput(shape, 'float32'));
+  const base = state!.ctx.api.addressOf(b.wasm.HEAPU8);
+  plan.run([...inputs, ...outs].map((t) => address(b, base, t)));
+  return outs;
+}
+
+/** The NHWC geometry of a training batch norm's input oneDNN takes (4-D, big enough), or null. */
+function bnTrainGeometry(x: tf.TensorInfo | undefined, c: number) {
+  if (!x || x.shape.length !== 4 || sizeOf(x.shape) < MIN_ELEMENTWISE || x.shape[3] !== c) return null;
+  const [n, h, w] = x.shape as [number, number, number, number];
+  return { n, h, w, c };
+}
+
+/** Training batch norm (engine/batchnorm-train.ts): y, batch mean, batch variance. */
+const batchNormTrain: KernelFn = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo | undefined>;
+  if (!gamma || !beta || !allF32(x, gamma, beta)) return null;
+  const c = gamma.shape[0]!;
+  const g = bnTrainGeometry(x, c);
+  if (!g) return null;
+  const { epsilon } = attrs as unknown as { epsilon: number };
+  const s = state!;
+  const plan = s.cache.get(key('bn-train', g, epsilon), () => batchNormTrainForwardPlan(s.ctx, g, epsilon));
+  return runPlainPlan(backend, plan, [x!, gamma, beta], [x!.shape, [c], [c]]);
+};
+
+/** Its gradient: dx, dgamma, dbeta. */
+const batchNormTrainGrad: KernelFn = ({ inputs, backend, attrs }) => {
+  const { dy, x, gamma, beta, mean, variance } = inputs as Record<string, tf.TensorInfo | undefined>;
+  if (!dy || !gamma || !beta || !mean || !variance || !allF32(dy, x, gamma, beta, mean, variance))
+    return null;
+  const c = gamma.shape[0]!;
+  const g = bnTrainGeometry(x, c);
+  if (!g) return null;
+  const { epsilon } = attrs as unknown as { epsilon: number };
+  const s = state!;
+  const plan = s.cache.get(key('bn-train-grad', g, epsilon), () =>
+    batchNormTrainBackwardPlan(s.ctx, g, epsilon),
+  );
+  return runPlainPlan(backend, plan, [x!, dy, gamma, beta, mean, variance], [x!.shape, [c], [c]]);
+};
+
 const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
   Conv2D: convForward(false, false),
   FusedConv2D: convForward(true, false),
@@ -411,6 +472,8 @@ const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
   }),
   Add: add,
   FusedBatchNorm: batchNorm,
+  [BN_TRAIN]: batchNormTrain,
+  [BN_TRAIN_GRAD]: batchNormTrainGrad,
 };
 
 /**

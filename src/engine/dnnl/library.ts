@@ -92,6 +92,14 @@ export interface DnnlApi {
     eps: number,
     flags: number,
   ): number;
+  batch_normalization_backward_desc_init(
+    desc: Buffer,
+    prop: number,
+    diffData: Buffer,
+    data: Buffer,
+    eps: number,
+    flags: number,
+  ): number;
   primitive_desc_create(
     out: [Handle | null],
     desc: Buffer,
@@ -137,6 +145,8 @@ export const DNNL = {
   forwardInference: 96,
   backwardData: 160,
   backwardWeights: 192,
+  /** dnnl_backward: data and weights gradients at once (batch norm's dx, dscale, dshift). */
+  backward: 128,
   convolutionDirect: 1,
   formatTagAny: 1,
   eltwiseRelu: 31,
@@ -156,6 +166,8 @@ export const DNNL = {
   ARG_VARIANCE: 50,
   ARG_SCALE: 51,
   ARG_SHIFT: 52,
+  ARG_DIFF_SCALE: 255,
+  ARG_DIFF_SHIFT: 256,
   binaryAdd: 0x1fff0,
   useGlobalStats: 0x1,
   useScale: 0x8,
@@ -277,6 +289,9 @@ function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
     binary_desc_init: f('int dnnl_binary_desc_init(void *d, int alg, void *src0, void *src1, void *dst)'),
     batch_normalization_forward_desc_init: f(
       'int dnnl_batch_normalization_forward_desc_init(void *d, int prop, void *data, float eps, unsigned int flags)',
+    ),
+    batch_normalization_backward_desc_init: f(
+      'int dnnl_batch_normalization_backward_desc_init(void *d, int prop, void *ddata, void *data, float eps, unsigned int flags)',
     ),
     primitive_desc_create: f(
       'int dnnl_primitive_desc_create(_Out_ void **pd, void *desc, void *attr, void *engine, void *hint)',
