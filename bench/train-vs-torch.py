@@ -1,7 +1,9 @@
 """PyTorch side of bench/train-vs-torch.sh: img/s of training steps (forward, backward, Adam) of the
-seed network `basic-cnn` (src/model/basic-cnn.ts, layer for layer), on the CPU.
+seed network `basic-cnn` (src/model/basic-cnn.ts), of `resnet-xs` (src/model/resnet.ts, the default
+from-scratch network, with batch norm) or of `pixel-net` (src/model/pixel-net.ts, the pixel branch, run
+at 150 px), layer for layer, on the CPU.
 
-  /usr/bin/python3 bench/train-vs-torch.py --sizes 64,128 --batch 32 --steps 6 --threads 2
+  /usr/bin/python3 bench/train-vs-torch.py --arch basic-cnn --sizes 64,128 --batch 32 --steps 6 --threads 2
 
 Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "cpu_ms_img", "layout"}
 (cpu_ms_img: CPU time of all threads per image, which moves less with other load than wall time). Both memory layouts
@@ -35,9 +37,73 @@ class BasicCnn(nn.Module):
         return self.age(x), self.gender(x)
 
 
-def time_steps(size: int, batch: int, steps: int, channels_last: bool) -> float:
+class Block(nn.Module):
+    """conv-BN-ReLU-conv-BN plus the shortcut (1x1 conv + BN when the shape changes), then ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout, eps=1e-3, momentum=0.1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout, eps=1e-3, momentum=0.1)
+        self.proj = None
+        if stride != 1 or cin != cout:
+            self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, eps=1e-3))
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(y + (self.proj(x) if self.proj is not None else x))
+
+
+class ResNetXs(nn.Module):
+    """RESNET_XS of src/model/resnet.ts: strided 3x3 stem (16), stages 16/32/64/128 (strides 1, 2, 2, 2),
+    global average pooling, dropout 0.2, linear age and gender heads (Keras's BN: eps 1e-3, momentum 0.9)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        widths = [16, 16, 32, 64, 128]
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16, eps=1e-3), nn.ReLU())
+        blocks, cin = [], widths[0]
+        for i, w in enumerate(widths[1:]):
+            blocks.append(Block(cin, w, 1 if i == 0 else 2))
+            cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.age = nn.Linear(cin, 101)
+        self.gender = nn.Linear(cin, 2)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        x = F.dropout(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1), 0.2, self.training)
+        return self.age(x), self.gender(x)
+
+
+class PixelNet(nn.Module):
+    """The pixel branch of src/model/pixel-net.ts: 2x average pooling, four blocks of two 3x3 conv + BN +
+    ReLU and a 2x2 max-pool (16/32/64/128), global average pooling, dropout 0.3, age and gender heads."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        layers, cin = [nn.AvgPool2d(2)], 3
+        for w in (16, 32, 64, 128):
+            for _ in range(2):
+                layers += [nn.Conv2d(cin, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w, eps=1e-3), nn.ReLU()]
+                cin = w
+            layers.append(nn.MaxPool2d(2))
+        self.body = nn.Sequential(*layers)
+        self.age = nn.Linear(128, 101)
+        self.gender = nn.Linear(128, 2)
+
+    def forward(self, x):
+        x = F.dropout(torch.flatten(F.adaptive_avg_pool2d(self.body(x), 1), 1), 0.3, self.training)
+        return self.age(x), self.gender(x)
+
+
+ARCHS = {"basic-cnn": BasicCnn, "resnet-xs": ResNetXs, "pixel-net": PixelNet}
+
+
+def time_steps(arch: str, size: int, batch: int, steps: int, channels_last: bool) -> float:
     torch.manual_seed(1)
-    model = BasicCnn(size)
+    model = ARCHS[arch](size)
     x = torch.randn(batch, 3, size, size)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -66,6 +132,7 @@ def time_steps(size: int, batch: int, steps: int, channels_last: bool) -> float:
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--arch", default="basic-cnn", choices=sorted(ARCHS))
     p.add_argument("--sizes", default="64,128")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=6)
@@ -75,13 +142,14 @@ def main():
     for size in [int(s) for s in args.sizes.split(",")]:
         best = None
         for layout in ("nchw", "channels_last"):
-            sec, cpu = time_steps(size, args.batch, args.steps, layout == "channels_last")
+            sec, cpu = time_steps(args.arch, size, args.batch, args.steps, layout == "channels_last")
             if best is None or sec < best[0]:
                 best = (sec, layout, cpu)
         sec, layout, cpu = best
         print(
             json.dumps(
                 {
+                    "arch": args.arch,
                     "size": size,
                     "batch": args.batch,
                     "img_s": round(args.batch / sec, 2),

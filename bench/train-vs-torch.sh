@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Training speed of the seed network (basic-cnn, batch 32) on our engine vs PyTorch on this machine.
+# Training speed of one network (batch 32) on our engine vs the same network in PyTorch on this machine:
+# env ARCH=basic-cnn (the seed's, default), ARCH=resnet-xs (the default from-scratch one, with batch norm)
+# or ARCH=pixel-net (the pixel branch; give it size 150).
 # Needs Debian's PyTorch and an optimised BLAS for it:
 #   apt-get update && apt-get install -y python3-torch libopenblas0-pthread
 # Debian's torch does its matrix products (the dense layers) through libblas.so.3, which without OpenBLAS
 # is the unoptimised reference BLAS: 10-20x slower on a dense layer, which made PyTorch look far slower
 # than it is (the README's figures before stop 15). The script refuses to run against the reference BLAS.
-#   bash bench/train-vs-torch.sh [sizes=64,128] [steps=6] [rounds=3] [threads=all cores]
+#   bash bench/train-vs-torch.sh [sizes=64,128] [steps=6 for basic-cnn, 30 for the others] [rounds=3] [threads=all cores]
+# (A resnet-xs or pixel-net step takes 30-150 ms: over only 6 of them, PyTorch's figure swung 2x between runs.)
 # env BACKEND (default auto: wasm+dnnl when libdnnl2 is installed) picks our engine; our side also runs
 # with --precision bf16 (the row says f32 when the CPU has no bf16 instructions and oneDNN computes in f32).
 # The three alternate for `rounds` rounds and the best round of each counts: on a shared machine that
@@ -14,7 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES="${1:-64,128}"
-STEPS="${2:-6}"
+ARCH="${ARCH:-basic-cnn}"
+STEPS="${2:-$([ "$ARCH" = basic-cnn ] && echo 6 || echo 30)}"
 ROUNDS="${3:-3}"
 THREADS="${4:-$(nproc)}"
 BACKEND="${BACKEND:-auto}"
@@ -36,11 +40,11 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=""
 bf16=""
 torch=""
-ours_cmd=(npx tsx bench/train-vs-torch.ts --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS" --backend "$BACKEND")
+ours_cmd=(npx tsx bench/train-vs-torch.ts --arch "$ARCH" --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS" --backend "$BACKEND")
 for round in $(seq "$ROUNDS"); do
   ours+="$("${ours_cmd[@]}" --precision f32)"$'\n'
   bf16+="$("${ours_cmd[@]}" --precision bf16)"$'\n'
-  torch+="$("$PY" bench/train-vs-torch.py --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
+  torch+="$("$PY" bench/train-vs-torch.py --arch "$ARCH" --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
   echo "round $round done, load $(cut -d' ' -f1 /proc/loadavg)"
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -56,7 +60,7 @@ OURS="$ours" BF16="$bf16" TORCH="$torch" node -e '
     return out;
   };
   const ours = best(process.env.OURS), bf16 = best(process.env.BF16), torch = best(process.env.TORCH);
-  console.log(`engine: ${Object.values(ours)[0].backend}; torch ${Object.values(torch)[0].torch}`);
+  console.log(`network: ${Object.values(ours)[0].arch}; engine: ${Object.values(ours)[0].backend}; torch ${Object.values(torch)[0].torch}`);
   console.log("size  batch  precision   ours img/s   torch img/s (layout)        ours/torch   CPU ms/img ours, torch, torch/ours");
   for (const size of Object.keys(ours)) {
     const t = torch[size];

@@ -51,8 +51,8 @@ export function pixelNet(opts: PixelNetOptions = {}): PixelNetFn {
           kernelInitializer: tf.initializers.heNormal({ seed: seed++ }),
           name,
         }),
-        // Batch norm costs half the branch's training time on wasm, but without it the branch scored
-        // 90.0% gender (62% for children) against 92.3% (70%) in the same probe, and mixing it in hurt.
+        // Without batch norm the branch scored 90.0% gender (62% for children) against 92.3% (70%) in the
+        // same probe, and mixing it in hurt. (Its training cost is small since engine/batchnorm-train.ts.)
         tf.layers.batchNormalization({ name: `${name}_bn` }),
         tf.layers.reLU({ name: `${name}_relu` }),
       );
