@@ -2,13 +2,14 @@ import type { BackendChoice } from '../engine/backend-choices.js';
 import { BACKEND_CHOICES, PRECISION_CHOICES, type Precision } from '../engine/backend-choices.js';
 import type { EvalReport } from '../train/evaluate.js';
 import type { TrainResult } from '../train/trainer.js';
+import { ARCHS, type Arch as ArchName } from '../model/arch-names.js';
 import { InvalidOptionError } from '../util/errors.js';
 import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
 import { withProgress, type ProgressOption } from './progress.js';
 
 export type { EvalReport, TrainResult };
 
-export type ArchName = 'resnet-xs' | 'resnet-s' | 'resnet-m' | 'basic-cnn';
+export type { ArchName };
 
 /** `agegender train`'s options, with the same defaults. */
 export interface TrainOptions {
@@ -111,7 +112,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
   if (opts.numSteps !== undefined && opts.epochs !== undefined)
     throw new InvalidOptionError(`${fn}: give numSteps or epochs, not both`);
-  const { ARCHS, DEFAULT_LR } = await import('../model/index.js');
+  const { DEFAULT_LR } = await import('../model/index.js');
   checkChoice(fn, 'arch', opts.arch, ARCHS);
   const arch = opts.arch ?? 'resnet-xs';
   const { train: runTraining } = await import('../train/trainer.js');

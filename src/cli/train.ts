@@ -7,7 +7,7 @@ import {
 } from '../engine/backend-choices.js';
 import { backendOption, precisionOption } from './backend-option.js';
 import { UserError } from '../util/errors.js';
-import type { ArchName as Arch } from '../api/train.js';
+import { ARCHS, DEFAULT_ARCH, type Arch } from '../model/arch-names.js';
 import { num } from './parse-number.js';
 
 interface TrainFlags {
@@ -73,11 +73,7 @@ export function register(program: Command): void {
       '--lr <rate>',
       'peak Adam learning rate, warm-up then cosine decay (default: 0.002, basic-cnn 0.001)',
     )
-    .addOption(
-      new Option('--arch <name>', 'network')
-        .choices(['resnet-xs', 'resnet-s', 'resnet-m', 'basic-cnn'])
-        .default('resnet-xs'),
-    )
+    .addOption(new Option('--arch <name>', 'network').choices([...ARCHS]).default(DEFAULT_ARCH))
     .option(
       '--eval-every <steps>',
       "score the whole validation set every N steps (default: 500, or the resumed run's)",

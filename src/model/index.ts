@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../util/errors.js';
+import { ARCHS, type Arch } from './arch-names.js';
 import { buildBasicCnn } from './basic-cnn.js';
 import { RESNET_M, RESNET_S, RESNET_XS, buildResNet } from './resnet.js';
 
@@ -12,14 +13,7 @@ export interface BuildOptions {
   seed?: number;
 }
 
-/** The architectures `--arch` accepts; the first is the default. */
-export const ARCHS = ['resnet-xs', 'resnet-s', 'resnet-m', 'basic-cnn'] as const;
-export type Arch = (typeof ARCHS)[number];
-/**
- * resnet-xs: at equal CPU time it scored better on UTKFace validation than resnet-s (MAE 13.1 vs 13.9
- * after ~150 CPU-seconds each) and than basic-cnn, and it trains ~3x faster per image than basic-cnn.
- */
-export const DEFAULT_ARCH: Arch = 'resnet-xs';
+export { ARCHS, DEFAULT_ARCH, type Arch } from './arch-names.js';
 
 const builders: Record<Arch, (opts: BuildOptions) => tf.LayersModel> = {
   'basic-cnn': (o) => buildBasicCnn(o),
