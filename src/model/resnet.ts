@@ -21,8 +21,8 @@ export interface ResNetConfig {
 }
 
 /**
- * At 64x64 input, stages at 16x16 (48 ch), 8x8 (96) and 4x4 (192); 0.71M parameters, ~2.1x basic-cnn's
- * training images/s on wasm (bench/arch-speed.ts).
+ * At 64x64 input, stages at 16x16 (48 ch), 8x8 (96) and 4x4 (192); 0.71M parameters, ~2.3x basic-cnn's
+ * training images/s on wasm, ~4x with oneDNN (bench/arch-speed.ts, with engine/batchnorm-train.ts).
  */
 export const RESNET_S: ResNetConfig = {
   widths: [32, 48, 96, 192],
@@ -32,10 +32,10 @@ export const RESNET_S: ResNetConfig = {
 };
 /**
  * The default: resnet-m at half the width (stages at 32/16/8/4 with 16..128 channels), 0.32M parameters,
- * ~3x basic-cnn's training images/s on wasm; on a CPU budget more epochs beat more capacity.
+ * ~3x basic-cnn's training images/s on wasm (~4x with oneDNN); on a CPU budget more epochs beat more capacity.
  */
 export const RESNET_XS: ResNetConfig = { widths: [16, 16, 32, 64, 128], dropout: 0.2, stem: 'strided' };
-/** Four stages with a 32x32 one (32..256 channels): more capacity, about basic-cnn's speed. */
+/** Four stages with a 32x32 one (32..256 channels): more capacity, 1.2x basic-cnn's speed on wasm (2.3x with oneDNN). */
 export const RESNET_M: ResNetConfig = { widths: [32, 32, 64, 128, 256], dropout: 0.3, stem: 'strided' };
 
 export function buildResNet(
