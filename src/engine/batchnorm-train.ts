@@ -5,9 +5,10 @@ import * as tf from '@tensorflow/tfjs';
  * ops tfjs-layers composes it from (moments, then batchNorm, then the gradients of both). On the wasm
  * backend those ops run one after another on one thread, each over the whole activation tensor and each
  * allocating its result: they took 60% of a resnet-xs training step, three times its convolutions. Here
- * the forward reads the input twice (mean, then centred variance) and writes once; the backward reads
- * twice and writes once. Same arithmetic as tfjs (biased batch variance, moving averages updated with
- * the layer's momentum), accumulated in float64.
+ * the forward reads the input three times (mean, centred variance, output) and writes once; the backward
+ * reads dy and x twice and writes once. Same arithmetic as tfjs (biased batch variance, moving averages
+ * updated with the layer's momentum), accumulated in float64. These JS kernels serve wasm and cpu; with
+ * wasm+dnnl, oneDNN's batch-norm primitives take the 4-D tensors of 16K values or more (dnnl/kernels.ts).
  *
  * Installed process-wide by initBackend (engine/backend.ts), like the other kernel overrides: the
  * BatchNormalization layer's training call is routed here when the backend has the kernels (wasm, cpu)
