@@ -13,10 +13,11 @@ const state = {
   current: null,
   /** Promise of the in-browser predictor (agegender/web loadPredictor) once that mode was switched on. */
   browser: null,
-  /** Ignore answers of a photo that was replaced meanwhile, or of a mode or detection setting changed since. */
+  /**
+   * Ignore answers of a photo that was replaced meanwhile, or of a mode or detection setting changed since;
+   * a photo still being decoded goes on only if nothing newer was picked.
+   */
   run: 0,
-  /** Counts photos picked, so that of two decodes in flight only the newer photo's goes on. */
-  photo: 0,
   /** The tfjs backend of the in-browser mode, once loaded. */
   backend: null,
 };
@@ -53,10 +54,9 @@ function setMode(mode) {
 async function usePhoto(blob) {
   // A new photo retires the answer still pending for the previous one at once, before the decode below
   // yields: otherwise that older answer could land meanwhile and be shown as this photo's.
-  // Until it is decoded there is no current photo, so a mode or detection switch meanwhile re-runs nothing;
-  // the photo then runs in whatever mode is set by then.
-  const photo = ++state.photo;
-  state.run++;
+  // Until it is decoded there is no current photo, so a mode or detection switch meanwhile re-runs nothing
+  // (and leaves state.run alone); the photo then runs in whatever mode is set by then.
+  const run = ++state.run;
   state.current = null;
   setStatus('Reading the photo…');
   $('#faces').replaceChildren();
@@ -65,10 +65,10 @@ async function usePhoto(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch (err) {
-    if (photo === state.photo) throw err;
+    if (run === state.run) throw err;
     return;
   }
-  if (photo !== state.photo) return; // a newer photo was picked while this one decoded
+  if (run !== state.run) return; // a newer photo was picked while this one decoded
   state.current = { blob, bitmap };
   await predictCurrent();
 }
