@@ -52,7 +52,7 @@ describe('wasm training kernels', () => {
     });
   }
 
-  // Per-channel totals (batch norm's moments and their gradients), and reductions the wasm kernel keeps.
+  // Per-channel totals (bias gradients, batch norm's moments), and reductions the wasm kernel keeps.
   const reduceCases: Array<[string, number[], number[], boolean]> = [
     ['NHWC over N, H, W', [3, 7, 5, 6], [0, 1, 2], false],
     ['NHWC over N, H, W, keepDims', [2, 5, 4, 3], [0, 1, 2], true],

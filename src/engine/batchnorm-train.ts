@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { HeapBackend } from './wasm-kernels/kernel-call.js';
 
 /**
  * Batch normalisation in training as two kernels, one forward and one backward, instead of the ~20 small
@@ -106,10 +107,6 @@ interface Memory {
   view(t: tf.TensorInfo): Float32Array;
 }
 
-interface WasmLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
 interface CpuLike {
   data: { get(id: object): { values: Float32Array } };
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
@@ -117,7 +114,7 @@ interface CpuLike {
 
 function memoryOf(backendName: string, backend: object): Memory {
   if (backendName === 'wasm') {
-    const be = backend as WasmLike;
+    const be = backend as HeapBackend;
     // Views are taken after every allocation: a heap growth detaches older ones.
     return { alloc: (shape) => be.makeOutput(shape, 'float32'), view: (t) => be.typedArrayFromHeap(t) };
   }

@@ -11,7 +11,7 @@ import { maxPoolGradConfig } from './max-pool-grad.js';
  * Kernels that training on tfjs-backend-wasm 4.22 needs: the missing gradients of conv2d and
  * depthwise conv (tfjs never falls back to another backend, it throws "Kernel ... not registered"),
  * and faster replacements for slow wasm kernels: two on the backward pass, and the per-channel Sum and
- * Mean that batch norm runs in training.
+ * Mean (bias gradients).
  */
 
 const OURS = Symbol.for('agegender.wasmTrainingKernel');

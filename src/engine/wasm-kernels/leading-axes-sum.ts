@@ -3,10 +3,11 @@ import { type HeapBackend, release, reshape, run } from './kernel-call.js';
 
 /**
  * Sum and Mean over every axis but the last (per-channel totals of an NHWC tensor), replacing the wasm
- * backend's own for that case. Batch norm in training reduces this way several times per layer and
- * step (the batch moments, then their gradients), and the wasm kernel first transposes the channels to the
- * front: 22 ms a call on a 64x75x75x16 tensor, where the same totals as a matrix product (a row of ones
- * times the tensor seen as rows x C) take a few. Every other reduction goes to the wasm kernel as before.
+ * backend's own for that case. The wasm kernel first transposes the channels to the front: 22 ms a call on
+ * a 64x75x75x16 tensor, where the same totals as a matrix product (a row of ones times the tensor seen as
+ * rows x C) take a few. Batch norm in training reduced this way several times per layer and step until
+ * engine/batchnorm-train.ts took it over; the bias gradients of conv and dense layers, and batch norm where
+ * the layer's own code still runs (another axis), still do. Every other reduction goes to the wasm kernel.
  */
 export function makeLeadingAxesReduceConfig(
   kernelName: 'Sum' | 'Mean',
