@@ -1,24 +1,31 @@
-import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend-choices.js';
 import type { EvaluateResult } from '../train/evaluate-command.js';
-import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
-import { withProgress, type ProgressOption } from './progress.js';
+import { BACKEND, PROGRESS } from './common-options.js';
+import { withProgress } from './progress.js';
+import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
 
 export type { EvaluateResult };
 
-/** `agegender evaluate`'s options. */
-export interface EvaluateOptions {
-  /** A serving bundle, or a run directory (its newest serving bundle, else its latest checkpoint). */
-  modelDir: string;
-  /** Rows to score, schema filename,age,gender. */
-  csv: string;
-  /** Directory the CSV filenames are relative to. */
-  imgDir: string;
-  /** Images per forward pass (default 64). */
-  batchSize?: number;
-  backend?: BackendChoice;
-  /** Progress in images. */
-  progress?: ProgressOption;
-}
+/** `agegender evaluate`'s options, declared once for the CLI and the library. */
+export const EVALUATE_OPTIONS = defineOptions({
+  modelDir: {
+    type: 'path',
+    required: true,
+    arg: 'dir',
+    help: 'a serving bundle, or a run directory (newest serving bundle, else checkpoint)',
+  },
+  csv: {
+    type: 'path',
+    required: true,
+    arg: 'file',
+    help: 'rows to score, CSV filename,age,gender (gender 1 = male)',
+  },
+  imgDir: { type: 'path', required: true, arg: 'dir', help: 'directory the CSV filenames are relative to' },
+  batchSize: { type: 'int', min: 1, max: 4096, default: 64, help: 'images per forward pass' },
+  backend: BACKEND,
+  progress: PROGRESS,
+});
+
+export type EvaluateOptions = OptionsOf<typeof EVALUATE_OPTIONS>;
 
 /**
  * Scores a model on a labelled CSV: age MAE, CS@5, gender accuracy, and the same by age band x gender.
@@ -28,21 +35,8 @@ export interface EvaluateOptions {
  * const r = await evaluate({ modelDir: 'runs/a', csv: 'var/utk64/test.csv', imgDir: 'var/utk64/crop' });
  * console.log(`MAE ${r.mae.toFixed(2)}, gender ${(r.genderAcc * 100).toFixed(1)}%`);
  */
-export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
-  const fn = 'evaluate';
-  checkKnownOptions(fn, opts, ['modelDir', 'csv', 'imgDir', 'batchSize', 'backend', 'progress']);
-  for (const k of ['modelDir', 'csv', 'imgDir'] as const) checkString(fn, k, opts?.[k], true);
-  checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
-  checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
+export async function evaluate(options: EvaluateOptions): Promise<EvaluateResult> {
+  const opts = resolveOptions('evaluate', EVALUATE_OPTIONS, options);
   const { evaluateCommand } = await import('../train/evaluate-command.js');
-  return withProgress(opts.progress, (quiet) =>
-    evaluateCommand({
-      modelDir: opts.modelDir,
-      csv: opts.csv,
-      imgDir: opts.imgDir,
-      batchSize: opts.batchSize ?? 64,
-      backend: opts.backend ?? 'auto',
-      json: quiet,
-    }),
-  );
+  return withProgress(opts.progress, (quiet) => evaluateCommand({ ...opts, json: quiet }));
 }
