@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { iou } from '../src/infer/face-crop.js';
-import { Predictor } from '../src/infer/predictor.js';
+import type { FacePredictor } from '../src/api/predict.js';
 import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { makeGroupPhoto } from './helpers/predict-photos.js';
 import { realBundle, startRealServer, type Bundle, type RealServer } from './helpers/serve-fixtures.js';
@@ -18,7 +18,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 describe('serve with the real predictor', () => {
   let bundle: Bundle;
-  let predictor: Predictor;
+  let predictor: FacePredictor;
   let base: string;
 
   let server: RealServer | undefined;
@@ -79,7 +79,7 @@ describe('serve with the real predictor', () => {
     );
     // The page's in-browser mode reads the detector and crop rule the server applies from /v1/model.
     const model = (await (await fetch(`${base}/v1/model`)).json()) as Json;
-    assert.equal(model.detector, predictor.detectorName);
+    assert.equal(model.detector, predictor.detector);
     assert.deepEqual(model.faceCrop, predictor.faceCrop);
     assert.deepEqual(model.preprocess, predictor.spec);
   });
