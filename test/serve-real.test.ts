@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { iou } from '../src/infer/face-crop.js';
+import { Ajv } from 'ajv';
+import { FACE_SCHEMA } from '../src/api/face-schema.js';
 import type { FacePredictor } from '../src/api/predict.js';
 import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { makeGroupPhoto } from './helpers/predict-photos.js';
@@ -49,6 +51,9 @@ describe('serve with the real predictor', () => {
     assert.ok(face.ageSpread > 0);
     assert.ok(face.pMale >= 0 && face.pMale <= 1);
     assert.deepEqual(face.box, { x: 0, y: 0, w: 200, h: 200 });
+    // The real predictor's faces over HTTP follow the shared face schema, pFemale included.
+    const validate = new Ajv({ strict: false }).compile(FACE_SCHEMA);
+    assert.ok(validate(face), JSON.stringify(validate.errors));
 
     const [direct] = await predictor.predict(jpeg, { detect: false });
     assert.equal(face.label, direct!.label);

@@ -101,13 +101,21 @@ const STATUS_TEXT: Record<number, string> = {
   431: 'Request Header Fields Too Large',
 };
 
-/** Node's parser errors (the clientError event) as API errors. */
-export function clientError(err: NodeJS.ErrnoException): HttpError {
+/** Node's parser errors (the clientError event) as API errors; `timeouts` as the server set them. */
+export function clientError(
+  err: NodeJS.ErrnoException,
+  timeouts: { requestTimeoutS: number; headersTimeoutS: number },
+): HttpError {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
       return new HttpError(431, 'header_too_large', 'request headers are over the size limit');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new HttpError(408, 'request_timeout', 'the request was not received in time');
+      return new HttpError(
+        408,
+        'request_timeout',
+        `the request was not received in time (headers within ${timeouts.headersTimeoutS} s, ` +
+          `the whole request within ${timeouts.requestTimeoutS} s)`,
+      );
     default:
       return new HttpError(400, 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`);
   }

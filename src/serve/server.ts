@@ -127,7 +127,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     // Errors Node's parser raises before a request exists: the API's shape, then the connection closes.
     clientErrorHandler(err, socket) {
       if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
-      if (socket.writable) socket.write(rawErrorResponse(clientError(err as NodeJS.ErrnoException)));
+      if (socket.writable) socket.write(rawErrorResponse(clientError(err as NodeJS.ErrnoException, limits)));
       socket.destroy();
     },
     // A URL fastify cannot decode (`/%zz`): the API's shape too.
