@@ -331,6 +331,12 @@ describe('serve API (fake predictor)', () => {
         make: () => multipart({ detect: 'false' }, { photo: { data: jpeg, type: 'image/jpeg' } }),
       },
       {
+        name: 'multipart with image as a text field',
+        status: 400,
+        code: 'missing_image',
+        make: () => multipart({ image: 'not a file' }, {}),
+      },
+      {
         name: 'detect=maybe',
         status: 400,
         code: 'invalid_parameter',

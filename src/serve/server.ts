@@ -241,12 +241,15 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     let image: Buffer | undefined;
     if (req.isMultipart()) {
       const fields: Record<string, unknown> = Object.create(null);
+      let imageAsText = false;
       try {
         for await (const part of req.parts()) {
           if (part.type === 'file') {
             // Read every file part (toBuffer enforces fileSize); keep the first one named `image`.
             const buf = await part.toBuffer();
             if (part.fieldname === 'image' && !image) image = buf;
+          } else if (part.fieldname === 'image') {
+            imageAsText = true;
           } else {
             fields[part.fieldname] = part.value;
           }
@@ -263,7 +266,10 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
       const validate = req.getValidationFunction('querystring')!;
       if (!validate(merged)) throw parameterError(validate.errors ?? [], raw);
       params = merged as typeof params;
-      if (!image) throw new HttpError(400, 'missing_image', 'multipart form has no file field "image"');
+      if (!image) {
+        const why = imageAsText ? 'field "image" is text, not a file' : 'no file field "image"';
+        throw new HttpError(400, 'missing_image', `multipart form has ${why}`);
+      }
     } else if (Buffer.isBuffer(req.body)) {
       image = req.body;
     } else {
