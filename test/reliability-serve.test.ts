@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { loadPredictor } from '../src/api/predict.js';
 import { serve } from '../src/serve/serve.js';
 import { buildServer } from '../src/serve/server.js';
-import { ModelError } from '../src/util/errors.js';
+import { InvalidOptionError, ModelError } from '../src/util/errors.js';
 import { closeWithDeadline } from '../src/serve/shutdown.js';
 import { fakeBundleDir, fakePredictor } from './helpers/serve-fixtures.js';
 import { repoRoot, tempDir } from './helpers/fixtures.js';
@@ -309,6 +309,31 @@ test('a sound model: /healthz runs a real prediction, cached for a few seconds',
       await app.close();
       predictor.dispose();
     }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('serve() (the library): validated options, listens, answers, closes and frees the model', async () => {
+  await assert.rejects(serve({ headersTimeout: 0 }), (e: unknown) => {
+    return (
+      e instanceof InvalidOptionError &&
+      /serve: option headersTimeout must be a number in 0.1..3600/.test(e.message)
+    );
+  });
+  const { dir, cleanup } = await tempDir();
+  try {
+    const bundle = await writeTestBundle(path.join(dir, 'ok-bundle'));
+    const server = await serve({ modelDir: bundle, port: 0, log: false, maxConnections: 8 });
+    try {
+      assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200);
+      assert.equal(((await health.json()) as { model: string }).model, 'ok-bundle');
+    } finally {
+      assert.deepEqual(await server.close(), { cut: 0 });
+    }
+    await assert.rejects(fetch(`${server.url}/healthz`), 'closed');
   } finally {
     await cleanup();
   }

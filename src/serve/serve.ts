@@ -11,8 +11,6 @@ export interface RunningServer {
   readonly port: number;
   /** The loaded model: its folder, engine and warnings. */
   readonly predictor: FacePredictor;
-  /** The fastify instance (routes, inject for tests). */
-  readonly app: FastifyInstance;
   /**
    * Stops accepting connections, lets requests in flight finish for up to `shutdownTimeout` seconds, cuts
    * what is still open, frees the model. Resolves with the number of connections that had to be cut.
@@ -67,7 +65,6 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       url: `http://${host}:${port}`,
       port,
       predictor,
-      app,
       async close() {
         try {
           return await closeWithDeadline(app, opts.shutdownTimeout * 1000);
