@@ -13,7 +13,7 @@ import {
 } from '../src/infer/calibrate.js';
 import { runCalibrate } from '../src/infer/calibrate-command.js';
 import { loadDetector, type FaceDetector } from '../src/infer/detector.js';
-import { cropRegion } from '../src/infer/face-crop.js';
+import { cropRegion } from '../src/infer/crop-rule.js';
 import { UTKFACE_FACE_CROP } from '../src/infer/predictor.js';
 import { ensureBackend } from '../src/infer/tf-backend.js';
 import { tempDir, utkfaceDir } from './helpers/fixtures.js';
