@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runPredict } from '../src/infer/predict-command.js';
+import { runPredict } from '../src/cli/predict.js';
 import { Predictor } from '../src/infer/predictor.js';
-import { MAX_INPUT_PIXELS } from '../src/data/image.js';
+import { DEFAULT_MAX_PIXELS } from '../src/infer/face-pipeline.js';
 import { UserError } from '../src/util/errors.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
 import { flatPng } from './helpers/flat-png.js';
@@ -54,7 +54,7 @@ test('a 15000 x 15000 PNG is shrunk before the detector; the other photos of the
   await fs.writeFile(big, flatPng(15000, 15000));
   // Over the decode limit: a one-line error for that file alone.
   const huge = path.join(dir, 'huge.png');
-  const side = Math.ceil(Math.sqrt(MAX_INPUT_PIXELS)) + 1;
+  const side = Math.ceil(Math.sqrt(DEFAULT_MAX_PIXELS)) + 1;
   await fs.writeFile(huge, flatPng(side, side));
   const c = capture();
   const code = await runPredict([big, huge, photo], { modelDir: bundle, json: true }, c.io);
@@ -62,9 +62,10 @@ test('a 15000 x 15000 PNG is shrunk before the detector; the other photos of the
   const lines = c.out.map((l) => JSON.parse(l));
   const byFile = (f: string) => lines.filter((l) => l.file === f);
   assert.ok(byFile(photo).length >= 2, 'the faces of the group photo after them are printed');
-  assert.ok(byFile(photo).every((l) => l.error === undefined));
-  assert.deepEqual(byFile(big), [{ file: big, faces: 0, message: 'no face found' }]);
+  assert.ok(byFile(photo).every((l) => l.type === 'face'));
+  assert.deepEqual(byFile(big), [{ type: 'no_face', file: big }]);
   assert.equal(byFile(huge).length, 1);
+  assert.equal(byFile(huge)[0].type, 'error');
   assert.match(byFile(huge)[0].error, /huge\.png: image is \d+x\d+ = \d+ pixels, over the limit of \d+/);
   assert.ok(process.memoryUsage().rss < 3e9, `RSS ${process.memoryUsage().rss}`);
   await fs.rm(big);
@@ -122,7 +123,7 @@ test('a truncated weights.bin and a --model-dir that is a file are one-line erro
   );
 });
 
-test('numeric flags are strict: --min-score 2 or "", --batch-size 0, --threads 0 are one-line errors', async () => {
+test('numeric flags are strict: --min-score 2 or "", --batch-size 0, --threads 0 are one-line usage errors (exit 2)', async () => {
   for (const [flag, value, why] of [
     ['--min-score', '2', 'a number in 0..1'],
     ['--min-score', '', 'a number in 0..1'],
@@ -130,7 +131,7 @@ test('numeric flags are strict: --min-score 2 or "", --batch-size 0, --threads 0
     ['--threads', '0', 'an integer in 1..64'],
   ] as const) {
     const run = await runCli(['predict', photo, flag, value, '--model-dir', bundle]);
-    assert.equal(run.code, 1, `${flag} ${value}`);
+    assert.equal(run.code, 2, `${flag} ${value}: a usage error`);
     assert.equal(run.stderr.trim(), `agegender: ${flag} "${value}": expected ${why}`);
     assert.equal(run.stdout, '');
   }

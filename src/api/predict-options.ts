@@ -34,13 +34,13 @@ export const MAX_PIXELS = {
   min: 1,
   max: Number.MAX_SAFE_INTEGER,
   default: DEFAULT_MAX_PIXELS,
-  help: 'largest image accepted, width x height read before decoding (16383 x 16383)',
+  help: 'largest image accepted, width x height read from its header before decoding (16383 x 16383)',
 } as const;
 
 export const DETECT = {
   type: 'boolean',
   default: true,
-  help: 'find faces first; off: each image is one already-cropped face',
+  help: 'find faces first (default); turned off, each image is one already-cropped face',
 } as const;
 
 /** Library only: each face also carries `crop`, the pixels the network saw. */
