@@ -4,6 +4,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { runPredict } from '../src/cli/predict.js';
 import { Predictor } from '../src/infer/predictor.js';
+import { loadPredictor } from '../src/api/predict.js';
 import { DEFAULT_MAX_PIXELS } from '../src/infer/face-pipeline.js';
 import { UserError } from '../src/util/errors.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
@@ -134,5 +135,26 @@ test('numeric flags are strict: --min-score 2 or "", --batch-size 0, --threads 0
     assert.equal(run.code, 2, `${flag} ${value}: a usage error`);
     assert.equal(run.stderr.trim(), `agegender: ${flag} "${value}": expected ${why}`);
     assert.equal(run.stdout, '');
+  }
+});
+
+test('--min-score 1 keeps no face instead of failing every photo, 0 keeps every face: CLI and library alike', async () => {
+  const strict = await runCli(['predict', photo, '--min-score', '1', '--json', '--model-dir', bundle]);
+  assert.equal(strict.code, 0, strict.stderr);
+  assert.deepEqual(
+    strict.lines.map((l) => JSON.parse(l)),
+    [{ type: 'no_face', file: photo }],
+  );
+  const lax = await runCli(['predict', photo, '--min-score', '0', '--json', '--model-dir', bundle]);
+  assert.equal(lax.code, 0, lax.stderr);
+  assert.ok(lax.lines.length >= 2 && lax.lines.every((l) => JSON.parse(l).type === 'face'));
+
+  const p = await loadPredictor({ modelDir: bundle, minScore: 1, threads: 1 });
+  try {
+    assert.deepEqual(await p.predict(photo), []);
+    const all = await p.predict(photo, { minScore: 0 });
+    assert.equal(all.length, lax.lines.length);
+  } finally {
+    await p.dispose();
   }
 });
