@@ -43,7 +43,10 @@ describe('Node and the browser build give the same faces', { skip: chromiumSkip,
     for (const c of cases) extra[`/photos/${c.name}`] = c.png;
     server = await startStaticServer(repoRoot, extra);
     browser = await launchChromium();
-    page = await browser.newPage();
+    const context = await browser.newContext();
+    // tsx names functions (keepNames) through a helper that pages lack; functions passed to evaluate use it.
+    await context.addInitScript('window.__name = (f) => f');
+    page = await context.newPage();
     await page.goto(server.base + '/index.html');
     node = await Predictor.load({ modelDir: defaultModelDir(), threads: 1 });
   });
@@ -93,6 +96,65 @@ describe('Node and the browser build give the same faces', { skip: chromiumSkip,
           `${c.name} face ${i + 1}: pMale ${g.pMale} vs ${w.pMale}`,
         );
       });
+    }
+  });
+
+  test('the browser build: predictEach, a tensor, an aborted signal, and the model cached between visits', async () => {
+    const c = cases.find((x) => x.name === 'crop.png')!;
+    const [want] = await node.predict(c.png, { detect: false });
+    const r = await page.evaluate(async () => {
+      const g = window as unknown as { predictor: Promise<Record<string, Function>> };
+      const p = await g.predictor;
+      const blob = await (await fetch('/photos/crop.png')).blob();
+      const bitmap = await createImageBitmap(blob);
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(bitmap, 0, 0);
+      const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+      // Any tfjs tensor: read through shape, dtype and data() only.
+      const tensor = {
+        shape: [bitmap.height, bitmap.width, 4],
+        dtype: 'int32',
+        data: async () => Int32Array.from(rgba),
+      };
+      const each = await p.predictEach!([blob, new Blob(['not an image']), tensor], { detect: false });
+      const aborted = await p.predict!(blob, { signal: AbortSignal.abort() }).catch((e: Error) => e.name);
+      return {
+        each: each.map((o: { ok: boolean; faces?: unknown[]; error?: Error }) =>
+          o.ok ? { ok: true, faces: o.faces } : { ok: false, name: o.error!.name, message: o.error!.message },
+        ),
+        aborted,
+      };
+    });
+    const each = r.each as { ok: boolean; faces?: { age: number }[]; name?: string; message?: string }[];
+    assert.equal(each.length, 3);
+    assert.ok(each[0]!.ok && Math.abs(each[0]!.faces![0]!.age - want!.age) <= 0.1);
+    assert.equal(each[1]!.ok, false);
+    assert.equal(each[1]!.name, 'InvalidImageError');
+    assert.match(each[1]!.message!, /^input 2: not a readable image/);
+    assert.deepEqual(each[2], each[0], 'the tensor of the same pixels');
+    assert.equal(r.aborted, 'AbortError');
+
+    // A second visit: the weights come from the Cache API, revalidated (304), not downloaded again.
+    const weights = () =>
+      server.log.filter((l) => l.path === '/models/default/weights.bin').map((l) => l.status);
+    assert.deepEqual(weights(), [200]);
+    const again = await page.context().newPage(); // the same profile: a second visit
+    try {
+      await again.goto(server.base + '/index.html');
+      const age = await again.evaluate(
+        async ({ modelUrl, detectorUrl }) => {
+          const { loadPredictor } = await import('/dist/web/agegender.js' as string);
+          const p = await loadPredictor({ modelUrl, detectorUrl, backend: 'wasm' });
+          const blob = await (await fetch('/photos/crop.png')).blob();
+          return (await p.predict(blob, { detect: false }))[0].age as number;
+        },
+        { modelUrl, detectorUrl },
+      );
+      assert.equal(age, each[0]!.faces![0]!.age);
+      assert.deepEqual(weights(), [200, 304]);
+    } finally {
+      await again.close();
     }
   });
 });
