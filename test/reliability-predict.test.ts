@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -158,3 +159,97 @@ test('--min-score 1 keeps no face instead of failing every photo, 0 keeps every 
     await p.dispose();
   }
 });
+
+/** Fails instead of hanging: what a FIFO read without care does. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms (hung)`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+test(
+  'a model folder is untrusted: weight paths outside it, FIFOs as weights or spec are one-line errors, fast',
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const outside = await writeTestBundle(path.join(dir, 'outside-bundle'));
+    const modelJson = path.join(outside, 'model.json');
+    const model = JSON.parse(await fs.readFile(modelJson, 'utf8'));
+    await fs.rename(path.join(outside, 'weights.bin'), path.join(dir, 'elsewhere.bin'));
+    model.weightsManifest[0].paths = ['../elsewhere.bin'];
+    await fs.writeFile(modelJson, JSON.stringify(model));
+    await assert.rejects(
+      loadPredictor({ modelDir: outside, threads: 1 }),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /outside-bundle\/model\.json: weight file "\.\.\/elsewhere\.bin" is not a file inside the model folder/.test(
+          e.message,
+        ),
+    );
+    model.weightsManifest[0].paths = [path.join(dir, 'elsewhere.bin')];
+    await fs.writeFile(modelJson, JSON.stringify(model));
+    await assert.rejects(
+      loadPredictor({ modelDir: outside, threads: 1 }),
+      /is not a file inside the model folder/,
+    );
+
+    for (const file of ['weights.bin', 'preprocess.json']) {
+      const fifo = await writeTestBundle(path.join(dir, `fifo-${file}`));
+      await fs.rm(path.join(fifo, file));
+      execFileSync('mkfifo', [path.join(fifo, file)]);
+      const err = await within(
+        loadPredictor({ modelDir: fifo, threads: 1 }).then(
+          () => null,
+          (e: unknown) => e,
+        ),
+        15_000,
+        `loadPredictor with ${file} a FIFO`,
+      );
+      assert.ok(err instanceof UserError, String(err));
+      assert.match(err.message, new RegExp(`${file.replace('.', '\\.')}: cannot read .*not a regular file`));
+      assert.ok(!err.message.includes('\n'));
+    }
+  },
+);
+
+test(
+  'a FIFO named like a photo (given, or in a photo folder) is a one-line error; the other photos are answered',
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const folder = path.join(dir, 'with-fifo');
+    await fs.mkdir(folder);
+    await fs.copyFile(photo, path.join(folder, 'a.jpg'));
+    const fifo = path.join(folder, 'b.jpg');
+    execFileSync('mkfifo', [fifo]);
+    const c = capture();
+    const code = await within(
+      runPredict([folder, fifo], { modelDir: bundle, json: true }, c.io),
+      30_000,
+      'predict',
+    );
+    assert.equal(code, 1);
+    const lines = c.out.map((l) => JSON.parse(l));
+    assert.ok(lines.some((l) => l.type === 'face' && l.file === path.join(folder, 'a.jpg')));
+    const errors = lines.filter((l) => l.type === 'error');
+    assert.deepEqual(
+      errors.map((l) => l.error),
+      [fifo, fifo].map((f) => `${f}: not a readable image: not a regular file (a FIFO, socket or device)`),
+    );
+    // A device is no photo either.
+    const dev = await loadPredictor({ modelDir: bundle, threads: 1 });
+    try {
+      await assert.rejects(
+        dev.predict('/dev/zero'),
+        /^InvalidImageError: \/dev\/zero: not a readable image: not a regular file/,
+      );
+    } finally {
+      await dev.dispose();
+    }
+  },
+);
