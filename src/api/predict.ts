@@ -38,9 +38,9 @@ export const LOAD_PREDICTOR_OPTIONS = defineOptions({
   detector: DETECTOR,
   minScore: MIN_SCORE,
   /**
-   * 268,402,689 (16383 x 16383) by default, read from the header before decoding. Photos are shrunk on
-   * decode, so memory stays bounded: a 15000 x 15000 PNG peaked at about 1 GB RSS (measured with
-   * /usr/bin/time -v); lower it to bound memory further (`agegender serve` uses 40,000,000).
+   * 268,402,689 (16383 x 16383) by default, read from the header before decoding. It bounds what is
+   * decoded, not memory: a 15000 x 15000 JPEG peaked at 970 MB RSS, a 200 x 200 photo at 450 MB
+   * (see DEFAULT_MAX_PIXELS in infer/face-pipeline.ts); lower it to bound memory further.
    */
   maxPixels: MAX_PIXELS,
   signal: SIGNAL,
