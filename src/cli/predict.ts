@@ -3,12 +3,13 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { THREADS } from '../api/common-options.js';
 import {
+  loadPredictor,
   LOAD_PREDICTOR_OPTIONS,
   PREDICT_OPTIONS,
   type Face,
   type LoadPredictorOptions,
 } from '../api/predict.js';
-import { defineOptions, resolveOptions, type OptionsOf } from '../api/schema.js';
+import { defineOptions, resolveOptions, type OptionsOf, type Schema } from '../api/schema.js';
 import { reason } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { addFlags, typedFlags } from './flags.js';
@@ -130,7 +131,6 @@ export async function runPredict(
     }
   }
 
-  const { loadPredictor } = await import('../api/predict.js');
   const predictor = await loadPredictor({
     ...pick(opts, LOAD_PREDICTOR_OPTIONS),
     threads: opts.threads ?? (files.length <= FEW_PHOTOS ? 1 : undefined),
@@ -198,13 +198,11 @@ function printFaces(file: string, faces: Face[], json: boolean | undefined, io: 
   });
 }
 
-/** The options of `schema` found in `opts` (those set). */
-function pick<S extends object>(opts: object, schema: S): Partial<Record<keyof S, never>> {
+/** The options of `schema` that `opts` sets: each function gets only its own options. */
+function pick<S extends Schema>(opts: object, schema: S): OptionsOf<S> {
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(schema))
-    if ((opts as Record<string, unknown>)[key] !== undefined)
-      out[key] = (opts as Record<string, unknown>)[key];
-  return out as Partial<Record<keyof S, never>>;
+  for (const [key, value] of Object.entries(opts)) if (key in schema && value !== undefined) out[key] = value;
+  return out as OptionsOf<S>;
 }
 
 function stdio(): Io {
