@@ -80,10 +80,10 @@ export type PredictOptions = Partial<RunOptions>;
 export type SettledPrediction = Settled;
 
 /** Largest image file read (a photo, not a video): bigger files are refused before reading. */
-export const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
+const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
 
 /** sharp's resize, as the training crops were made (the pipeline's injected resampler in Node). */
-export const sharpResize: Resize = async (img, width, height, kernel) => {
+const sharpResize: Resize = async (img, width, height, kernel) => {
   const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(width, height, { fit: 'fill', kernel })
     .raw()

@@ -26,12 +26,3 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
     await handle.close();
   }
 }
-
-/** Like readRegularFile, with the file named in the error: `<file>: not a regular file (...)`. */
-export async function readRegularFileNamed(file: string, maxBytes: number, what: string): Promise<Buffer> {
-  try {
-    return await readRegularFile(file, maxBytes);
-  } catch (err) {
-    throw new UserError(`${file}: cannot read ${what}: ${(err as Error).message}`);
-  }
-}
