@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { iou } from '../src/infer/face-crop.js';
+import { iou } from '../src/infer/crop-rule.js';
 import { Ajv } from 'ajv';
 import { FACE_SCHEMA } from '../src/api/face-schema.js';
 import type { FacePredictor } from '../src/api/predict.js';
