@@ -23,27 +23,24 @@ COPY bin ./bin
 COPY src ./src
 COPY web ./web
 COPY scripts/build-web.mjs ./scripts/
-# No install scripts: the only ones in the tree are tfjs-node's (downloads libtensorflow), koffi's and
-# esbuild's (both find their prebuilt binaries without it) and a core-js banner. So what gets installed
-# does not depend on whether the build has network beyond the npm registry.
+# No install scripts: the tree's are koffi's and esbuild's (both find their prebuilt binaries without
+# them) and a core-js banner; the optional peer @tensorflow/tfjs-node (whose install script downloads
+# libtensorflow) is not installed by npm ci at all. So the install needs only the npm registry.
 RUN npm ci --ignore-scripts --no-audit --no-fund \
   && npm run build
-# Keep exactly what runs: by default wasm+dnnl (koffi binds libdnnl), no tfjs-node; with TFJS_NODE=1
-# tfjs-node (its install script fetches libtensorflow now) and no koffi. Then drop the dev tools and
-# the source maps (200 MB in node_modules, unused at run time).
+# Keep exactly what runs: by default wasm+dnnl (koffi binds libdnnl) and no tfjs-node; with TFJS_NODE=1
+# tfjs-node (its install script fetches libtensorflow now; the package.json change stays in the image)
+# and no koffi. Then drop the dev tools and the source maps (200 MB in node_modules, unused at run time).
 RUN if [ "$TFJS_NODE" = 1 ]; then \
       npm pkg delete 'optionalDependencies[koffi]' \
-      && npm rebuild @tensorflow/tfjs-node \
+      && npm install --save-exact --no-audit --no-fund @tensorflow/tfjs-node@4.22.0 \
       && node -e "require('@tensorflow/tfjs-node')"; \
     else \
-      npm pkg delete 'optionalDependencies[@tensorflow/tfjs-node]' \
-      && node -e "require('koffi')"; \
+      node -e "require('koffi')"; \
     fi \
   && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
   && rm package-lock.json \
   && find dist node_modules -name '*.map' -type f -delete
-# A small grey image for the HEALTHCHECK: a prediction on it (no face detection) runs the whole model.
-RUN node -e "require('sharp')({ create: { width: 96, height: 96, channels: 3, background: '#808080' } }).jpeg().toFile('healthcheck.jpg')"
 
 FROM ${BASE_IMAGE}
 ARG TFJS_NODE=0
@@ -58,7 +55,7 @@ RUN apt-get update \
   && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin agegender
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=build /app/package.json /app/healthcheck.jpg ./
+COPY --from=build /app/package.json ./
 COPY LICENSE ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
@@ -71,9 +68,10 @@ RUN node -e "require('sharp')({ text: { text: 'agegender M/46' } }).png().toBuff
 # container runs with --user "$(id -u):$(id -g)".
 USER agegender
 EXPOSE 8080
-# Healthy = the server answers a real prediction (POST /v1/predict on the grey image, no detection),
-# not only that it listens. It reads --host/--port from the serve process's command line, so a
-# different --port needs nothing more; containers running predict or train report healthy.
+# Healthy = GET /healthz answers 200, which it does only after a real prediction (a grey crop through
+# the model, redone every 5 s at most), not merely because the port is open. It reads --host/--port from
+# the serve process's command line, so another --port needs nothing more; containers running predict or
+# train report healthy.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["node", "-e", "\
 const fs = require('fs');\
 const argsOf = (p) => { try { return fs.readFileSync('/proc/' + p + '/cmdline', 'utf8').split(String.fromCharCode(0)); } catch { return []; } };\
@@ -84,10 +82,8 @@ const opt = (n, d) => { const i = a.indexOf(n); if (i > 0 && a[i + 1]) return a[
   const e = a.find((s) => s.startsWith(n + '=')); return e ? e.slice(n.length + 1) : d; };\
 let host = opt('--host', '127.0.0.1'); if (host === '0.0.0.0' || host === '::') host = '127.0.0.1';\
 if (host.includes(':')) host = '[' + host + ']';\
-fetch('http://' + host + ':' + opt('--port', '8080') + '/v1/predict?detect=false', { method: 'POST',\
-  headers: { 'content-type': 'image/jpeg' }, body: fs.readFileSync('/app/healthcheck.jpg'),\
-  signal: AbortSignal.timeout(9000) })\
-  .then((r) => r.json()).then((j) => process.exit(j.faces && j.faces.length === 1 && j.faces[0].label ? 0 : 1))\
+fetch('http://' + host + ':' + opt('--port', '8080') + '/healthz', { signal: AbortSignal.timeout(9000) })\
+  .then((r) => r.json().then((j) => process.exit(r.ok && j.status === 'ok' ? 0 : 1)))\
   .catch(() => process.exit(1));"]
 ENTRYPOINT ["node", "bin/agegender.js"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

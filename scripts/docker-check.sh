@@ -6,8 +6,8 @@
 #   scripts/docker-check.sh [options] [PHOTO | FOLDER]...
 #
 # Photos: the arguments (files, or folders whose first two images are used), else two UTKFace crops from
-# $AGEGENDER_SHARED/data/utkface, ../shared/data/utkface or data/utkface when one exists, else a grey
-# image generated inside the image (proves the pipeline, not the answers).
+# the test data folder (AGEGENDER_SHARED, or the one npm test reads by default) or data/utkface in the
+# clone, else a grey image made inside the image (proves the pipeline, not the answers).
 set -euo pipefail
 
 usage() {
@@ -257,12 +257,11 @@ else
   done
 fi
 if [ ${#PHOTOS[@]} -eq 0 ]; then
-  # No photo anywhere: the image's own grey HEALTHCHECK image. Answers then mean nothing, only that the
-  # model ran.
+  # No photo anywhere: a grey image, made with the image's own sharp. Answers then mean nothing, only
+  # that the model ran.
   mkdir -p "$WORK/photos"
-  cid=$(docker create "$IMAGE")
-  docker cp "$cid:/app/healthcheck.jpg" "$WORK/photos/grey.jpg" >/dev/null
-  docker rm "$cid" >/dev/null
+  docker run --rm --network none --user "$(id -u):$(id -g)" -v "$WORK/photos:/out" --entrypoint node "$IMAGE" \
+    -e "require('sharp')({ create: { width: 96, height: 96, channels: 3, background: '#808080' } }).jpeg().toFile('/out/grey.jpg')"
   PHOTOS=("$WORK/photos/grey.jpg")
   CROP=1
   PHOTO_FROM="a grey image from the image (no photo given: pass one, or a folder, as an argument)"
@@ -310,6 +309,7 @@ for _ in $(seq 1 600); do
 done
 [ -n "$HEALTHZ" ] || { docker logs "$CID" 2>&1 | tail -n 20 >&2; die "$URL/healthz did not answer in 120 s"; }
 T_LISTEN=$(($(ms_now) - T0))
+printf '%s' "$HEALTHZ" | grep -q '"status":"ok"' || die "/healthz answered without status ok: $HEALTHZ"
 say "GET /healthz after $(secs "$T_LISTEN"): $HEALTHZ"
 
 HTTP_DETECT=$(detect_for "$HTTP_PHOTO")
@@ -347,7 +347,7 @@ T_HEALTHY=$(($(ms_now) - T0))
   docker inspect -f '{{range .State.Health.Log}}{{.ExitCode}} {{.Output}}{{end}}' "$CID" >&2
   die "HEALTHCHECK status: ${HEALTH:-none}"
 }
-say "HEALTHCHECK (a prediction, run every 2 s here): healthy $(secs "$T_HEALTHY") after start"
+say "HEALTHCHECK (GET /healthz, run every 2 s here): healthy $(secs "$T_HEALTHY") after start"
 
 docker stop -t 20 "$CID" >/dev/null
 STOP_LINE=$(docker logs "$CID" 2>&1 | grep -m 1 'agegender: SIGTERM' || true)
@@ -393,9 +393,9 @@ engine         serve: $SERVE_ENGINE_FULL
                predict: $RUN_ENGINE_FULL
 user           uid $UID_IN ($USER_IN), not root
 healthz        $HEALTHZ
-HEALTHCHECK    healthy (it POSTs a grey image to /v1/predict)
+HEALTHCHECK    healthy (it GETs /healthz, which answers after a real prediction)
 HTTP predict   $(basename "$HTTP_PHOTO") -> $HTTP_RESULT
 docker run     $(basename "$RUN_PHOTO") -> $RUN_RESULT (--network none, --read-only, folder mounted read-only)
-first answer   $(secs "$T_FIRST") from docker run -d to the first prediction over HTTP (listening after $(secs "$T_LISTEN"))
+first answer   $(secs "$T_FIRST") from docker run -d to the POST /v1/predict answer (/healthz, itself a prediction, after $(secs "$T_LISTEN"))
 photos from    $PHOTO_FROM
 EOF
