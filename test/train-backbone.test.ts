@@ -50,27 +50,17 @@ describe('train --backbone dlib-resnet', () => {
       '--batch-size',
       '16',
     ];
-    const r = await cli([
-      ...args,
-      '--tail-epochs',
-      '1',
-      '--separate-heads',
-      '--model-dir',
-      modelDir,
-      '--feature-cache',
-      cache,
-      '--json',
-    ]);
+    const r = await cli([...args, '--model-dir', modelDir, '--feature-cache', cache, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
     assert.equal(result.trainImages, 48, 'the missing image is skipped, the rest used');
     const lines = await metricsLines(modelDir);
-    // 12 epochs of the heads on frozen features, then 1 that also fine-tunes the backbone's tail.
+    // 12 epochs of the heads on frozen features, each scored on the validation rows.
     assert.deepEqual(
       lines.map((l) => l.phase),
-      [...Array(12).fill('heads'), 'tail'],
+      Array(12).fill('heads'),
     );
-    assert.ok(Number.isFinite(lines[12].trainLoss) && lines[12].sets[0].n === samples.length - 48);
+    assert.ok(Number.isFinite(lines[11].trainLoss) && lines[11].sets[0].n === samples.length - 48);
     assert.ok(
       lines[11].trainLoss < lines[0].trainLoss,
       `loss falls: ${lines[0].trainLoss} -> ${lines[11].trainLoss}`,
@@ -112,7 +102,7 @@ describe('train --backbone dlib-resnet', () => {
     const modelDir = path.join(dir, 'refit');
     const r = await cli([
       ...['train', '--backbone', 'dlib-resnet', '--data', data, '--epochs', '3', '--batch-size', '16'],
-      ...['--tail-epochs', '1', '--include-val', 'mine', '--model-dir', modelDir],
+      ...['--include-val', 'mine', '--model-dir', modelDir],
       ...['--feature-cache', path.join(dir, 'cache'), '--json'],
     ]);
     assert.equal(r.code, 0, r.stderr);
@@ -129,7 +119,7 @@ describe('train --backbone dlib-resnet', () => {
     assert.equal(plain.valSeenInTraining, undefined, 'a run without the flag does not claim it');
     assert.deepEqual(
       (await metricsLines(modelDir)).map((l) => l.phase),
-      ['heads', 'heads', 'heads', 'tail'],
+      ['heads', 'heads', 'heads'],
     );
     const unknown = await cli([
       ...['train', '--backbone', 'dlib-resnet', '--data', data, '--include-val', 'utk', '--model-dir'],
@@ -138,53 +128,6 @@ describe('train --backbone dlib-resnet', () => {
     assert.notEqual(unknown.code, 0);
     assert.match(unknown.stderr, /--include-val utk: no such data set \(the sets are mine\)/);
     assert.equal(unknown.stderr.trim().split('\n').length, 1, unknown.stderr);
-  });
-
-  it('leaves out and lists the rows whose gender label the other folds contradict (--drop-label-suspects)', async () => {
-    const modelDir = path.join(dir, 'audit');
-    const r = await cli([
-      ...['train', '--backbone', 'dlib-resnet', '--data', data, '--epochs', '3', '--batch-size', '16'],
-      ...['--drop-label-suspects', '0.5', '--model-dir', modelDir],
-      ...['--feature-cache', path.join(dir, 'cache'), '--json'],
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    const metrics = JSON.parse(await fs.readFile(path.join(result.servingDir, 'metrics.json'), 'utf8'));
-    const audit = metrics.labelAudit;
-    assert.equal(audit.folds, 5);
-    assert.equal(audit.rows, 48, 'every readable training row is scored');
-    // Heads of 3 epochs on ~38 faces are unsure: at 0.5, some rows but not all are suspects.
-    assert.ok(audit.leftOut > 0 && audit.leftOut < 48, `left out ${audit.leftOut}`);
-    assert.equal(result.trainImages, 48 - audit.leftOut, 'suspects are not trained on');
-    assert.deepEqual(audit.bySet, { mine: audit.leftOut });
-    const list = (await fs.readFile(path.join(modelDir, 'label-suspects.csv'), 'utf8')).trim().split('\n');
-    assert.equal(list[0], 'set,filename,age,gender,p_label,predicted_age');
-    assert.equal(list.length - 1, audit.leftOut);
-    const trainFiles = new Set(samples.slice(0, 48).map((s) => s.file));
-    const p = list.slice(1).map((line) => {
-      const [set, file, age, gender, pLabel] = line.split(',');
-      assert.equal(set, 'mine');
-      const sample = samples.find((s) => s.file === file)!;
-      assert.ok(trainFiles.has(file!), `${file} is a training row`);
-      assert.equal(Number(age), sample.age);
-      assert.equal(Number(gender), sample.gender);
-      return Number(pLabel);
-    });
-    assert.ok(
-      p.every((v, i) => v < 0.5 && (i === 0 || p[i - 1]! <= v)),
-      'least trusted first',
-    );
-    assert.deepEqual(
-      (await metricsLines(modelDir)).map((l) => l.phase),
-      ['heads', 'heads', 'heads'],
-    );
-    const bad = await cli([
-      ...['train', '--backbone', 'dlib-resnet', '--data', data, '--drop-label-suspects', '0.9'],
-      ...['--model-dir', path.join(dir, 'audit2')],
-    ]);
-    assert.notEqual(bad.code, 0);
-    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
-    assert.match(bad.stderr, /--drop-label-suspects/);
   });
 
   it('trains every layer from a bundle on images (--init-from models/default --full-epochs)', async () => {
@@ -234,7 +177,7 @@ describe('train --backbone dlib-resnet', () => {
 
     const noEpochs = await cli([...fromBundle('models/default'), '--model-dir', path.join(dir, 'full2')]);
     assert.notEqual(noEpochs.code, 0);
-    assert.match(noEpochs.stderr, /--init-from needs --full-epochs N or --pixel-epochs N/);
+    assert.match(noEpochs.stderr, /--init-from needs --full-epochs N/);
     // A flag of the other path is refused, not silently dropped.
     for (const [args, says] of [
       [
@@ -258,89 +201,6 @@ describe('train --backbone dlib-resnet', () => {
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /no-bundle/);
     assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
-  });
-
-  it('adds a pixel branch to a bundle (--init-from models/default --pixel-epochs) and mixes its gender in', async () => {
-    const modelDir = path.join(dir, 'pixel');
-    const args = ['train', '--backbone', 'dlib-resnet', '--data', data, '--init-from', 'models/default'];
-    const r = await cli([
-      ...args,
-      ...['--pixel-epochs', '2', '--pixel-mix', '0.3', '--batch-size', '16'],
-      ...['--model-dir', modelDir, '--json'],
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    assert.equal(result.trainImages, 48, 'the missing image is skipped and not counted');
-    const lines = await metricsLines(modelDir);
-    assert.deepEqual(
-      lines.map((l) => [l.phase, l.steps]),
-      [
-        ['pixel', 4],
-        ['pixel', 4],
-      ],
-      '49 rows (one image missing) at --batch-size 16',
-    );
-    assert.ok(lines.every((l) => Number.isFinite(l.trainLoss) && l.sets[0].n === samples.length - 48));
-    const metrics = JSON.parse(await fs.readFile(path.join(result.servingDir, 'metrics.json'), 'utf8'));
-    const branch = metrics.pixelBranch;
-    assert.equal(branch.epochs, 2);
-    assert.equal(branch.mix, 0.3);
-    assert.ok(branch.params > 100_000 && branch.params < 1_000_000, `${branch.params} params`);
-    for (const key of ['alone', 'without', 'with'])
-      assert.equal(branch[key][0].n, samples.length - 48, `${key} is scored on the validation images`);
-    assert.deepEqual(metrics.validation, branch.with, 'the bundle is scored with its branch');
-
-    // The bundle: the same age output as the start, and gender logits = 0.7 x the start's + 0.3 x the branch's.
-    const tf = await import('@tensorflow/tfjs');
-    const { loadLayersModelFromDir } = await import('../src/engine/model-io.js');
-    const start = await loadLayersModelFromDir('models/default');
-    const mixed = await loadLayersModelFromDir(result.servingDir);
-    assert.deepEqual(mixed.outputNames, ['age', 'gender_mixed']);
-    const branchGender = tf.model({
-      inputs: mixed.inputs,
-      outputs: mixed.getLayer('pixel_gender').output as import('@tensorflow/tfjs').SymbolicTensor,
-    });
-    const x = tf.randomUniform([3, 150, 150, 3], -0.5, 0.5, 'float32', 7);
-    const [age0, gender0] = (start.predict(x) as import('@tensorflow/tfjs').Tensor[]).map(
-      (t) => t.arraySync() as number[][],
-    );
-    const [age1, gender1] = (mixed.predict(x) as import('@tensorflow/tfjs').Tensor[]).map(
-      (t) => t.arraySync() as number[][],
-    );
-    const pixel = (branchGender.predict(x) as import('@tensorflow/tfjs').Tensor).arraySync() as number[][];
-    for (let i = 0; i < 3; i++) {
-      for (let c = 0; c < 101; c++)
-        assert.ok(Math.abs(age0![i]![c]! - age1![i]![c]!) < 1e-4, 'age unchanged');
-      for (let c = 0; c < 2; c++) {
-        const want = 0.7 * gender0![i]![c]! + 0.3 * pixel[i]![c]!;
-        assert.ok(Math.abs(gender1![i]![c]! - want) < 1e-3, `gender logit ${gender1![i]![c]} vs ${want}`);
-      }
-    }
-    // predict reads it like any bundle.
-    const predictor = await Predictor.load({ modelDir: result.servingDir, backend: 'wasm' });
-    const faces = await predictor.predict(path.join(data, 'crop', samples[0]!.file), { detect: false });
-    assert.equal(faces.length, 1);
-    assert.match(faces[0]!.label, /^[MF]\/\d+$/);
-    predictor.dispose();
-
-    const twice = await cli([
-      ...['train', '--backbone', 'dlib-resnet', '--data', data, '--init-from', result.servingDir],
-      ...['--pixel-epochs', '1', '--model-dir', path.join(dir, 'pixel2')],
-    ]);
-    assert.notEqual(twice.code, 0);
-    assert.match(twice.stderr, /already has a pixel branch/);
-    const badMix = await cli([
-      ...args,
-      '--pixel-epochs',
-      '1',
-      '--pixel-mix',
-      '2',
-      '--model-dir',
-      path.join(dir, 'pixel3'),
-    ]);
-    assert.notEqual(badMix.code, 0);
-    assert.match(badMix.stderr, /--pixel-mix/);
-    assert.equal(badMix.stderr.trim().split('\n').length, 1, badMix.stderr);
   });
 
   it('refuses a missing --data folder with a one-line error', async () => {

@@ -23,8 +23,6 @@ export interface BackboneTrainOptions {
   backbone?: 'dlib-resnet';
   /** Epochs of the heads on frozen features (default 30). */
   epochs?: number;
-  /** Epochs that also fine-tune the backbone's last two stages (default 0). */
-  tailEpochs?: number;
   /**
    * Epochs that then train every layer, the backbone included, on decoded images with photo-like
    * augmentation (default 0; ~11 min per 27k images on 2 cores with oneDNN, against seconds for the heads).
@@ -32,31 +30,16 @@ export interface BackboneTrainOptions {
   fullEpochs?: number;
   /** Peak learning rate of those epochs (default lr / 20). */
   fullLr?: number;
-  /**
-   * Start from this serving bundle (e.g. 'models/default') instead of training new heads; needs fullEpochs or
-   * pixelEpochs.
-   */
+  /** Start from this serving bundle (e.g. 'models/default') instead of training new heads; needs fullEpochs. */
   initFrom?: string;
-  /**
-   * Epochs of a pixel branch: a small CNN (0.3M parameters) trained from scratch on the images, whose gender
-   * logits are mixed into the served answer (default 0 = none). It sees what the face-recognition backbone
-   * ignores (hair, clothing colour), which is most of what tells a small child's gender. About 90 images/s
-   * on 2 cores with oneDNN (some 6 min per epoch of 29k images); no feature cache needed. (On the default model it left UTKFace
-   * test gender unchanged: see its model card.)
-   */
-  pixelEpochs?: number;
-  /** Peak learning rate of those epochs (default 0.002). */
-  pixelLr?: number;
-  /** The branch's share of the served gender logits, 0..1 (default 0.2). */
-  pixelMix?: number;
-  /** Images per step of the heads, tail and pixel phases (default 64). */
+  /** Images per step of the heads phase (default 64). */
   batchSize?: number;
   /**
    * Images per step of the full phase (default 32): every layer trains there on 150 px images, so the
    * backbone's activations, not the heads', bound the memory a step takes.
    */
   fullBatchSize?: number;
-  /** Peak Adam learning rate (default 0.001; the tail phase uses a tenth). */
+  /** Peak Adam learning rate of the heads (default 0.001). */
   lr?: number;
   /** Hidden units of the heads (default 512; 0 = linear heads). */
   hidden?: number;
@@ -65,8 +48,6 @@ export interface BackboneTrainOptions {
    * 'pooled': the 256 pooled features only.
    */
   features?: 'multi' | 'fine' | 'pooled';
-  /** One hidden layer per head instead of a shared one. */
-  separateHeads?: boolean;
   /**
    * Photo-like augmented copies of each training image (box jitter, blur, JPEG, colour, grey) cached beside
    * the plain and mirrored ones (default 0; each costs one more backbone pass over the training set).
@@ -78,14 +59,6 @@ export interface BackboneTrainOptions {
   weights?: WeightStorage;
   dropout?: number;
   ageSigma?: number;
-  /** Weight of the gender term in the joint loss (default 1, the mean of the two cross-entropies). */
-  genderWeight?: number;
-  /**
-   * Label audit: heads trained on 4/5 of the training rows score the other fifth, five times over; rows
-   * whose out-of-fold probability of their own gender label is below this (e.g. 0.05) are left out of
-   * training and listed in <modelDir>/label-suspects.csv. 0 = off (default).
-   */
-  dropLabelSuspects?: number;
   seed?: number;
   /**
    * Train on the validation rows too (a final refit once the settings are chosen): true for every set, or
@@ -108,26 +81,19 @@ const OPTIONS = [
   'sets',
   'backbone',
   'epochs',
-  'tailEpochs',
   'fullEpochs',
   'fullLr',
   'fullBatchSize',
   'initFrom',
-  'pixelEpochs',
-  'pixelLr',
-  'pixelMix',
   'batchSize',
   'lr',
   'hidden',
   'features',
-  'separateHeads',
   'augmentViews',
   'ensemble',
   'weights',
   'dropout',
   'ageSigma',
-  'genderWeight',
-  'dropLabelSuspects',
   'seed',
   'includeVal',
   'cacheDir',
@@ -156,18 +122,12 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
   checkString(fn, 'cacheDir', opts.cacheDir);
   checkNumber(fn, 'epochs', opts.epochs, { int: true, min: 1, max: 1000 });
-  checkNumber(fn, 'tailEpochs', opts.tailEpochs, { int: true, min: 0, max: 1000 });
   checkNumber(fn, 'fullEpochs', opts.fullEpochs, { int: true, min: 0, max: 1000 });
   checkNumber(fn, 'fullLr', opts.fullLr, { min: 1e-9, max: 1 });
   checkNumber(fn, 'fullBatchSize', opts.fullBatchSize, { int: true, min: 1, max: 4096 });
   checkString(fn, 'initFrom', opts.initFrom);
-  checkNumber(fn, 'pixelEpochs', opts.pixelEpochs, { int: true, min: 0, max: 1000 });
-  checkNumber(fn, 'pixelLr', opts.pixelLr, { min: 1e-9, max: 1 });
-  checkNumber(fn, 'pixelMix', opts.pixelMix, { min: 0, max: 1 });
-  if (opts.initFrom && !opts.fullEpochs && !opts.pixelEpochs)
-    throw new InvalidOptionError(
-      `${fn}: initFrom needs fullEpochs or pixelEpochs (the bundle is trained further, or given a pixel branch)`,
-    );
+  if (opts.initFrom && !opts.fullEpochs)
+    throw new InvalidOptionError(`${fn}: initFrom needs fullEpochs (the bundle is trained further)`);
   checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
   checkNumber(fn, 'lr', opts.lr, { min: 1e-8, max: 10 });
   checkNumber(fn, 'ensemble', opts.ensemble, { int: true, min: 1, max: 32 });
@@ -175,8 +135,6 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   checkNumber(fn, 'hidden', opts.hidden, { int: true, min: 0, max: 8192 });
   checkNumber(fn, 'dropout', opts.dropout, { min: 0, max: 0.95 });
   checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
-  checkNumber(fn, 'genderWeight', opts.genderWeight, { min: 0, max: 100 });
-  checkNumber(fn, 'dropLabelSuspects', opts.dropLabelSuspects, { min: 0, max: 0.5 });
   checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
   checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
   const iv = opts.includeVal;
@@ -208,26 +166,19 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
       sets,
       backbone: 'dlib-resnet',
       epochs: opts.epochs ?? 30,
-      tailEpochs: opts.tailEpochs ?? 0,
       fullEpochs: opts.fullEpochs ?? 0,
       fullLr: opts.fullLr,
       fullBatchSize: opts.fullBatchSize,
       initFrom: opts.initFrom,
-      pixelEpochs: opts.pixelEpochs ?? 0,
-      pixelLr: opts.pixelLr,
-      pixelMix: opts.pixelMix,
       batchSize: opts.batchSize ?? 64,
       lr: opts.lr ?? 1e-3,
       hidden: opts.hidden ?? 512,
       features: opts.features ?? 'multi',
-      separateHeads: opts.separateHeads,
       augmentedViews: opts.augmentViews ?? 0,
       ensemble: opts.ensemble ?? 1,
       weights: opts.weights ?? 'float32',
       dropout: opts.dropout ?? 0.3,
       ageSigma: opts.ageSigma ?? 2,
-      genderWeight: opts.genderWeight ?? 1,
-      dropLabelSuspects: opts.dropLabelSuspects ?? 0,
       seed: opts.seed ?? 1,
       includeVal: opts.includeVal === true ? sets.map((s) => s.name) : opts.includeVal || undefined,
       cacheDir: opts.cacheDir,

@@ -33,12 +33,10 @@ interface TrainFlags {
   json?: boolean;
   backbone?: string;
   data: string[];
-  tailEpochs: string;
   hidden: string;
   dropout: string;
   featureCache?: string;
   features: 'multi' | 'fine' | 'pooled';
-  separateHeads?: boolean;
   includeVal?: boolean | string[];
   augmentViews: string;
   ensemble: string;
@@ -47,11 +45,6 @@ interface TrainFlags {
   fullLr?: string;
   fullBatchSize?: string;
   initFrom?: string;
-  pixelEpochs: string;
-  pixelLr?: string;
-  pixelMix?: string;
-  genderWeight: string;
-  dropLabelSuspects: string;
 }
 
 export function register(program: Command): void {
@@ -105,7 +98,6 @@ export function register(program: Command): void {
       (v: string, prev: string[]) => [...prev, v],
       [] as string[],
     )
-    .option('--tail-epochs <n>', 'with --backbone: epochs that also fine-tune the last backbone stages', '0')
     .option(
       '--full-epochs <n>',
       'with --backbone: epochs that then train every layer, backbone included, on decoded augmented images',
@@ -118,27 +110,11 @@ export function register(program: Command): void {
     )
     .option(
       '--init-from <bundle>',
-      'with --backbone and --full-epochs or --pixel-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
-    )
-    .option(
-      '--pixel-epochs <n>',
-      "with --backbone: epochs of a pixel branch, a small CNN trained from scratch on the images whose gender logits are mixed into the answer (helps children's gender)",
-      '0',
-    )
-    .option('--pixel-lr <lr>', 'with --backbone: peak learning rate of the --pixel-epochs (default 0.002)')
-    .option(
-      '--pixel-mix <w>',
-      "with --backbone: the pixel branch's share of the gender logits, 0..1 (default 0.2)",
+      'with --backbone and --full-epochs: start from a serving bundle (e.g. models/default) instead of new heads',
     )
     .option(
       '--include-val [sets...]',
       'with --backbone: train on the validation rows too, of every set or of the named ones (final refit)',
-    )
-    .option('--gender-weight <w>', 'with --backbone: weight of the gender term in the joint loss', '1')
-    .option(
-      '--drop-label-suspects <p>',
-      'with --backbone: leave out training rows whose out-of-fold P(own gender label) < p (5-fold heads; listed in label-suspects.csv)',
-      '0',
     )
     .option('--hidden <units>', 'with --backbone: hidden units of the heads (0 = linear heads)', '512')
     .addOption(
@@ -150,7 +126,6 @@ export function register(program: Command): void {
         .default('multi'),
     )
     .option('--dropout <p>', 'with --backbone: dropout before the heads', '0.3')
-    .option('--separate-heads', 'with --backbone: one hidden layer per head instead of a shared one')
     .addOption(
       new Option('--weights <dtype>', 'with --backbone: float16 halves the bundle (read back as float32)')
         .choices([...WEIGHT_STORAGES])
@@ -222,21 +197,14 @@ export function register(program: Command): void {
 /** Flags that only the --backbone path reads, and flags that only the from-scratch path reads. */
 const BACKBONE_ONLY: (keyof TrainFlags)[] = [
   'data',
-  'tailEpochs',
   'fullEpochs',
   'fullLr',
   'fullBatchSize',
   'initFrom',
-  'pixelEpochs',
-  'pixelLr',
-  'pixelMix',
   'includeVal',
-  'genderWeight',
-  'dropLabelSuspects',
   'hidden',
   'features',
   'dropout',
-  'separateHeads',
   'weights',
   'ensemble',
   'augmentViews',
@@ -273,10 +241,8 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     throw new UserError('--resume is not available with --backbone (a run takes minutes: start it again)');
   if ((flags.imgDir || flags.trainCsv || flags.valCsv) && !(flags.imgDir && flags.trainCsv && flags.valCsv))
     throw new UserError('give --img-dir, --train-csv and --val-csv together');
-  if (flags.initFrom && Number(flags.fullEpochs) === 0 && Number(flags.pixelEpochs) === 0)
-    throw new UserError(
-      '--init-from needs --full-epochs N or --pixel-epochs N (the bundle is trained further, or given a pixel branch)',
-    );
+  if (flags.initFrom && Number(flags.fullEpochs) === 0)
+    throw new UserError('--init-from needs --full-epochs N (the bundle is trained further)');
   const path = await import('node:path');
   const sets = flags.imgDir
     ? [
@@ -296,7 +262,6 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
     data: flags.data,
     sets,
     epochs: flags.epochs != null ? num('--epochs', flags.epochs, { int: true, min: 1, max: 1000 }) : 30,
-    tailEpochs: num('--tail-epochs', flags.tailEpochs, { int: true, min: 0, max: 1000 }),
     fullEpochs: num('--full-epochs', flags.fullEpochs, { int: true, min: 0, max: 1000 }),
     fullLr:
       flags.fullLr != null
@@ -307,24 +272,15 @@ async function trainWithBackbone(flags: TrainFlags): Promise<void> {
         ? num('--full-batch-size', flags.fullBatchSize, { int: true, min: 1, max: 4096 })
         : undefined,
     initFrom: flags.initFrom,
-    pixelEpochs: num('--pixel-epochs', flags.pixelEpochs, { int: true, min: 0, max: 1000 }),
-    pixelLr:
-      flags.pixelLr != null
-        ? num('--pixel-lr', flags.pixelLr, { min: 1e-9, max: 1, exponent: true })
-        : undefined,
-    pixelMix: flags.pixelMix != null ? num('--pixel-mix', flags.pixelMix, { min: 0, max: 1 }) : undefined,
     batchSize: num('--batch-size', flags.batchSize, { int: true, min: 1, max: 4096 }),
     lr: flags.lr != null ? num('--lr', flags.lr, { min: 1e-8, max: 10, exponent: true }) : 1e-3,
     hidden: num('--hidden', flags.hidden, { int: true, min: 0, max: 8192 }),
     features: flags.features,
-    separateHeads: Boolean(flags.separateHeads),
     augmentViews: num('--augment-views', flags.augmentViews, { int: true, min: 0, max: 16 }),
     ensemble: num('--ensemble', flags.ensemble, { int: true, min: 1, max: 32 }),
     weights: flags.weights,
     dropout: num('--dropout', flags.dropout, { min: 0, max: 0.95 }),
     ageSigma: num('--age-sigma', flags.ageSigma, { min: 0, max: 50 }),
-    genderWeight: num('--gender-weight', flags.genderWeight, { min: 0, max: 100 }),
-    dropLabelSuspects: num('--drop-label-suspects', flags.dropLabelSuspects, { min: 0, max: 0.5 }),
     seed: num('--seed', flags.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
     includeVal: flags.includeVal,
     cacheDir: flags.featureCache,

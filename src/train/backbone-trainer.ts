@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { stringify } from 'csv-stringify/sync';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../data/preprocess-spec.js';
 import { readLabelsCsv, type LabelledImage } from '../data/labels-csv.js';
 import { createAdam, setLearningRate } from '../engine/adam.js';
@@ -14,20 +13,17 @@ import {
   buildDlibResNet,
 } from '../model/dlib-resnet.js';
 import { loadBundle } from '../infer/bundle.js';
-import { ageGenderHeads, headEnsemble } from '../model/heads.js';
+import { headEnsemble } from '../model/heads.js';
 import { FlipMetricsAccumulator, summarizeReports, type SetReport } from '../model/metrics.js';
 import { mulberry32, shuffleInPlace } from '../util/random.js';
 import { exists } from '../util/exists.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { round } from '../util/round.js';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { type BackendChoice, setupBackend } from './backend-setup.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, cachedFeatures, type FeatureSet } from './feature-cache.js';
-import { auditGenderLabels, locate } from './label-audit.js';
 import { learningRateAt } from './schedule.js';
 import { fineTuneOnImages } from './fine-tune.js';
-import { PIXEL_LR, PIXEL_MIX, addPixelBranch, type PixelBranchSummary } from './pixel-branch.js';
 import { writeServingBundle } from './serving-export.js';
 import { type StepBatch, jointTrainStep } from './step.js';
 
@@ -38,18 +34,11 @@ import { type StepBatch, jointTrainStep } from './step.js';
  *    mirrored); its 8x8x128 maps are cached on disk (feature-cache.ts).
  * 2. Phase "heads": the tail (the two 256-wide stages + pooling) is frozen too, its 256 pooled features are
  *    computed once from the cached maps, and the age/gender heads train on them: seconds per epoch.
- * 3. Phase "tail" (optional, `tailEpochs`): the tail trains together with the heads on the cached maps,
- *    starting from phase 2's heads, at a lower learning rate.
- * 4. Phase "full" (optional, `fullEpochs`, fine-tune.ts): every layer, the trunk included, trains on
+ * 3. Phase "full" (optional, `fullEpochs`, fine-tune.ts): every layer, the trunk included, trains on
  *    decoded images with photo-like augmentation, at a twentieth of the heads' learning rate. Slow
  *    (~40 images/s on 2 cores) but the only phase that can reshape the identity features themselves;
- *    `initFrom` starts it from an existing bundle (models/default, say) instead of phases 1-3.
- * 5. Phase "pixel" (optional, `pixelEpochs`, pixel-branch.ts): a small CNN learns from scratch on the
- *    decoded images beside the untouched model, and its gender logits are mixed into the model's: it sees
- *    the hair and clothing cues of children's gender that the identity features leave out. Also after
- *    `initFrom` alone.
- * 6. The exported bundle is one ordinary layers model, image -> trunk -> tail -> heads (and the pixel
- *    branch beside them), with the backbone's preprocessing (150 px, mean-RGB / 255) in its preprocess.json.
+ *    `initFrom` starts it from an existing bundle (models/default, say) instead of phases 1-2.
+ * 4. The exported bundle is one ordinary layers model, image -> trunk -> tail -> heads, with the backbone's preprocessing (150 px, mean-RGB / 255) in its preprocess.json.
  *
  * Several datasets can be given (e.g. UTKFace and AAF); each is scored on its own validation CSV, and the
  * training rows of all are pooled.
@@ -68,12 +57,8 @@ export interface BackboneTrainOptions {
   backbone: 'dlib-resnet';
   /** Epochs of phase "heads" (frozen backbone). */
   epochs: number;
-  /** Epochs of phase "tail" (tail + heads); 0 = frozen backbone only. */
-  tailEpochs: number;
   batchSize: number;
   lr: number;
-  /** Peak learning rate of phase "tail" (default lr / 10). */
-  tailLr?: number;
   /** Epochs of phase "full": every layer, backbone included, on decoded augmented images (default 0). */
   fullEpochs?: number;
   /** Peak learning rate of phase "full" (default lr / 20). */
@@ -92,8 +77,6 @@ export interface BackboneTrainOptions {
    * 'fine' = the same map at 4x4 (2,048 values: where on the face, not only what).
    */
   features: 'pooled' | 'multi' | 'fine';
-  /** One hidden layer per head (default shared). */
-  separateHeads?: boolean;
   /** How weights.bin stores the weights: float32, or float16 (half the size; default float32). */
   weights?: WeightStorage;
   /** Sets of heads trained side by side from different starting points, logits averaged (default 1). */
@@ -102,8 +85,6 @@ export interface BackboneTrainOptions {
   hidden: number;
   dropout: number;
   ageSigma: number;
-  /** Weight of the gender term in the joint loss (default 1: the mean of the two cross-entropies). */
-  genderWeight?: number;
   seed: number;
   /**
    * Names of the sets whose validation rows are trained on too (a final refit; metrics.json lists them as
@@ -111,24 +92,10 @@ export interface BackboneTrainOptions {
    */
   includeVal?: string[];
   /**
-   * Label audit: leave out the training rows whose out-of-fold probability of their own gender label is
-   * below this (e.g. 0.05), found by heads trained on the other folds (label-audit.ts); 0 = off (default).
-   */
-  dropLabelSuspects?: number;
-  /**
    * Photo-like augmented copies of every training image (box jitter, blur, JPEG, colour, grey), cached
    * beside the plain and mirrored views; each step draws one of all the views of an image at random.
    */
   augmentedViews?: number;
-  /**
-   * Epochs of phase "pixel": a small CNN trained from scratch on the images (model/pixel-net.ts), its gender
-   * logits mixed into the served answer (default 0 = no branch). Works with `initFrom` alone.
-   */
-  pixelEpochs?: number;
-  /** Peak learning rate of phase "pixel" (default PIXEL_LR). */
-  pixelLr?: number;
-  /** The branch's share of the served gender logits (default PIXEL_MIX). */
-  pixelMix?: number;
   /** Where cached backbone features go (default <modelDir>/feature-cache); share it across runs. */
   cacheDir?: string;
   /** Face-crop rule stored in the bundle: how predict frames detected faces like the training crops. */
@@ -154,10 +121,8 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   const t0 = Date.now();
   if (opts.sets.length === 0) throw new UserError('no training data given');
-  if (opts.initFrom && !((opts.fullEpochs ?? 0) > 0) && !((opts.pixelEpochs ?? 0) > 0))
-    throw new UserError(
-      'starting from a bundle needs full or pixel epochs: it is trained further, or given a pixel branch, on images',
-    );
+  if (opts.initFrom && !((opts.fullEpochs ?? 0) > 0))
+    throw new UserError('starting from a bundle needs full epochs: it is trained further on images');
   if (await exists(path.join(opts.modelDir, 'serving')))
     throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
@@ -178,31 +143,25 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
   const start = opts.initFrom
     ? await startFromBundle(opts.initFrom, engine, log)
     : await trainHeads(opts, csvRows, refit, engine, record, log);
-  const { spec } = start;
-  let model = start.model;
+  const { spec, model } = start;
   let validation = start.validation;
   let trainImages = start.trainImages ?? 0;
 
-  // Phases 4 and 5 train on decoded images: the training rows (less any the label audit left out) and the
-  // validation rows of the refit sets.
+  // Phase "full" trains on decoded images: the training rows and the validation rows of the refit sets.
   const part = (which: 'train' | 'val') =>
     opts.sets.map((set, i) => ({ name: set.name, imgDir: set.imgDir, rows: csvRows[i]![which] }));
   const val = part('val');
-  const fitOn = [...part('train'), ...val.filter((_, i) => refit[i])].map((p) => ({
-    ...p,
-    rows: p.rows.filter((r) => !start.leftOut?.get(p.name)?.has(r.filename)),
-  }));
+  const fitOn = [...part('train'), ...val.filter((_, i) => refit[i])];
 
   const onImages = {
     ageSigma: opts.ageSigma,
-    genderWeight: opts.genderWeight,
     seed: opts.seed,
     json: opts.json,
     log,
     onEpoch: record,
   };
 
-  // 4. Phase "full": the whole network on decoded, augmented images.
+  // 3. Phase "full": the whole network on decoded, augmented images.
   if ((opts.fullEpochs ?? 0) > 0) {
     ({ validation, trainImages } = await fineTuneOnImages(model, spec, fitOn, val, {
       ...onImages,
@@ -212,27 +171,7 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     }));
   }
 
-  // 5. Phase "pixel": a small CNN from scratch on the pixels, its gender logits mixed into the answer.
-  let pixelBranch: PixelBranchSummary | undefined;
-  if ((opts.pixelEpochs ?? 0) > 0) {
-    let branchImages: number;
-    ({
-      model,
-      trainImages: branchImages,
-      summary: pixelBranch,
-    } = await addPixelBranch(model, spec, fitOn, val, {
-      ...onImages,
-      epochs: opts.pixelEpochs!,
-      batchSize: opts.batchSize,
-      lr: opts.pixelLr ?? PIXEL_LR,
-      mix: opts.pixelMix ?? PIXEL_MIX,
-      without: validation,
-    }));
-    validation = pixelBranch.with;
-    trainImages ||= branchImages;
-  }
-
-  // 6. Export image -> age/gender as one layers model. Test-time flip averaging is switched on in the
+  // 4. Export image -> age/gender as one layers model. Test-time flip averaging is switched on in the
   // bundle when it scored better on validation (it doubles the network's cost per face).
   const gain = validation!.reduce((g, v) => g + (v.mae - v.flip.mae), 0) / validation!.length;
   spec.flipAverage = gain > 0.02;
@@ -251,8 +190,6 @@ export async function trainOnBackbone(opts: BackboneTrainOptions): Promise<Backb
     ...(refit.some(Boolean)
       ? { valSeenInTraining: opts.sets.filter((_, i) => refit[i]).map((s) => s.name) }
       : {}),
-    ...(start.labelAudit ? { labelAudit: start.labelAudit } : {}),
-    ...(pixelBranch ? { pixelBranch } : {}),
     validation,
     history,
   };
@@ -269,10 +206,6 @@ interface Start {
   validation?: SetReport[];
   /** Readable training images (absent when no cache was built). */
   trainImages?: number;
-  /** The label audit's figures, when it ran (dropLabelSuspects). */
-  labelAudit?: LabelAuditSummary;
-  /** Training rows the label audit left out. */
-  leftOut?: LeftOut;
 }
 
 /** `initFrom`: a serving bundle (this trainer's, or any with the bundle's preprocessing) as the start. */
@@ -282,7 +215,7 @@ async function startFromBundle(dir: string, engine: string, log: (line: string) 
   return { model, spec };
 }
 
-/** Phases 1-3: the heads (and optionally the tail) on cached trunk maps; returns the whole model. */
+/** Phases 1-2: the heads on cached trunk maps; returns the whole model. */
 async function trainHeads(
   opts: BackboneTrainOptions,
   csvRows: { train: LabelledImage[]; val: LabelledImage[] }[],
@@ -341,7 +274,6 @@ async function trainHeads(
       dropout: opts.dropout,
       seed: opts.seed,
       normalizeInput: true,
-      separateHidden: opts.separateHeads,
     },
     opts.ensemble ?? 1,
   );
@@ -373,45 +305,16 @@ async function trainHeads(
     });
   // includeVal: those sets' validation rows join the training rows (a final refit); they are still scored.
   const fitPooled = [...trainPooled, ...valPooled.filter((_, i) => refit[i])];
-  const fitMaps = [...train, ...val.filter((_, i) => refit[i])];
   for (const [i, set] of opts.sets.entries())
     if (refit[i])
       log(
         `train: ${set.name}'s validation rows are trained on too: its validation figures are on seen faces`,
       );
-  // Optional: leave out the training rows whose gender label the rest of the data contradicts.
-  let use = allRows(fitPooled);
-  let labelAudit: LabelAuditSummary | undefined;
-  let leftOut: LeftOut | undefined;
-  if ((opts.dropLabelSuspects ?? 0) > 0) {
-    const fitNames = [...opts.sets, ...opts.sets.filter((_, i) => refit[i])].map((s) => s.name);
-    const freshHeads = (fold: number) =>
-      tf.model({
-        inputs: featIn,
-        outputs: ageGenderHeads({
-          hidden: opts.hidden,
-          dropout: opts.dropout,
-          seed: opts.seed + 7919 * (fold + 1),
-          normalizeInput: true,
-          prefix: `audit${fold}_`,
-          outputPrefix: `audit${fold}_`,
-        })(featIn),
-      });
-    ({
-      use,
-      summary: labelAudit,
-      leftOut,
-    } = await leaveOutSuspects(fitPooled, fitNames, opts, log, freshHeads));
-  }
+  const use = allRows(fitPooled);
   const headTrain = trainable(featIn, featIn, 'heads_train');
   await fit(headTrain, headModel, fitPooled, valPooled, opts.epochs, opts.lr, 'heads');
 
-  // 3. Phase "tail": the tail and the heads together on the cached maps.
   const tailHeads = tf.model({ inputs: mapIn, outputs: heads(pooledOut), name: 'tail_heads' });
-  if (opts.tailEpochs > 0) {
-    const tailTrain = trainable(mapIn, pooledOut, 'tail_heads_train');
-    await fit(tailTrain, tailHeads, fitMaps, val, opts.tailEpochs, opts.tailLr ?? opts.lr / 10, 'tail');
-  }
   const validation = await score(tailHeads, val);
   const model = tf.model({
     inputs: image,
@@ -422,92 +325,7 @@ async function trainHeads(
     model,
     spec,
     validation,
-    trainImages: trainImages - (labelAudit?.leftOut ?? 0),
-    labelAudit,
-    leftOut,
-  };
-}
-
-/** Rows left out of training, by set name then file name. */
-type LeftOut = Map<string, Set<string>>;
-
-/** What metrics.json says of the label audit. */
-interface LabelAuditSummary {
-  folds: number;
-  threshold: number;
-  rows: number;
-  leftOut: number;
-  bySet: Record<string, number>;
-  list: string;
-}
-
-const LABEL_AUDIT_FOLDS = 5;
-
-/**
- * The label audit (label-audit.ts) over the pooled training rows: out-of-fold heads score every row's
- * gender label; rows under the threshold are left out of every later phase and listed, least trusted
- * first, in <modelDir>/label-suspects.csv (set, file, labels, P(label), the heads' age) for a person to
- * check and correct at the source.
- */
-async function leaveOutSuspects(
-  sets: FeatureSet[],
-  names: string[],
-  opts: BackboneTrainOptions,
-  log: (line: string) => void,
-  freshHeads: (fold: number) => tf.LayersModel,
-): Promise<{ use: Uint32Array; summary: LabelAuditSummary; leftOut: LeftOut }> {
-  const folds = LABEL_AUDIT_FOLDS;
-  const threshold = opts.dropLabelSuspects!;
-  log(`train: label audit: ${folds} sets of heads, each scoring the training rows it did not see`);
-  const audit = await auditGenderLabels(sets, {
-    folds,
-    threshold,
-    seed: opts.seed,
-    trainFold: async (use, fold) => {
-      const m = freshHeads(fold);
-      await trainEpochs(m, sets, use, { ...opts, phase: `audit ${fold + 1}/${folds}` });
-      return m;
-    },
-  });
-  const leftOut: LeftOut = new Map();
-  const records = audit.suspects.map((global) => {
-    const { set, row } = locate(sets, global);
-    const r = sets[set]!.rows[row]!;
-    const name = names[set]!;
-    if (!leftOut.has(name)) leftOut.set(name, new Set());
-    leftOut.get(name)!.add(r.filename);
-    return [
-      name,
-      r.filename,
-      r.age,
-      r.gender,
-      audit.pLabel[global]!.toFixed(4),
-      audit.predictedAge[global]!.toFixed(1),
-    ];
-  });
-  const list = path.join(opts.modelDir, 'label-suspects.csv');
-  await writeFileAtomic(
-    list,
-    stringify(records, {
-      header: true,
-      columns: ['set', 'filename', 'age', 'gender', 'p_label', 'predicted_age'],
-    }),
-  );
-  const rows = audit.pLabel.length;
-  log(
-    `train: label audit: ${records.length} of ${rows} training rows have an out-of-fold P(gender label) < ${threshold}: left out (${list})`,
-  );
-  return {
-    use: audit.keep,
-    summary: {
-      folds,
-      threshold,
-      rows,
-      leftOut: records.length,
-      bySet: Object.fromEntries([...leftOut].map(([name, files]) => [name, files.size])),
-      list,
-    },
-    leftOut,
+    trainImages,
   };
 }
 
@@ -606,7 +424,6 @@ interface EpochSettings {
   batchSize: number;
   seed: number;
   ageSigma: number;
-  genderWeight?: number;
   json?: boolean;
 }
 
@@ -641,4 +458,12 @@ async function trainEpochs(
   }
   progress.stop();
   optimizer.dispose();
+}
+
+/** Where global row `global` (over the sets in order) lives: which set, which row of it. */
+function locate(sets: FeatureSet[], global: number): { set: number; row: number } {
+  let row = global;
+  let set = 0;
+  while (row >= sets[set]!.rows.length) row -= sets[set++]!.rows.length;
+  return { set, row };
 }

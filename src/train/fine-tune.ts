@@ -29,27 +29,20 @@ export interface ImageSet {
   rows: LabelledImage[];
 }
 
-/** The phases that train on decoded images: the whole network, or the pixel branch. */
-export type ImagePhase = 'full' | 'pixel';
-
 export interface FullTuneOptions {
   epochs: number;
   batchSize: number;
   /** Peak Adam learning rate (warm-up, then cosine decay). */
   lr: number;
   ageSigma: number;
-  /** Weight of the gender term in the joint loss (default 1). */
-  genderWeight?: number;
   seed: number;
   /** Probability that a training image gets a photo-like augmentation (default 0.5). */
   photoAugmentP?: number;
   json?: boolean;
   log: (line: string) => void;
-  /** What the epochs are called in logs and metrics.jsonl (default 'full'; the pixel branch's: 'pixel'). */
-  phase?: ImagePhase;
   /** Called after each epoch with its validation figures (e.g. to append to metrics.jsonl). */
   onEpoch?: (line: {
-    phase: ImagePhase;
+    phase: 'full';
     epoch: number;
     /** Optimizer steps of that epoch, so metrics.jsonl shows the batch size that ran. */
     steps: number;
@@ -84,7 +77,7 @@ export async function fineTuneOnImages(
   const stepsPerEpoch = Math.ceil(rows.length / opts.batchSize);
   const total = opts.epochs * stepsPerEpoch;
   const optimizer = createAdam(opts.lr);
-  const phase = opts.phase ?? 'full';
+  const phase = 'full';
   const progress = createProgress({ unit: `${phase} steps`, total, json: opts.json });
   let reports: SetReport[] = [];
   let step = 0;
