@@ -32,11 +32,8 @@ export {
 } from './api/predict.js';
 export { train, type ArchName, type EvalReport, type TrainOptions, type TrainResult } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
-export {
-  trainOnBackbone,
-  type BackboneTrainOptions,
-  type BackboneTrainResult,
-} from './api/train-backbone.js';
+export { finetune, type FinetuneOptions, type FinetuneResult } from './api/finetune.js';
+export { exportCheckpoint, type ExportOptions, type ExportResult } from './api/export.js';
 export {
   preprocessAaf,
   preprocessCsv,
@@ -51,7 +48,13 @@ export {
   type UtkfacePreprocessOptions,
 } from './api/preprocess.js';
 export type { ProgressCallback, ProgressEvent, ProgressOption } from './api/progress.js';
-export { ImageTooLargeError, InvalidImageError, InvalidOptionError, UserError } from './util/errors.js';
+export {
+  ImageTooLargeError,
+  InvalidImageError,
+  InvalidOptionError,
+  StoppedError,
+  UserError,
+} from './util/errors.js';
 export { BUNDLE_FILES } from './data/bundle-format.js';
 export type { FaceCropRule, Normalization, PreprocessSpec } from './data/preprocess-spec.js';
 export type { BackendChoice } from './engine/backend-choices.js';

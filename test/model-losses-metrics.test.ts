@@ -144,6 +144,6 @@ describe('architectures', () => {
     const wa = a.getWeights().map((w) => w.dataSync());
     const wb = b.getWeights().map((w) => w.dataSync());
     assert.deepEqual(wa, wb);
-    assert.throws(() => buildModel('vgg99', { imageSize: 32 }), /unknown --arch "vgg99"/);
+    assert.throws(() => buildModel('vgg99', { imageSize: 32 }), /unknown network "vgg99"/);
   });
 });

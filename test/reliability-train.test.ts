@@ -3,9 +3,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { evaluateCommand } from '../src/train/evaluate-command.js';
+import { evaluate } from '../src/api/evaluate.js';
 import { exportLatest } from '../src/train/export.js';
-import { type TrainOptions, train } from '../src/train/trainer.js';
+import { type TrainOptions, train } from '../src/api/train.js';
 import { UserError } from '../src/util/errors.js';
 import { pickUtkface, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';
@@ -37,7 +37,7 @@ const base = (modelDir: string): TrainOptions => ({
   imgDir: utkfaceDir,
   trainCsv,
   valCsv,
-  imageSize: 16,
+  imgSize: 16,
   arch: 'resnet-xs',
   batchSize: 4,
   lr: 1e-3,
@@ -48,7 +48,6 @@ const base = (modelDir: string): TrainOptions => ({
   evalEvery: 2,
   checkpointEvery: 2,
   backend: 'wasm',
-  json: true,
 });
 
 /** Only what a resumed run is given on the command line (no --eval-every / --checkpoint-every). */
@@ -125,7 +124,7 @@ test('train fails (rc 1, no bundle) when no validation image can be read, instea
 test('evaluate fails with a clear message when no image of the CSV can be read', async () => {
   const bundle = await writeTestBundle(path.join(dir, 'bundle'), { imageSize: 16 });
   await assert.rejects(
-    evaluateCommand({ modelDir: bundle, csv: missingCsv, imgDir: utkfaceDir, backend: 'wasm', json: true }),
+    evaluate({ modelDir: bundle, csv: missingCsv, imgDir: utkfaceDir, backend: 'wasm' }),
     (e: unknown) =>
       e instanceof UserError && /missing\.csv: none of its 2 images could be read/.test(e.message),
   );

@@ -5,10 +5,17 @@ import { setupBackend } from './backend-setup.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { exportServing } from './serving-export.js';
 
+export interface ExportResult {
+  servingDir: string;
+  /** The checkpoint's step. */
+  step: number;
+  checkpoint: string;
+  /** Why the latest checkpoint was passed over for the one before it (it was unreadable). */
+  skipped?: string;
+}
+
 /** Rebuilds the network of a run's latest checkpoint and writes it out as a serving bundle. */
-export async function exportLatest(
-  modelDir: string,
-): Promise<{ servingDir: string; step: number; checkpoint: string; skipped?: string }> {
+export async function exportLatest(modelDir: string): Promise<ExportResult> {
   await setupBackend('auto');
   const ckpt = await loadCheckpoint(modelDir);
   if (!ckpt)

@@ -46,7 +46,7 @@ export interface FitOptions {
   callbacks?: Callback[];
   /** Aborting it ends the run after the current step (the callbacks' onStop first), with StoppedError. */
   signal?: AbortSignal;
-  /** The figures the progress bar shows after each step (default: epoch and the epoch's mean loss). */
+  /** The figures the progress bar shows after each step's callbacks (default: epoch, the epoch's mean loss). */
   fields?: (step: number, loss: number) => Record<string, string | number>;
   /** No progress bar (the library's quiet mode). */
   json?: boolean;
@@ -66,17 +66,16 @@ export async function fit(o: FitOptions): Promise<void> {
   let epochLoss = 0;
   let epochSteps = 0;
   try {
-    for (let step = start; step < o.steps; ) {
+    for (let step = start; step < o.steps;) {
       setLearningRate(optimizer, o.lr(step));
       const loss = jointTrainStep(o.model, optimizer, await o.next(), { ageSigma: o.ageSigma });
       step++;
       // A diverged run stops here instead of training on, and exporting, a NaN model.
       if (!Number.isFinite(loss))
-        throw new UserError(
-          `${o.phase} phase: the loss is ${loss} at step ${step}; lower the learning rate`,
-        );
+        throw new UserError(`${o.phase} phase: the loss is ${loss} at step ${step}; lower the learning rate`);
       epochLoss += loss;
       epochSteps++;
+      for (const c of callbacks) await c.onStep?.(step, loss);
       progress.tick(
         1,
         o.fields?.(step, loss) ?? {
@@ -84,7 +83,6 @@ export async function fit(o: FitOptions): Promise<void> {
           loss: (epochLoss / epochSteps).toFixed(3),
         },
       );
-      for (const c of callbacks) await c.onStep?.(step, loss);
       if (step % o.stepsPerEpoch === 0) {
         const mean = epochLoss / epochSteps;
         [epochLoss, epochSteps] = [0, 0];

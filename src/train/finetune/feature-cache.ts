@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { evalBatches } from '../data/dataset-stream.js';
-import { PHOTO_AUGMENT, photoAugment } from '../data/photo-augment.js';
-import type { PreprocessSpec } from '../data/preprocess-spec.js';
-import type { LabelledImage } from '../data/labels-csv.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { createProgress } from '../util/progress.js';
+import { evalBatches } from '../../data/dataset-stream.js';
+import { PHOTO_AUGMENT, photoAugment } from '../../data/photo-augment.js';
+import type { PreprocessSpec } from '../../data/preprocess-spec.js';
+import type { LabelledImage } from '../../data/labels-csv.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { createProgress } from '../../util/progress.js';
+import { throwIfStopped } from '../fit.js';
 
 /**
  * A frozen backbone's outputs for every image of a CSV, computed once and kept on disk, so that training
@@ -48,6 +49,8 @@ export interface FeatureCacheOptions {
   /** Photo-like augmented views per row on top of plain and flipped (training sets; default 0). */
   augmentedViews?: number;
   onSkip?: (file: string, why: string) => void;
+  /** Aborting it stops the extraction between batches (StoppedError); nothing is written. */
+  signal?: AbortSignal;
 }
 
 export async function cachedFeatures(
@@ -104,6 +107,7 @@ export async function cachedFeatures(
         : {}),
     });
     for await (const batch of gen) {
+      throwIfStopped(opts.signal, 'feature extraction');
       const n = batch.rows.length;
       const outs = tf.tidy(() => {
         const x = tf.tensor4d(batch.x.subarray(0, n * size * size * 3), [n, size, size, 3]);
