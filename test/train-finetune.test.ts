@@ -237,3 +237,49 @@ describe('finetune (library)', () => {
     );
   });
 });
+
+describe('the feature cache', () => {
+  // Small runs: one set of heads, no augmented views, one epoch; only the cache's behaviour is checked.
+  const run = (data: string, cache: string, modelDir: string) =>
+    cli([
+      ...['finetune', '--data', data, '--epochs', '1', '--augment-views', '0', '--ensemble', '1'],
+      ...['--feature-cache', cache, '--model-dir', path.join(dir, modelDir), '--json'],
+    ]);
+
+  it('is not poisoned by a failed run: crop/ moved away fails in one line, moved back the same command trains', async () => {
+    const data = await dataFolder('setc', trainA, valA);
+    const cache = path.join(dir, 'cache-c');
+    const crop = path.join(data, 'crop');
+    await fs.rename(crop, `${crop}.away`);
+    const failed = await run(data, cache, 'c1');
+    assert.notEqual(failed.code, 0);
+    assert.equal(failed.stderr.trim().split('\n').length, 1, failed.stderr);
+    await fs.rename(`${crop}.away`, crop);
+    const ok = await run(data, cache, 'c2');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(lastJson(ok.stdout).trainImages, 8);
+  });
+
+  it("is keyed by the images' content: other images under the same names are not read from it", async () => {
+    const data = await dataFolder('setd', trainA, valA);
+    const cache = path.join(dir, 'cache-d');
+    const first = await run(data, cache, 'd1');
+    assert.equal(first.code, 0, first.stderr);
+    const before = (await fs.readdir(cache)).sort();
+    // The same file names, other faces: each training name now links to the next one's image.
+    for (const [i, s] of trainA.entries()) {
+      const link = path.join(data, 'crop', s.file);
+      await fs.rm(link);
+      await fs.symlink(path.join(utkfaceDir, trainA[(i + 1) % trainA.length]!.file), link);
+    }
+    const second = await run(data, cache, 'd2');
+    assert.equal(second.code, 0, second.stderr);
+    const after = (await fs.readdir(cache)).sort();
+    const added = after.filter((f) => !before.includes(f));
+    assert.deepEqual(
+      added.map((f) => f.split('-').slice(0, 2).join('-')).sort(),
+      ['setd-train', 'setd-train'],
+      'the training features are computed again (.f32 and .json); the unchanged validation ones are reused',
+    );
+  });
+});
