@@ -17,7 +17,7 @@ import {
   expectedAge,
   maleProbability,
 } from '../model/metrics.js';
-import { UserError } from '../util/errors.js';
+import { ModelError, UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { setupBackend } from './backend-setup.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -177,5 +177,8 @@ export async function evaluate(opts: EvaluateSettings): Promise<EvaluateResult> 
     throw new UserError(
       `${opts.csv}: none of its ${rows.length} images could be read from ${opts.imgDir}; nothing was scored (check --img-dir)`,
     );
+  // A model whose outputs are NaN (diverged, damaged weights) has no score: "MAE NaN" is not a result.
+  if (!Number.isFinite(report.mae) || !Number.isFinite(report.loss))
+    throw new ModelError(`${source}: the model's outputs are not finite numbers (NaN); it cannot be scored`);
   return { model: source, csv: opts.csv, ...report };
 }
