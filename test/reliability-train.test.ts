@@ -290,3 +290,32 @@ test('a NaN model is an error, not a result: evaluate, export, and every trainin
   assert.equal(full.code, 1, full.stderr);
   assert.match(full.stderr, /full phase: the loss is NaN at step 1/);
 });
+
+test('a --model-dir or --feature-cache that is a file is a one-line error for finetune too', async () => {
+  const data = await dataFolder();
+  for (const args of [
+    ['--model-dir', trainCsv],
+    ['--model-dir', path.join(dir, 'fc-file'), '--feature-cache', trainCsv],
+  ]) {
+    const r = await runCli(['finetune', '--data', data, '--epochs', '1', ...args]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /train\.csv: is a file, not a folder/);
+    assert.doesNotMatch(r.stderr, /internal error/);
+  }
+});
+
+test('the library: an aborted signal stops train before any work; a bad signal or progress is an option error', async () => {
+  const { StoppedError, InvalidOptionError } = await import('../src/util/errors.js');
+  const stop = new AbortController();
+  stop.abort();
+  const modelDir = path.join(dir, 'aborted');
+  await assert.rejects(train({ ...base(modelDir), signal: stop.signal }), StoppedError);
+  assert.equal(await fs.stat(modelDir).catch(() => null), null, 'nothing was written');
+  for (const bad of [{ signal: 'stop' }, { progress: 42 }])
+    await assert.rejects(
+      train({ ...base(modelDir), ...(bad as object) }),
+      (e: unknown) =>
+        e instanceof InvalidOptionError && /^train: option (signal|progress) must be/.test(e.message),
+    );
+});

@@ -65,6 +65,9 @@ export async function finetune(
     trainCsv: path.join(dir, 'train.csv'),
     valCsv: path.join(dir, 'val.csv'),
   }));
+  for (const folder of [opts.modelDir, opts.featureCache])
+    if (folder && (await fs.stat(folder).catch(() => null))?.isDirectory() === false)
+      throw new UserError(`${folder}: is a file, not a folder`);
   if (await exists(path.join(opts.modelDir, 'serving')))
     throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
