@@ -155,7 +155,8 @@ export async function cachedFeatures(
 const MISSING = 'missing';
 
 /**
- * A hash of each row's image bytes (sha256, 16 hex digits), or MISSING. Reading every file costs about
+ * A hash of each row's image bytes (sha256, 16 hex digits), or MISSING (absent, unreadable, or not a
+ * regular file). Reading every file costs about
  * a second per 10,000 crops, against the backbone's ~10 ms per image it can save.
  */
 async function contentHashes(rows: LabelledImage[], imgDir: string): Promise<string[]> {
@@ -165,7 +166,9 @@ async function contentHashes(rows: LabelledImage[], imgDir: string): Promise<str
     while (next < rows.length) {
       const i = next++;
       const file = imagePath(imgDir, rows[i]!.filename);
-      const bytes = await fs.readFile(file).catch(() => null);
+      // Only regular files are read: a FIFO named like a crop would block the read forever.
+      const regular = (await fs.stat(file).catch(() => null))?.isFile();
+      const bytes = regular ? await fs.readFile(file).catch(() => null) : null;
       out[i] = bytes ? createHash('sha256').update(bytes).digest('hex').slice(0, 16) : MISSING;
     }
   };
