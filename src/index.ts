@@ -47,6 +47,8 @@ export {
   type SplitRatio,
   type UtkfacePreprocessOptions,
 } from './api/preprocess.js';
+export { serve, type RunningServer } from './serve/serve.js';
+export { SERVE_OPTIONS, type ServeOptions } from './serve/options.js';
 export type { ProgressCallback, ProgressEvent, ProgressOption } from './api/progress.js';
 export {
   ImageTooLargeError,

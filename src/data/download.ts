@@ -126,6 +126,7 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
       }
       try {
         const res = await get(url, headers);
+        const writeBody = bodyReader(res);
         const status = res.statusCode ?? 0;
         if (status === 416 && have > 0) {
           // Our part is no smaller than the file: either complete or stale; the size decides.
@@ -168,11 +169,7 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
         // Sequential appends: whatever reached the file is a correct prefix, whenever the connection drops.
         const fh = await fs.open(part, start > 0 ? 'a' : 'w');
         try {
-          for await (const chunk of res as AsyncIterable<Buffer>) {
-            await fh.write(chunk);
-            bytes += chunk.length;
-            show(bytes, total);
-          }
+          await writeBody(fh, (n) => show((bytes += n), total));
         } finally {
           await fh.close();
         }
@@ -313,4 +310,40 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
   await writeFileAtomic(marker, JSON.stringify({ url, bytes, finished: new Date().toISOString() }) + '\n');
   if (!opts.keepTar) await fs.rm(tarFile, { force: true });
   return { dataset, url, bytes, dir, mat };
+}
+
+/**
+ * Starts reading a response body at once, before the caller has a file to write it to, and returns the
+ * function that writes it there in arrival order. Since Node 22 a dropped connection destroys the response
+ * and discards what it had buffered, so the bytes must leave it as they arrive: they are the ones a resume
+ * should not fetch again. Reading pauses while over 8 MiB wait for the disk.
+ */
+function bodyReader(res: IncomingMessage) {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let error: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = () => wake?.();
+  res.on('data', (chunk: Buffer) => {
+    queue.push(chunk);
+    if ((queued += chunk.length) > 8 * MiB) res.pause();
+    notify();
+  });
+  // A dropped connection may end with 'error' or only with 'close': the caller compares the byte count.
+  for (const event of ['end', 'close'] as const) res.once(event, () => ((ended = true), notify()));
+  res.once('error', (err) => ((error = err), (ended = true), notify()));
+  return async (fh: fs.FileHandle, onWritten: (bytes: number) => void): Promise<void> => {
+    for (;;) {
+      for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+        await fh.write(chunk);
+        queued -= chunk.length;
+        onWritten(chunk.length);
+      }
+      if (ended) break;
+      if (res.isPaused()) res.resume();
+      await new Promise<void>((r) => (wake = r));
+    }
+    if (error) throw error;
+  };
 }
