@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { DLIB_INPUT_SIZE, DLIB_TRUNK_END, DLIB_TRUNK_SHAPE, buildDlibResNet } from './dlib-resnet.js';
+import { DLIB_INPUT_SIZE, DLIB_TRUNK_END, buildDlibResNet } from './dlib-resnet.js';
 import { headEnsemble } from './heads.js';
 
 /**
@@ -10,9 +10,8 @@ import { headEnsemble } from './heads.js';
  *
  *   image ─trunk─> 8x8x128 map ─features─> pooled 256 (+ the map pooled to 4x4 or 2x2) ─heads─> age, gender
  *
- * The trunk (stem + the 32/64/128-wide stages, ~90% of the FLOPs) runs once per image and view and is
- * cached (src/train/finetune/feature-cache.ts); the frozen tail and the taps run once per cached map;
- * only the heads train on those features, seconds per epoch.
+ * The backbone is frozen while the heads train, so the features run once per image and view and are
+ * cached (src/train/finetune/feature-cache.ts); only the heads train on them, seconds per epoch.
  */
 
 /**
@@ -25,7 +24,7 @@ import { headEnsemble } from './heads.js';
 export const FEATURE_KINDS = ['fine', 'multi', 'pooled'] as const;
 export type FeatureKind = (typeof FEATURE_KINDS)[number];
 
-/** Names the backbone and its cut point: part of the feature cache's key. */
+/** Names the backbone and its cut point: part of the feature cache's key (with the feature kind). */
 export const DLIB_BACKBONE_ID = `dlib-resnet/face-api-1.7/${DLIB_TRUNK_END}`;
 
 export interface HeadsRecipe {
@@ -40,9 +39,7 @@ export interface HeadsRecipe {
 }
 
 export interface DlibAgeGenderNet {
-  /** image [150,150,3] -> the trunk's 8x8x128 map: what is run once per image and view, and cached. */
-  trunk: tf.LayersModel;
-  /** trunk map -> the heads' input features (the frozen tail and the taps), run once per cached map. */
+  /** image [150,150,3] -> the heads' input features: what is run once per image and view, and cached. */
   features: tf.LayersModel;
   /** features -> [age, gender], the members' logits averaged: what is scored and served. */
   heads: tf.LayersModel;
@@ -56,24 +53,21 @@ export interface DlibAgeGenderNet {
 export async function buildDlibAgeGenderNet(recipe: HeadsRecipe): Promise<DlibAgeGenderNet> {
   const dlib = await buildDlibResNet();
   const image = tf.input({ shape: [DLIB_INPUT_SIZE, DLIB_INPUT_SIZE, 3], name: 'image' });
-  const trunk = tf.model({ inputs: image, outputs: dlib.trunk(image), name: 'dlib_trunk' });
-  const mapIn = tf.input({ shape: [...DLIB_TRUNK_SHAPE], name: 'trunk_map' });
   const describe = featureTaps(dlib.tail, recipe.features);
-  const featuresOut = describe(mapIn);
-  const features = tf.model({ inputs: mapIn, outputs: featuresOut, name: 'dlib_tail' });
+  const featuresOut = describe(dlib.trunk(image));
+  const features = tf.model({ inputs: image, outputs: featuresOut, name: 'dlib_features' });
   const ensemble = headEnsemble(
     { hidden: recipe.hidden, dropout: recipe.dropout, seed: recipe.seed, normalizeInput: true },
     recipe.ensemble,
   );
   const featIn = tf.input({ shape: [featuresOut.shape[1]!], name: 'features' });
   return {
-    trunk,
     features,
     heads: tf.model({ inputs: featIn, outputs: ensemble.averaged(featIn), name: 'heads' }),
     headsTrain: tf.model({ inputs: featIn, outputs: ensemble.each(featIn).flat(), name: 'heads_train' }),
     image: tf.model({
       inputs: image,
-      outputs: ensemble.averaged(describe(dlib.trunk(image))),
+      outputs: ensemble.averaged(featuresOut),
       name: 'agegender_dlib',
     }),
   };

@@ -5,26 +5,8 @@ import type { StepBatch } from '../step.js';
 import { FLIPPED_VIEW, PLAIN_VIEW, type FeatureSet } from './feature-cache.js';
 
 /**
- * Cached feature sets as the heads phase uses them: turned into the heads' input features, drawn as
- * training batches, and scored. Rows are numbered globally over a list of sets, in order.
+ * Cached feature sets as the heads phase uses them: drawn as training batches, and scored. Rows are numbered globally over a list of sets, in order.
  */
-
-/** Runs a frozen model (the tail and the taps) over every cached map, every view: the heads' features. */
-export function mapFeatures(model: tf.LayersModel, s: FeatureSet): FeatureSet {
-  const outPer = model.outputs[0]!.shape[1]!;
-  const data = new Float32Array(s.rows.length * s.views * outPer);
-  const chunk = 256;
-  for (let i = 0; i < s.rows.length * s.views; i += chunk) {
-    const k = Math.min(chunk, s.rows.length * s.views - i);
-    const y = tf.tidy(
-      () =>
-        model.predict(tf.tensor(s.data.subarray(i * s.per, (i + k) * s.per), [k, ...s.shape])) as tf.Tensor,
-    );
-    data.set(y.dataSync(), i * outPer);
-    y.dispose();
-  }
-  return { rows: s.rows, views: s.views, data, per: outPer, shape: [outPer], skipped: s.skipped };
-}
 
 /**
  * Training batches over every row of `sets`: a new shuffled order each epoch, each row in a random one

@@ -8,13 +8,12 @@ import { round } from '../../util/round.js';
 import { fit } from '../fit.js';
 import { learningRateAt } from '../schedule.js';
 import { cachedFeatures, type FeatureSet } from './feature-cache.js';
-import { featureBatches, mapFeatures, scoreFeatures } from './feature-sets.js';
+import { featureBatches, scoreFeatures } from './feature-sets.js';
 import type { DataSet, FinetuneSettings } from './run.js';
 
 /**
- * Phase "heads": the backbone is frozen, so its trunk maps of every image and view are computed once and
- * cached (feature-cache.ts), the tail and the taps turn them into the heads' features once, and the heads
- * train on those: seconds per epoch. Each epoch is scored on every set's validation rows.
+ * Phase "heads": the backbone is frozen, so the heads' features of every image and view are computed once
+ * and cached (feature-cache.ts), and the heads train on those: seconds per epoch. Each epoch is scored on every set's validation rows.
  */
 export async function trainHeadsPhase(
   net: DlibAgeGenderNet,
@@ -27,11 +26,11 @@ export async function trainHeadsPhase(
   log: (line: string) => void,
   record: (line: object) => Promise<void>,
 ): Promise<{ validation: SetReport[]; trainImages: number }> {
-  // 1. Cached trunk maps of every train / val image (plain, mirrored, and augmented views for training).
+  // 1. Cached features of every train / val image (plain, mirrored, and augmented views for training).
   const features = (set: DataSet, part: 'train' | 'val') =>
-    cachedFeatures(net.trunk, csvRows[sets.indexOf(set)]![part], {
+    cachedFeatures(net.features, csvRows[sets.indexOf(set)]![part], {
       cacheDir: opts.cacheDir,
-      backboneId: DLIB_BACKBONE_ID,
+      backboneId: `${DLIB_BACKBONE_ID}/${opts.features}`,
       imgDir: set.imgDir,
       spec,
       json: opts.json,
@@ -47,8 +46,8 @@ export async function trainHeadsPhase(
     val.push(await features(set, 'val'));
   }
   // includeVal: those sets' validation rows join the training rows (a final refit); they are still scored.
-  const fitMaps = [...train, ...val.filter((_, i) => refit[i])];
-  const trainImages = fitMaps.reduce((n, s) => n + s.rows.length, 0);
+  const fitFeatures = [...train, ...val.filter((_, i) => refit[i])];
+  const trainImages = fitFeatures.reduce((n, s) => n + s.rows.length, 0);
   if (trainImages === 0) throw new UserError('no readable training images');
   const empty = val.findIndex((v) => v.rows.length === 0);
   if (empty >= 0) throw new UserError(`${sets[empty]!.valCsv}: no readable validation images`);
@@ -58,12 +57,10 @@ export async function trainHeadsPhase(
         `train: ${set.name}'s validation rows are trained on too: its validation figures are on seen faces`,
       );
 
-  // 2. The heads on the features of the frozen tail, computed once.
-  const valFeatures = val.map((s) => mapFeatures(net.features, s));
-  const fitFeatures = [
-    ...train.map((s) => mapFeatures(net.features, s)),
-    ...valFeatures.filter((_, i) => refit[i]),
-  ];
+  const per = train[0]!.per;
+  log(`finetune: ${per} features per view, ${((per * 2) / 1024).toFixed(1)} KB each in the cache (float16)`);
+
+  // 2. The heads on the cached features.
   // The data order's seed: 5 is the length of the phase's name, which seeded it when phases shared a loop.
   const batches = featureBatches(fitFeatures, opts.batchSize, mulberry32(opts.seed + 5));
   const steps = opts.epochs * batches.stepsPerEpoch;
@@ -81,7 +78,7 @@ export async function trainHeadsPhase(
     callbacks: [
       {
         onEpoch: async (epoch, loss) => {
-          validation = valFeatures.map((s, i) => scoreFeatures(net.heads, s, sets[i]!.name));
+          validation = val.map((s, i) => scoreFeatures(net.heads, s, sets[i]!.name));
           const line = { phase: 'heads', epoch, trainLoss: round(loss, 4), sets: validation };
           await record(line);
           log(

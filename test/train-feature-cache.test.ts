@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
+import { fromFloat16, toFloat16 } from '../src/engine/float16.js';
+import { cachedFeatures } from '../src/train/finetune/feature-cache.js';
+import { StoppedError } from '../src/util/errors.js';
+import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+const rows = pickUtkface(10, 5).map((s) => ({
+  filename: s.file,
+  age: Math.min(s.age, 100),
+  gender: s.gender,
+}));
+const spec = defaultPreprocessSpec(16);
+
+/** A tiny extractor (16 px image -> 6 features) that counts the images it is run on. */
+function extractor(counter: { images: number; onImages?: (n: number) => void }): tf.LayersModel {
+  const image = tf.input({ shape: [16, 16, 3] });
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(image) as tf.SymbolicTensor;
+  const out = tf.layers
+    .dense({ units: 6, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })
+    .apply(pooled) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: image, outputs: out });
+  const predict = model.predict.bind(model);
+  model.predict = (x, args) => {
+    counter.images += (x as tf.Tensor).shape[0]!;
+    counter.onImages?.(counter.images);
+    return predict(x, args);
+  };
+  return model;
+}
+
+const options = (cacheDir: string, signal?: AbortSignal) => ({
+  cacheDir,
+  backboneId: 'probe',
+  imgDir: utkfaceDir,
+  spec,
+  json: true,
+  label: 'probe-train',
+  augmentedViews: 1,
+  blockRows: 4,
+  signal,
+});
+
+before(async () => {
+  await tf.setBackend('cpu');
+  ({ dir, cleanup } = await tempDir());
+});
+after(() => cleanup());
+
+describe('the feature cache', () => {
+  it('stores float16 features in blocks; a stopped extraction resumes at the first unfinished block', async () => {
+    const cacheDir = path.join(dir, 'resumed');
+    // 10 rows in blocks of 4: each block runs 3 views (plain + mirrored, then one augmented). Stop while
+    // the second block is being extracted.
+    const stop = new AbortController();
+    const first = { images: 0, onImages: (n: number) => n > 4 * 2 && stop.abort() };
+    await assert.rejects(
+      cachedFeatures(extractor(first), rows, options(cacheDir, stop.signal)),
+      StoppedError,
+    );
+    const [entry] = await fs.readdir(cacheDir);
+    const files = (await fs.readdir(path.join(cacheDir, entry!))).filter((f) => !f.startsWith('.'));
+    assert.deepEqual(
+      files.sort(),
+      ['block-00000.f16', 'block-00000.json'],
+      'only the finished block is kept',
+    );
+
+    const second = { images: 0 };
+    const resumed = await cachedFeatures(extractor(second), rows, options(cacheDir));
+    assert.equal(second.images, 6 * 3, 'blocks 2 and 3 (6 rows) are extracted, block 1 is read');
+    const third = { images: 0 };
+    const fresh = await cachedFeatures(extractor(third), rows, options(path.join(dir, 'fresh')));
+    assert.equal(third.images, 10 * 3);
+    assert.deepEqual(resumed.rows, rows);
+    assert.deepEqual(resumed.data, fresh.data, 'the resumed cache holds what one run computes');
+    // float16 on disk: 2 bytes a value, 6 values a view, 3 views a row.
+    const index = JSON.parse(await fs.readFile(path.join(cacheDir, entry!, 'block-00000.json'), 'utf8'));
+    assert.equal((await fs.stat(path.join(cacheDir, entry!, 'block-00000.f16'))).size, 4 * 3 * 6 * 2);
+    assert.equal(index.rows.length, 4);
+    assert.deepEqual(
+      [...fromFloat16(Uint16Array.of(0x3c00, 0xc000, 0x0001, 0x7bff, 0x0000))],
+      [1, -2, 2 ** -24, 65504, 0],
+    );
+    // Every value read back is a float16 value (stored as such), not the extractor's float32.
+    assert.deepEqual(fromFloat16(toFloat16(resumed.data)), resumed.data);
+
+    // A read of a complete entry runs the extractor on nothing.
+    const fourth = { images: 0 };
+    await cachedFeatures(extractor(fourth), rows, options(cacheDir));
+    assert.equal(fourth.images, 0);
+  });
+});
