@@ -5,7 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { fromFloat16, toFloat16 } from '../src/engine/float16.js';
-import { cachedFeatures } from '../src/train/finetune/feature-cache.js';
+import { type FeatureSet, cachedFeatures } from '../src/train/finetune/feature-cache.js';
+import { featureBatches } from '../src/train/finetune/feature-sets.js';
+import { mulberry32, shuffleInPlace } from '../src/util/random.js';
 import { StoppedError } from '../src/util/errors.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
@@ -34,6 +36,12 @@ function extractor(counter: { images: number; onImages?: (n: number) => void }):
   };
   return model;
 }
+
+/** Every row's features, decoded. */
+const features = async (set: FeatureSet) =>
+  Float32Array.from(
+    (await Promise.all(set.blocks.map((b) => b.load()))).flatMap((bits) => [...fromFloat16(bits)]),
+  );
 
 const options = (cacheDir: string, signal?: AbortSignal) => ({
   cacheDir,
@@ -79,7 +87,11 @@ describe('the feature cache', () => {
     const fresh = await cachedFeatures(extractor(third), rows, options(path.join(dir, 'fresh')));
     assert.equal(third.images, 10 * 3);
     assert.deepEqual(resumed.rows, rows);
-    assert.deepEqual(resumed.data, fresh.data, 'the resumed cache holds what one run computes');
+    assert.deepEqual(
+      await features(resumed),
+      await features(fresh),
+      'the resumed cache holds what one run computes',
+    );
     // float16 on disk: 2 bytes a value, 6 values a view, 3 views a row.
     const index = JSON.parse(await fs.readFile(path.join(cacheDir, entry!, 'block-00000.json'), 'utf8'));
     assert.equal((await fs.stat(path.join(cacheDir, entry!, 'block-00000.f16'))).size, 4 * 3 * 6 * 2);
@@ -89,11 +101,81 @@ describe('the feature cache', () => {
       [1, -2, 2 ** -24, 65504, 0],
     );
     // Every value read back is a float16 value (stored as such), not the extractor's float32.
-    assert.deepEqual(fromFloat16(toFloat16(resumed.data)), resumed.data);
+    const values = await features(resumed);
+    assert.deepEqual(fromFloat16(toFloat16(values)), values);
 
     // A read of a complete entry runs the extractor on nothing.
     const fourth = { images: 0 };
     await cachedFeatures(extractor(fourth), rows, options(cacheDir));
     assert.equal(fourth.images, 0);
+  });
+
+  /** A synthetic set: `rows` rows of 2 views of 3 features (value = row * 10 + view), in blocks of `block`. */
+  function synthetic(rowsN: number, block: number, loads: { n: number }): FeatureSet {
+    const per = 3;
+    const views = 2;
+    const blocks = [];
+    for (let start = 0; start < rowsN; start += block) {
+      const count = Math.min(block, rowsN - start);
+      const values = Float32Array.from({ length: count * views * per }, (_, i) => {
+        const r = start + Math.floor(i / (views * per));
+        return r * 10 + (Math.floor(i / per) % views);
+      });
+      blocks.push({ start, count, load: async () => (loads.n++, toFloat16(values)) });
+    }
+    const rowList = Array.from({ length: rowsN }, (_, r) => ({
+      filename: `${r}`,
+      age: r,
+      gender: (r % 2) as 0 | 1,
+    }));
+    return { rows: rowList, views, per, shape: [per], skipped: 0, blocks };
+  }
+
+  it('training batches: a set that fits is one shuffle of all rows, as an in-memory one would be', async () => {
+    const loads = { n: 0 };
+    const sets = [synthetic(10, 4, loads), synthetic(7, 4, loads)];
+    const batches = featureBatches(sets, 4, mulberry32(3));
+    assert.equal(batches.stepsPerEpoch, 5);
+    // The in-memory reference: one shuffled order of the 17 rows per epoch, a random view per row.
+    const rand = mulberry32(3);
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const order = shuffleInPlace(
+        Uint32Array.from({ length: 17 }, (_, i) => i),
+        rand,
+      );
+      for (let b = 0; b < 5; b++) {
+        const batch = await batches.next();
+        const idx = order.subarray(b * 4, b * 4 + 4);
+        const want = [...idx].map((g) => (g < 10 ? g : g - 10) * 10 + Math.floor(rand() * 2));
+        assert.deepEqual(
+          [...batch.x].filter((_, i) => i % 3 === 0),
+          want,
+        );
+        assert.deepEqual(
+          Array.from(batch.ages),
+          [...idx].map((g) => (g < 10 ? g : g - 10)),
+        );
+      }
+    }
+    assert.equal(loads.n, 5, 'each block is read once and kept');
+  });
+
+  it('training batches: a larger set streams in groups of blocks, every row once an epoch', async () => {
+    const loads = { n: 0 };
+    // 40 rows in blocks of 4 (2 views x 3 float16 = 12 bytes a row): groups of at most 2 blocks (96 bytes).
+    const sets = [synthetic(40, 4, loads)];
+    const batches = featureBatches(sets, 6, mulberry32(5), 96);
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const seen: number[] = [];
+      for (let b = 0; b < batches.stepsPerEpoch; b++) seen.push(...Array.from((await batches.next()).ages));
+      assert.deepEqual(
+        seen.sort((a, b) => a - b),
+        Array.from({ length: 40 }, (_, i) => i),
+      );
+    }
+    assert.ok(
+      loads.n >= 20 && loads.n <= 24,
+      `each block read about once an epoch (${loads.n} reads of 10 blocks x 2)`,
+    );
   });
 });

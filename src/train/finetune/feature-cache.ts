@@ -6,7 +6,7 @@ import { evalBatches, imagePath } from '../../data/dataset-stream.js';
 import { PHOTO_AUGMENT, photoAugment } from '../../data/photo-augment.js';
 import type { PreprocessSpec } from '../../data/preprocess-spec.js';
 import type { LabelledImage } from '../../data/labels-csv.js';
-import { fromFloat16, toFloat16 } from '../../engine/float16.js';
+import { toFloat16 } from '../../engine/float16.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UserError } from '../../util/errors.js';
 import { createProgress } from '../../util/progress.js';
@@ -39,15 +39,23 @@ export const FLIPPED_VIEW = 1;
 const BLOCK_ROWS = 1024;
 
 export interface FeatureSet {
+  /** The readable rows, block after block. */
   rows: LabelledImage[];
   /** Views per row: 2 (plain, flipped) + augmented ones. */
   views: number;
-  /** rows.length * views * per floats: row i, view v at ((i * views) + v) * per. */
-  data: Float32Array;
-  /** Floats per view. */
+  /** Features per view. */
   per: number;
   shape: number[];
   skipped: number;
+  /** The rows' features, read from disk block by block, so a set of any size streams in flat memory. */
+  blocks: FeatureBlock[];
+}
+
+/** Rows [start, start + count) of a set: `load` reads their features (row i, view v at (i * views + v) * per). */
+export interface FeatureBlock {
+  start: number;
+  count: number;
+  load: () => Promise<Uint16Array>;
 }
 
 export interface FeatureCacheOptions {
@@ -68,10 +76,9 @@ export interface FeatureCacheOptions {
   blockRows?: number;
 }
 
-/** One block of rows as stored: the readable rows, their features as float16 bits, and the skipped count. */
+/** One finished block as its index says: the readable rows and the skipped count. */
 interface Block {
   rows: LabelledImage[];
-  bits: Uint16Array;
   skipped: number;
 }
 
@@ -130,22 +137,29 @@ export async function cachedFeatures(
         // The block's index is written last: a block without it is incomplete and never read.
         const index = { rows: block.rows, skipped: block.skipped, per, views };
         await writeFileAtomic(`${name}.json`, JSON.stringify(index) + '\n');
-        blocks[b] = block;
+        blocks[b] = { rows: block.rows, skipped: block.skipped };
       }
     } finally {
       progress.stop();
     }
   }
   const done = blocks as Block[];
-  const kept = done.flatMap((blk) => blk.rows);
-  const data = new Float32Array(kept.length * views * per);
-  let at = 0;
-  for (const blk of done) {
-    data.set(fromFloat16(blk.bits), at);
-    at += blk.bits.length;
-  }
+  let start = 0;
+  const stored = done.map((blk, b) => {
+    const file = path.join(dir, `${blockName(b)}.f16`);
+    const entry = { start, count: blk.rows.length, load: () => readBits(file) };
+    start += blk.rows.length;
+    return entry;
+  });
   const skipped = done.reduce((n, blk) => n + blk.skipped, 0);
-  return { rows: kept, views, data, per, shape, skipped };
+  return { rows: done.flatMap((blk) => blk.rows), views, per, shape, skipped, blocks: stored };
+}
+
+async function readBits(file: string): Promise<Uint16Array> {
+  const bytes = await fs.readFile(file);
+  const bits = new Uint16Array(bytes.length / 2);
+  new Uint8Array(bits.buffer).set(bytes);
+  return bits;
 }
 
 /** The features of one block's rows, every view. Pass 0 makes the plain and flipped views, pass k view 1 + k. */
@@ -156,7 +170,7 @@ async function extractBlock(
   views: number,
   opts: FeatureCacheOptions,
   tick: (n: number) => void,
-): Promise<Block> {
+): Promise<Block & { bits: Uint16Array }> {
   const data = new Float32Array(rows.length * views * per);
   // Where each readable row sits; the first pass decides, augmented passes skip the same rows.
   const slot = new Map<LabelledImage, number>();
@@ -206,27 +220,21 @@ async function extractBlock(
 
 const blockName = (b: number) => `block-${String(b).padStart(5, '0')}`;
 
-/** A finished block of an entry, or null when it is absent, incomplete or of another shape. */
+/** A finished block of an entry (its index, with a features file of the right size), or null. */
 async function readBlock(dir: string, b: number, per: number, views: number): Promise<Block | null> {
   const name = path.join(dir, blockName(b));
   try {
-    const index = JSON.parse(await fs.readFile(`${name}.json`, 'utf8')) as {
-      rows: LabelledImage[];
-      skipped: number;
+    const index = JSON.parse(await fs.readFile(`${name}.json`, 'utf8')) as Block & {
       per: number;
       views: number;
     };
     if (index.per !== per || index.views !== views) return null;
-    const bytes = await fs.readFile(`${name}.f16`);
-    if (bytes.length !== index.rows.length * views * per * 2) return null;
-    const bits = new Uint16Array(bytes.length / 2);
-    new Uint8Array(bits.buffer).set(bytes);
-    return { rows: index.rows, bits, skipped: index.skipped };
+    const { size } = await fs.stat(`${name}.f16`);
+    return size === index.rows.length * views * per * 2 ? { rows: index.rows, skipped: index.skipped } : null;
   } catch {
     return null;
   }
 }
-
 const MISSING = 'missing';
 
 /**

@@ -78,7 +78,7 @@ export async function trainHeadsPhase(
     callbacks: [
       {
         onEpoch: async (epoch, loss) => {
-          validation = val.map((s, i) => scoreFeatures(net.heads, s, sets[i]!.name));
+          validation = await Promise.all(val.map((s, i) => scoreFeatures(net.heads, s, sets[i]!.name)));
           const line = { phase: 'heads', epoch, trainLoss: round(loss, 4), sets: validation };
           await record(line);
           log(
