@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +10,7 @@ import { type FeatureSet, cachedFeatures } from '../src/train/finetune/feature-c
 import { featureBatches } from '../src/train/finetune/feature-sets.js';
 import { mulberry32, shuffleInPlace } from '../src/util/random.js';
 import { StoppedError } from '../src/util/errors.js';
-import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
+import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -177,5 +178,57 @@ describe('the feature cache', () => {
       loads.n >= 20 && loads.n <= 24,
       `each block read about once an epoch (${loads.n} reads of 10 blocks x 2)`,
     );
+  });
+
+  it('a kill -9 during extraction loses at most the block being written: a rerun reads the finished ones', async () => {
+    const cacheDir = path.join(dir, 'killed');
+    const many = pickUtkface(40, 20).map((s) => ({
+      filename: s.file,
+      age: Math.min(s.age, 100),
+      gender: s.gender,
+    }));
+    // A child process extracts the 40 rows in blocks of 4, each batch slowed to 50 ms; it is killed once
+    // two blocks are finished.
+    const script = `
+      import * as tf from '@tensorflow/tfjs';
+      import { cachedFeatures } from './src/train/finetune/feature-cache.ts';
+      import { defaultPreprocessSpec } from './src/data/preprocess-spec.ts';
+      await tf.setBackend('cpu');
+      const image = tf.input({ shape: [16, 16, 3] });
+      const pooled = tf.layers.globalAveragePooling2d({}).apply(image);
+      const out = tf.layers.dense({ units: 6, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(pooled);
+      const model = tf.model({ inputs: image, outputs: out });
+      const predict = model.predict.bind(model);
+      model.predict = (x, a) => (Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50), predict(x, a));
+      await cachedFeatures(model, ${JSON.stringify(many)}, {
+        cacheDir: ${JSON.stringify(cacheDir)}, backboneId: 'probe', imgDir: ${JSON.stringify(utkfaceDir)},
+        spec: defaultPreprocessSpec(16), json: true, label: 'probe-train', augmentedViews: 1, blockRows: 4,
+      });`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: repoRoot,
+      stdio: 'ignore',
+    });
+    const exited = new Promise((r) => child.on('exit', r));
+    const finished = async () => {
+      const [entry] = await fs.readdir(cacheDir).catch(() => [] as string[]);
+      if (!entry) return 0;
+      return (await fs.readdir(path.join(cacheDir, entry))).filter((f) => /^block-\d+\.json$/.test(f)).length;
+    };
+    let gone = false;
+    void exited.then(() => (gone = true));
+    while ((await finished()) < 2) {
+      assert.ok(!gone, 'the extracting child exited before it was killed');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const kept = await finished();
+    assert.ok(kept >= 2 && kept < 10, `${kept} finished blocks when killed`);
+
+    const counter = { images: 0 };
+    const resumed = await cachedFeatures(extractor(counter), many, options(cacheDir));
+    assert.equal(counter.images, (40 - 4 * kept) * 3, 'only the unfinished blocks are extracted again');
+    const fresh = await cachedFeatures(extractor({ images: 0 }), many, options(path.join(dir, 'unkilled')));
+    assert.deepEqual(await features(resumed), await features(fresh));
   });
 });
