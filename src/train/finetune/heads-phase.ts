@@ -54,7 +54,7 @@ export async function trainHeadsPhase(
   for (const [i, set] of sets.entries())
     if (refit[i])
       log(
-        `train: ${set.name}'s validation rows are trained on too: its validation figures are on seen faces`,
+        `finetune: ${set.name}'s validation rows are trained on too: its validation figures are on seen faces`,
       );
 
   const per = train[0]!.per;
