@@ -36,11 +36,8 @@ export {
 export { calibrate, type CalibrateOptions, type CalibrateResult } from './api/calibrate.js';
 export { train, type ArchName, type EvalReport, type TrainOptions, type TrainResult } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
-export {
-  trainOnBackbone,
-  type BackboneTrainOptions,
-  type BackboneTrainResult,
-} from './api/train-backbone.js';
+export { finetune, type FinetuneOptions, type FinetuneResult } from './api/finetune.js';
+export { exportCheckpoint, type ExportOptions, type ExportResult } from './api/export.js';
 export {
   preprocessAaf,
   preprocessCsv,
@@ -63,6 +60,7 @@ export {
   InvalidImageError,
   InvalidOptionError,
   PredictorDisposedError,
+  StoppedError,
   UserError,
 } from './util/errors.js';
 export { BUNDLE_FILES } from './data/bundle-format.js';
