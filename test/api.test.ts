@@ -4,17 +4,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import {
-  evaluate,
   ImageTooLargeError,
   InvalidImageError,
   InvalidOptionError,
   loadPredictor,
-  preprocessUtkface,
-  train,
   UserError,
   type FacePredictor,
-  type ProgressEvent,
 } from '../src/index.js';
+import { evaluate, preprocessUtkface, train, type ProgressEvent } from '../src/training.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
 // The library API (src/index.ts) as an application uses it: every input kind gives the same answer as

@@ -214,7 +214,7 @@ describe('agegender finetune', () => {
 
 describe('finetune (library)', () => {
   it('trains with progress through a callback, and rejects unknown options and an aborted signal', async () => {
-    const { finetune, InvalidOptionError, StoppedError } = await import('../src/index.js');
+    const { finetune, InvalidOptionError, StoppedError } = await import('../src/training.js');
     await assert.rejects(
       // @ts-expect-error an option that does not exist
       finetune({ modelDir: path.join(dir, 'lib0'), data: [seta], epoch: 3 }),
