@@ -38,6 +38,7 @@ export {
   type BackboneTrainResult,
 } from './api/train-backbone.js';
 export {
+  preprocess,
   preprocessAaf,
   preprocessCsv,
   preprocessImdbWiki,
@@ -46,6 +47,7 @@ export {
   type CsvPreprocessOptions,
   type ImdbWikiPreprocessOptions,
   type PreprocessOptions,
+  type PreprocessOptionsOf,
   type PreprocessSummary,
   type SplitRatio,
   type UtkfacePreprocessOptions,

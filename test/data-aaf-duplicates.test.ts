@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { listAaf } from '../src/data/aaf.js';
+import { listAaf } from '../src/data/datasets/aaf.js';
 import { clusterHashes, hashDistance, imageHash, resolveDuplicates } from '../src/data/duplicates.js';
 import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { runCli as cli } from './helpers/spawn-cli.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { parseUtkfaceName } from '../src/data/utkface.js';
+import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.js';
 

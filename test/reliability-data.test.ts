@@ -5,8 +5,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { num } from '../src/cli/parse-number.js';
 import { OUTPUT_SET, recoverOutputSet, replaceOutputSet } from '../src/data/output-set.js';
-import { DEFAULT_CSV_COLUMNS, parseLabelCsv, preprocessCsv } from '../src/data/preprocess-csv.js';
-import { preprocessImdbWiki } from '../src/data/preprocess-imdb-wiki.js';
+import { DEFAULT_CSV_COLUMNS, parseLabelCsv } from '../src/data/datasets/csv.js';
+import { preprocessCsv, preprocessImdbWiki } from '../src/api/preprocess.js';
 import { parseLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { confinedPath } from '../src/util/confine.js';
@@ -16,11 +16,10 @@ import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.j
 const hostileMat = path.join(repoRoot, 'test', 'fixtures', 'mat', 'hostile_imdb.mat');
 const opts = (outputDir: string) => ({
   outputDir,
-  crop: { imgSize: 16, quality: 80, margin: null },
+  imgSize: 16,
+  quality: 80,
   splitRatio: parseSplitRatio('0.5,0.5'),
   seed: 1,
-  labelsOnly: false,
-  json: true,
 });
 
 /** Every file under `dir` (relative path -> content), skipping `skip` (the output folder). */
@@ -57,7 +56,7 @@ test('preprocess imdb-wiki: full_path entries with ../ or / are skipped and repo
     await fs.copyFile(face, path.join(dir, 'a', 'escape.jpg')); // read by 01/../../escape.jpg
     await fs.writeFile(path.join(dir, 'a', 'victim.jpg'), 'a file of the user'); // written by crop/../../
     const before = await snapshot(dir, out);
-    const s = await preprocessImdbWiki(hostileMat, photos, 1.0, opts(out));
+    const s = await preprocessImdbWiki({ dbPath: hostileMat, photoDir: photos, ...opts(out) });
     assert.equal(s.counts.badPath, 3);
     assert.equal(s.counts.kept, 2);
     assert.deepEqual(s.input.pathsOutsidePhotoDir, [
@@ -90,7 +89,9 @@ test('preprocess csv: paths out of --photo-dir (../, absolute) are skipped and c
       `filename,age,gender\nok.jpg,30,1\n../secret.jpg,30,1\n${secret},30,0\n/etc/passwd,30,0\nx/../../secret.jpg,3,0\n`,
     );
     const out = path.join(dir, 'out');
-    const s = await preprocessCsv(csv, photos, DEFAULT_CSV_COLUMNS, {
+    const s = await preprocessCsv({
+      csv,
+      photoDir: photos,
       ...opts(out),
       splitRatio: parseSplitRatio('1,0'),
     });
@@ -112,11 +113,15 @@ test('preprocess csv: paths out of --photo-dir (../, absolute) are skipped and c
 test('preprocess csv refuses an --output-dir where it would overwrite its own input CSV', async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    const csv = path.join(dir, 'train.csv');
-    const text = 'filename,age,gender\na.jpg,30,1\nb.jpg,40,0\n';
-    await fs.writeFile(csv, text);
+    // An earlier run's train.csv, fed back as the input of a run into the same folder.
+    await fs.writeFile(path.join(dir, 'labels.csv'), 'filename,age,gender\na.jpg,30,1\nb.jpg,40,0\n');
+    const out = path.join(dir, 'out');
+    const first = { photoDir: dir, ...opts(out), labelsOnly: true, splitRatio: parseSplitRatio('1,0') };
+    await preprocessCsv({ csv: path.join(dir, 'labels.csv'), ...first });
+    const csv = path.join(out, 'train.csv');
+    const text = await fs.readFile(csv, 'utf8');
     await assert.rejects(
-      preprocessCsv(csv, dir, DEFAULT_CSV_COLUMNS, { ...opts(dir), labelsOnly: true }),
+      preprocessCsv({ csv, ...first }),
       (e: unknown) => e instanceof UserError && /--csv .*train\.csv: is one of the files/.test(e.message),
     );
     assert.equal(await fs.readFile(csv, 'utf8'), text, 'the input is untouched');

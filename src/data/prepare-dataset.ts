@@ -7,8 +7,14 @@ import { replaceOutputSet } from './output-set.js';
 import { prepareCropDir, writeCrops, type CropJob } from './crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
 import { splitByGroup, type SplitRatio } from './split.js';
-import type { CommonPreprocessOptions } from './preprocess-options.js';
-import { imageHash, resolveDuplicates, type DuplicateReport, type ImageHash } from './duplicates.js';
+import type { CropSettings } from './crops.js';
+import {
+  imageHash,
+  resolveDuplicates,
+  type DuplicateOptions,
+  type DuplicateReport,
+  type ImageHash,
+} from './duplicates.js';
 import type { SquareRegion } from './image.js';
 
 /** One labelled source image that passed a dataset's label rules. */
@@ -28,12 +34,29 @@ export interface LabelledSource {
   region?: SquareRegion;
 }
 
-export interface PrepareOptions extends CommonPreprocessOptions {
-  dataset: 'utkface' | 'imdb-wiki' | 'csv' | 'aaf';
+/** How the shared back half of `preprocess` runs (the api layer resolves them from the options). */
+export interface PrepareOptions {
+  /** The adapter's name (datasets/index.ts). */
+  dataset: string;
+  outputDir: string;
+  /** Crop settings; ignored with labelsOnly. */
+  crop: CropSettings;
+  splitRatio: SplitRatio;
+  seed: number;
+  /** Write CSVs and summary from the labels alone, without touching images (no photos at hand). */
+  labelsOnly: boolean;
+  /** No progress output. */
+  json: boolean;
+  /** Images in flight at once (default: enough for all cores). */
+  concurrency?: number;
+  /** Find duplicate crops, keep each cluster on one side, drop clusters whose labels disagree (null: off). */
+  dedup: DuplicateOptions | null;
   /** Counts the dataset reader gathered before this step (rows read, dropped by each rule, ...). */
   counts: Record<string, number>;
   /** Anything else worth recording about the input (paths, a few malformed names, ...). */
   input: Record<string, unknown>;
+  /** The reader's warnings, kept in summary.json. */
+  warnings?: string[];
 }
 
 export interface PartSummary {
@@ -48,6 +71,8 @@ export interface PreprocessSummary {
   version: 1;
   dataset: PrepareOptions['dataset'];
   input: Record<string, unknown>;
+  /** Things the user should know that did not stop the run (e.g. AAF without its lists). */
+  warnings: string[];
   settings: {
     imgSize: number | null;
     quality: number | null;
@@ -193,6 +218,7 @@ export async function prepareDataset(
     version: 1,
     dataset: opts.dataset,
     input: opts.input,
+    warnings: opts.warnings ?? [],
     settings: {
       imgSize: opts.labelsOnly ? null : opts.crop.imgSize,
       quality: opts.labelsOnly ? null : opts.crop.quality,

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../util/errors.js';
 
 /**
  * A small reader for MATLAB level-5 MAT-files (what `save -v7` and scipy.io.savemat write), enough for the
