@@ -221,7 +221,7 @@ test('bad inputs: one-line errors naming the problem, non-zero exit', async () =
       path.join(dir, 'theirs'),
     ]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /theirs\/crop: exists and was not made by agegender preprocess/);
+    assert.match(r.stderr, /theirs: not empty and not made by agegender preprocess/);
     assert.equal(await fs.readFile(path.join(dir, 'theirs', 'crop', 'keep.jpg'), 'utf8'), 'precious');
   } finally {
     await cleanup();

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../util/errors.js';
+import { readRegularFile } from '../../util/regular-file.js';
 import type { LabelledSource } from '../prepare-dataset.js';
 import { defineDataset, requirePhotoDir } from './dataset.js';
 
@@ -34,10 +35,11 @@ async function readList(file: string): Promise<Map<string, 0 | 1> | null> {
   const labels = new Map<string, 0 | 1>();
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = (await readRegularFile(file)).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
+    if (err instanceof UserError) throw err;
     throw new UserError(`${file}: cannot read: ${code ?? err}`);
   }
   for (const [i, line] of text.split(/\r?\n/).entries()) {
