@@ -1,4 +1,4 @@
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -47,12 +47,20 @@ async function readPartInfo(file: string): Promise<PartInfo | null> {
 function get(url: string, headers: Record<string, string>, redirects = 5): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const mod = url.startsWith('https:') ? https : http;
-    const req = mod.get(url, { headers }, (res) => {
+    // No keep-alive pool: a handful of long requests, each on its own connection, closed when it ends.
+    const req = mod.get(url, { headers, agent: false }, (res) => {
       const loc = res.headers.location;
       if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
         res.resume();
-        if (redirects <= 0) reject(new UserError(`${url}: too many redirects`));
-        else get(new URL(loc, url).href, headers, redirects - 1).then(resolve, reject);
+        if (redirects <= 0) return reject(new UserError(`${url}: too many redirects`));
+        const next = new URL(loc, url).href;
+        try {
+          checkUrl(next);
+        } catch (err) {
+          // A redirect elsewhere than http(s) (file://, ftp://) is refused, never retried.
+          return reject(new UserError(`${url}: redirects to ${(err as Error).message}`));
+        }
+        get(next, headers, redirects - 1).then(resolve, reject);
         return;
       }
       resolve(res);
@@ -73,6 +81,62 @@ function checkUrl(url: string): void {
   }
   if (protocol !== 'http:' && protocol !== 'https:')
     throw new UserError(`${url}: only http:// and https:// URLs can be downloaded, not ${protocol}//`);
+}
+
+/**
+ * Appends a response's body to `part` (from `start`) and keeps every byte that arrived when the
+ * connection drops: listening starts at once (a drop during an await would otherwise go unseen, its bytes
+ * lost), bytes wait in memory until `ready` (the part's description is on disk), and the writes are
+ * flushed before the drop is reported. Whatever reached the file is a correct prefix. Resolves with the
+ * file's size when the body ended; rejects after flushing when it did not.
+ */
+function appendBody(
+  res: IncomingMessage,
+  part: string,
+  start: number,
+  ready: Promise<unknown>,
+  onBytes: (bytes: number) => void,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out: ReturnType<typeof createWriteStream> | null = null;
+    const waiting: Buffer[] = [];
+    let bytes = start;
+    let failure: Error | null = null;
+    let ended = false;
+    const end = (err?: Error) => {
+      if (err && !failure) failure = err;
+      ended = true;
+      if (out) out.end();
+    };
+    res.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      onBytes(bytes);
+      if (!out) return void waiting.push(chunk);
+      if (!out.write(chunk)) {
+        res.pause();
+        out.once('drain', () => res.resume());
+      }
+    });
+    res.once('end', () => end());
+    res.once('error', (err) => end(err));
+    res.once('close', () => end(res.complete ? undefined : new Error('connection closed early')));
+    ready.then(
+      () => {
+        out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
+        out.once('error', (err) => {
+          res.destroy();
+          reject(err);
+        });
+        out.once('finish', () => (failure ? reject(failure) : resolve(bytes)));
+        for (const chunk of waiting.splice(0)) out.write(chunk);
+        if (ended) out.end();
+      },
+      (err) => {
+        res.destroy();
+        reject(err);
+      },
+    );
+  });
 }
 
 async function sizeOf(file: string): Promise<number> {
@@ -162,20 +226,14 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
           return typeof v === 'string' ? v : null;
         };
         info = { url, total, etag: header('etag'), lastModified: header('last-modified') };
-        await writeFileAtomic(infoFile, JSON.stringify(info));
-        let bytes = start;
-        show(bytes, total);
-        // Sequential appends: whatever reached the file is a correct prefix, whenever the connection drops.
-        const fh = await fs.open(part, start > 0 ? 'a' : 'w');
-        try {
-          for await (const chunk of res as AsyncIterable<Buffer>) {
-            await fh.write(chunk);
-            bytes += chunk.length;
-            show(bytes, total);
-          }
-        } finally {
-          await fh.close();
-        }
+        show(start, total);
+        const bytes = await appendBody(
+          res,
+          part,
+          start,
+          writeFileAtomic(infoFile, JSON.stringify(info)),
+          (n) => show(n, total),
+        );
         if (total === null) break;
         if (bytes === total) break;
         throw new Error(`connection ended after ${bytes} of ${total} bytes`);
@@ -202,7 +260,14 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
 }
 
 /** The archive itself is bad (truncated, corrupt): the caller removes it rather than reuse it. */
-class ExtractError extends UserError {}
+class ExtractError extends UserError {
+  constructor(
+    file: string,
+    readonly why: string,
+  ) {
+    super(`${file}: cannot extract: ${why}`);
+  }
+}
 
 /**
  * Extracts a tar into `dir` atomically: into a temp folder beside it first, renamed into place when done
@@ -211,7 +276,9 @@ class ExtractError extends UserError {}
  */
 export async function extractTar(tarFile: string, dir: string, json = false): Promise<void> {
   const tmp = path.join(path.dirname(dir), `.${path.basename(dir)}.extracting`);
-  await fs.rm(tmp, { recursive: true, force: true });
+  // The unpacker may still be writing the entries it had read when the error came: retry the removal.
+  const removeTmp = () => fs.rm(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  await removeTmp();
   await fs.mkdir(tmp, { recursive: true });
   const total = await sizeOf(tarFile);
   const progress = createProgress({ unit: 'MiB extracted', total: Math.ceil(total / MiB), json });
@@ -222,6 +289,7 @@ export async function extractTar(tarFile: string, dir: string, json = false): Pr
   const unpacked = new Promise<void>((resolve) => {
     unpack.once('close', resolve);
     unpack.once('finish', resolve);
+    unpack.once('error', () => resolve());
   });
   try {
     await pipeline(
@@ -232,18 +300,20 @@ export async function extractTar(tarFile: string, dir: string, json = false): Pr
       }),
       unpack,
     );
+    const top = await fs.readdir(tmp);
+    const inner = top.length === 1 && top[0] === path.basename(dir) ? path.join(tmp, top[0]) : tmp;
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(inner, dir);
+    if (inner !== tmp) await removeTmp();
   } catch (err) {
-    await Promise.race([unpacked, new Promise((r) => setTimeout(r, 1000))]);
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw new ExtractError(`${tarFile}: cannot extract: ${reason(err)}`);
+    // Whatever failed (a bad header, a `..` entry, a full disk), the archive is not trusted again and no
+    // half-extracted folder stays behind.
+    await Promise.race([unpacked, new Promise((r) => setTimeout(r, 5000))]);
+    await removeTmp().catch(() => {});
+    throw new ExtractError(tarFile, reason(err));
   } finally {
     progress.stop();
   }
-  const top = await fs.readdir(tmp);
-  const inner = top.length === 1 && top[0] === path.basename(dir) ? path.join(tmp, top[0]) : tmp;
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.rename(inner, dir);
-  if (inner !== tmp) await fs.rm(tmp, { recursive: true, force: true });
 }
 
 export interface DownloadOptions {
@@ -275,7 +345,9 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
   const name = DATASETS[dataset];
   const url = `${(opts.urlBase ?? IMDB_WIKI_URL_BASE).replace(/\/+$/, '')}/${name}.tar`;
   const dir = path.join(opts.outDir, name);
-  const tarFile = path.join(opts.outDir, `${name}.tar`);
+  // The archive is downloaded under a name of ours: a `wiki_crop.tar` the user put in --out is never
+  // taken for our download, recorded as fetched from the URL, or deleted.
+  const tarFile = path.join(opts.outDir, `.${name}.tar.download`);
   const marker = path.join(dir, MARKER);
   const mat = path.join(dir, `${dataset}.mat`);
   const done = await fs.readFile(marker, 'utf8').catch(() => null);
@@ -284,6 +356,9 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
       `${dir}: already downloaded (${JSON.parse(done).bytes} bytes); pass --force to download it again`,
     );
   // The extracted folder replaces `dir`: never one holding files this command did not put there.
+  const st = await fs.lstat(dir).catch(() => null);
+  if (st && !st.isDirectory())
+    throw new UserError(`${dir}: exists and is not a folder; move it away or choose another --out`);
   const found = await fs.readdir(dir).catch(() => null);
   if (!done && found && found.length > 0)
     throw new UserError(
@@ -308,9 +383,11 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
     if (!(err instanceof ExtractError)) throw err;
     // A damaged archive must not be reused by the next run, which would fail the same way.
     await fs.rm(tarFile, { force: true });
-    throw new UserError(`${err.message}; removed it, run again to download it afresh`);
+    throw new UserError(`${url}: cannot extract: ${err.why}; removed it, run again to download it afresh`);
   }
   await writeFileAtomic(marker, JSON.stringify({ url, bytes, finished: new Date().toISOString() }) + '\n');
+  const keptTar = path.join(opts.outDir, `${name}.tar`);
   if (!opts.keepTar) await fs.rm(tarFile, { force: true });
+  else if (!(await fs.lstat(keptTar).catch(() => null))) await fs.rename(tarFile, keptTar);
   return { dataset, url, bytes, dir, mat };
 }
