@@ -63,7 +63,7 @@ try {
     await imageHash(file);
     ms['hash (decode crop again)']! += t() - t0;
     t0 = t();
-    await pixelHash(raw, size, size);
+    pixelHash(raw, size, size);
     ms['hash (from pixels)']! += t() - t0;
   }
   console.log(`${names.length} UTKFace images -> ${size}px, one at a time, ms per image:`);

@@ -197,12 +197,10 @@ async function cropOne(
     const pixels = await cropPixels(input, job, settings);
     if (typeof pixels === 'string') return { status: 'unreadable', reason: pixels };
     const size = settings.imgSize;
-    const [hash] = await Promise.all([
-      pixelHash(pixels, size, size),
-      sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
-        .jpeg({ quality: settings.quality })
-        .toFile(tmp),
-    ]);
+    await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+      .jpeg({ quality: settings.quality })
+      .toFile(tmp);
+    const hash = pixelHash(pixels, size, size);
     await fs.rename(tmp, target);
     const h = formatHash(hash);
     log.set(job.target, { k: key, h });
