@@ -20,6 +20,15 @@ export async function assertRegularFile(file: string): Promise<void> {
   await (await openRegular(file)).close();
 }
 
+/**
+ * For a path handed to a library that opens it itself (sharp): refuses a special file, and leaves a
+ * missing one to the library's own error. stat never blocks, even on a FIFO.
+ */
+export async function refuseSpecialFile(file: string): Promise<void> {
+  const st = await fs.stat(file).catch(() => null);
+  if (st && !st.isFile()) throw new SpecialFileError(`${file}: ${kindOf(st)}, not a regular file; refused`);
+}
+
 /** What kind of special file a stat describes, for messages. */
 function kindOf(st: {
   isFIFO(): boolean;
