@@ -8,6 +8,7 @@ import { num } from '../src/cli/parse-number.js';
 import { OUTPUT_SET, recoverOutputSet, replaceOutputSet } from '../src/data/output-set.js';
 import { DEFAULT_CSV_COLUMNS, parseLabelCsv } from '../src/data/datasets/csv.js';
 import {
+  preprocess,
   preprocessAaf,
   preprocessCsv,
   preprocessImdbWiki,
@@ -17,7 +18,7 @@ import { parseLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { confinedPath } from '../src/util/confine.js';
 import { firstLines } from '../src/util/first-lines.js';
-import { UserError } from '../src/util/errors.js';
+import { InvalidOptionError, UserError } from '../src/util/errors.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.js';
 import { runCli as cli } from './helpers/spawn-cli.js';
 
@@ -452,4 +453,25 @@ test('firstLines shows the first lines and then one line for the rest (no flood 
     'skipped 2.jpg: no such file',
     '... and 105 more like these (not shown)',
   ]);
+});
+
+test('preprocess(name, options) takes every dataset of the registry, and refuses other names with a typed error', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    await utkFolder(path.join(dir, 'p'), 4);
+    const s = await preprocess('utkface', { photoDir: path.join(dir, 'p'), ...opts(path.join(dir, 'o')) });
+    assert.equal(s.dataset, 'utkface');
+    assert.equal(s.counts.kept, 4);
+    for (const name of ['toString', 'nope'])
+      await assert.rejects(
+        preprocess(name as 'utkface', { photoDir: dir, outputDir: dir }),
+        (e: unknown) => e instanceof InvalidOptionError && /^preprocess: unknown dataset/.test(e.message),
+      );
+    await assert.rejects(
+      preprocess('aaf', { photoDir: dir, outputDir: dir, framing: 'sideways' as 'whole' }),
+      /^InvalidOptionError: preprocess: option framing must be one of median, detector, whole, not "sideways"$/,
+    );
+  } finally {
+    await cleanup();
+  }
 });

@@ -2,6 +2,7 @@ import { DATASETS, type DatasetName } from '../data/datasets/index.js';
 import type { FrameFaces } from '../data/datasets/dataset.js';
 import type { PreprocessSummary } from '../data/prepare-dataset.js';
 import { parseSplitRatio, type SplitRatio } from '../data/split.js';
+import { InvalidOptionError } from '../util/errors.js';
 import { PROGRESS, SEED } from './common-options.js';
 import { withProgress } from './progress.js';
 import { defineOptions, resolveOptions, type OptionsOf, type Schema } from './schema.js';
@@ -93,14 +94,6 @@ export function preprocessSchema(name: DatasetName): Schema {
   return { ...PREPROCESS_OPTIONS, ...DATASETS[name].options };
 }
 
-/** The library function of each dataset, named as in src/index.ts. */
-const FUNCTION: Record<DatasetName, string> = {
-  utkface: 'preprocessUtkface',
-  'imdb-wiki': 'preprocessImdbWiki',
-  csv: 'preprocessCsv',
-  aaf: 'preprocessAaf',
-};
-
 /**
  * Turns a dataset into square crops, train/val/test CSVs split by identity and summary.json.
  *
@@ -109,11 +102,20 @@ const FUNCTION: Record<DatasetName, string> = {
  * const s = await preprocess('utkface', { photoDir: 'data/utkface', outputDir: 'var/utk64', imgSize: 64 });
  * console.log(s.counts.kept, s.files.train);
  */
-export async function preprocess<N extends DatasetName>(
+export function preprocess<N extends DatasetName>(name: N, options: Options<N>): Promise<PreprocessSummary> {
+  return run('preprocess', name, options);
+}
+
+/** `fn` names the function in option errors (`preprocessUtkface: option imgSize must be ...`). */
+async function run<N extends DatasetName>(
+  fn: string,
   name: N,
   options: Options<N>,
-  fn: string = FUNCTION[name] ?? 'preprocess',
 ): Promise<PreprocessSummary> {
+  if (typeof name !== 'string' || !Object.hasOwn(DATASETS, name))
+    throw new InvalidOptionError(
+      `${fn}: unknown dataset "${String(name)}" (expected one of ${Object.keys(DATASETS).join(', ')})`,
+    );
   const adapter = DATASETS[name];
   const all = resolveOptions(fn, preprocessSchema(name), options) as Record<string, unknown>;
   const common = Object.fromEntries(Object.keys(PREPROCESS_OPTIONS).map((k) => [k, all[k]]));
@@ -147,13 +149,15 @@ export async function preprocess<N extends DatasetName>(
  * const s = await preprocessUtkface({ photoDir: 'data/utkface', outputDir: 'var/utk64', imgSize: 64 });
  * console.log(s.counts.kept, s.files.train);
  */
-export const preprocessUtkface = (opts: UtkfacePreprocessOptions) => preprocess('utkface', opts);
+export const preprocessUtkface = (opts: UtkfacePreprocessOptions) =>
+  run('preprocessUtkface', 'utkface', opts);
 
 /** IMDB-WIKI: labels from imdb.mat / wiki.mat with the seed's rules, split by identity. */
-export const preprocessImdbWiki = (opts: ImdbWikiPreprocessOptions) => preprocess('imdb-wiki', opts);
+export const preprocessImdbWiki = (opts: ImdbWikiPreprocessOptions) =>
+  run('preprocessImdbWiki', 'imdb-wiki', opts);
 
 /** Any CSV with a path column and age / gender columns. */
-export const preprocessCsv = (opts: CsvPreprocessOptions) => preprocess('csv', opts);
+export const preprocessCsv = (opts: CsvPreprocessOptions) => run('preprocessCsv', 'csv', opts);
 
 /**
  * All-Age-Faces: ages from the names, gender from the id range (checked against train.txt / val.txt),
@@ -164,7 +168,7 @@ export const preprocessCsv = (opts: CsvPreprocessOptions) => preprocess('csv', o
  * const s = await preprocessAaf({ photoDir: 'data/aaf', outputDir: 'var/aaf150', imgSize: 150 });
  * console.log(s.counts.kept, s.duplicates);
  */
-export const preprocessAaf = (opts: AafPreprocessOptions) => preprocess('aaf', opts);
+export const preprocessAaf = (opts: AafPreprocessOptions) => run('preprocessAaf', 'aaf', opts);
 
 /** Face framing for the readers that ask for it: the detector and predict's crop rule (src/infer/). */
 const frameFaces: FrameFaces = async (rows, req) => {
