@@ -9,7 +9,7 @@
 import { decodeRgb } from '../src/data/image.js';
 import { calibrateFaceCrop } from '../src/infer/calibrate.js';
 import { loadDetector, type DetectOptions, type DetectorName } from '../src/infer/detector.js';
-import { cropRegion, iou } from '../src/infer/face-crop.js';
+import { cropRegion, iou } from '../src/infer/crop-rule.js';
 import { ensureBackend } from '../src/infer/tf-backend.js';
 import { utkfaceDir } from '../test/helpers/fixtures.js';
 import { makeGroupPhotos } from '../test/helpers/predict-photos.js';

@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeRgb } from '../src/data/image.js';
-import { cropRegion, iou } from '../src/infer/face-crop.js';
+import { cropRegion, iou } from '../src/infer/crop-rule.js';
 import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
 import type { Box } from '../src/infer/types.js';
 import { repoRoot, tempDir } from '../test/helpers/fixtures.js';

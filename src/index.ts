@@ -9,7 +9,7 @@
  * import { loadPredictor } from 'agegender';
  * const predictor = await loadPredictor();
  * for (const face of await predictor.predict('photo.jpg')) console.log(face.label, face.box);
- * predictor.dispose();
+ * await predictor.dispose();
  *
  * @example
  * import { preprocessUtkface, train, evaluate } from 'agegender';
@@ -25,11 +25,15 @@ export {
   type Box,
   type FacePredictor,
   type ImageInput,
+  type ImageTensor,
   type LoadPredictorOptions,
+  type LoadProgress,
   type PredictOptions,
   type PredictOutcome,
+  type PredictProgress,
   type RawImage,
 } from './api/predict.js';
+export { calibrate, type CalibrateOptions, type CalibrateResult } from './api/calibrate.js';
 export { train, type ArchName, type EvalReport, type TrainOptions, type TrainResult } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export {
@@ -52,8 +56,17 @@ export {
   type SplitRatio,
   type UtkfacePreprocessOptions,
 } from './api/preprocess.js';
+export { serve, type RunningServer } from './serve/serve.js';
+export { SERVE_OPTIONS, type ServeOptions } from './serve/options.js';
 export type { ProgressCallback, ProgressEvent, ProgressOption } from './api/progress.js';
-export { ImageTooLargeError, InvalidImageError, InvalidOptionError, UserError } from './util/errors.js';
+export {
+  EngineInUseError,
+  ImageTooLargeError,
+  InvalidImageError,
+  InvalidOptionError,
+  PredictorDisposedError,
+  UserError,
+} from './util/errors.js';
 export { BUNDLE_FILES } from './data/bundle-format.js';
 export type { FaceCropRule, Normalization, PreprocessSpec } from './data/preprocess-spec.js';
 export type { BackendChoice } from './engine/backend-choices.js';

@@ -4,11 +4,11 @@ import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { describeBackend, initBackend, leaseEngine } from '../src/engine/backend.js';
 import { DNNL_KERNELS, dnnlLibrary, isDnnlKernel } from '../src/engine/dnnl/index.js';
 import { WASM_TRAINING_KERNELS, isWasmTrainingKernel } from '../src/engine/wasm-kernels/index.js';
 import { THREADED_WASM_VERSION, threadedWasmUnsupported } from '../src/engine/wasm-threads.js';
-import { UserError } from '../src/util/errors.js';
+import { EngineInUseError, UserError } from '../src/util/errors.js';
 import { repoRoot } from './helpers/fixtures.js';
 
 const dnnl = !('reason' in dnnlLibrary());
@@ -86,6 +86,29 @@ test('cpu can be chosen explicitly, and wasm again afterwards', async () => {
   const back = await initBackend({ backend: 'wasm', quiet: true });
   assert.equal(back.name, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
+});
+
+test('a held engine is never switched: other backends or threads are refused until it is released', async () => {
+  const first = await leaseEngine({ backend: 'wasm', quiet: true });
+  try {
+    const joined = await leaseEngine({ backend: 'auto' });
+    assert.deepEqual(joined.info, first.info);
+    joined.release();
+    for (const opts of [
+      { backend: 'cpu' as const },
+      { backend: 'wasm' as const, threads: first.info.threads + 1 },
+    ]) {
+      await assert.rejects(leaseEngine(opts), EngineInUseError);
+      // Not through the trainer's door either.
+      await assert.rejects(initBackend(opts), EngineInUseError);
+    }
+    assert.equal(tf.getBackend(), 'wasm');
+    assert.equal(describeBackend().split(' ')[0], first.info.engine);
+  } finally {
+    first.release();
+  }
+  assert.equal((await initBackend({ backend: 'cpu' })).name, 'cpu', 'free to switch once released');
+  await initBackend({ backend: 'wasm', quiet: true });
 });
 
 test('wasm forces the wasm kernels and wasm+dnnl the oneDNN ones, back and forth', async (t) => {

@@ -11,13 +11,14 @@ import {
   readPreprocessSpec,
   writeFaceCrop,
 } from '../src/infer/calibrate.js';
-import { runCalibrate } from '../src/infer/calibrate-command.js';
+import { calibrate } from '../src/api/calibrate.js';
 import { loadDetector, type FaceDetector } from '../src/infer/detector.js';
-import { cropRegion } from '../src/infer/face-crop.js';
+import { cropRegion } from '../src/infer/crop-rule.js';
 import { UTKFACE_FACE_CROP } from '../src/infer/predictor.js';
 import { ensureBackend } from '../src/infer/tf-backend.js';
 import { tempDir, utkfaceDir } from './helpers/fixtures.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';
+import { runCli } from './helpers/spawn-cli.js';
 
 let detector: FaceDetector;
 let dir: string;
@@ -79,18 +80,24 @@ test('the measured crop puts the face where the training crop had it: measuremen
   for (const s of scales) assert.ok(Math.abs(s - m) / m < 0.25, `scale ${s} far from median ${m}`);
 });
 
-test('agegender calibrate writes faceCrop into preprocess.json atomically and keeps the other fields', async () => {
+test('agegender calibrate (cli -> api) writes faceCrop into preprocess.json atomically and keeps the other fields', async () => {
   const bundle = await writeTestBundle(path.join(dir, 'bundle'), { imageSize: 48 });
   const before = await readPreprocessSpec(bundle);
   assert.equal(before.faceCrop, null);
-  const log = console.log;
-  const printed: string[] = [];
-  console.log = (line: string) => printed.push(line);
-  try {
-    await runCalibrate({ modelDir: bundle, imgDir: utkfaceDir, count: 12, json: true });
-  } finally {
-    console.log = log;
-  }
+  const run = await runCli([
+    'calibrate',
+    '--model-dir',
+    bundle,
+    '--img-dir',
+    utkfaceDir,
+    '--count',
+    '12',
+    '--backend',
+    'wasm',
+    '--json',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const printed = run.lines;
   const after = await readPreprocessSpec(bundle);
   assert.equal(after.imageSize, 48);
   assert.deepEqual({ ...after, faceCrop: null }, before);
@@ -109,8 +116,12 @@ test('agegender calibrate writes faceCrop into preprocess.json atomically and ke
 
 test('calibrating a folder that is not a bundle, or holds no images, is a one-line error naming it', async () => {
   await assert.rejects(
-    runCalibrate({ modelDir: dir, imgDir: utkfaceDir, count: 2 }),
+    calibrate({ modelDir: dir, imgDir: utkfaceDir, count: 2 }),
     /preprocess\.json: cannot read preprocessing spec/,
+  );
+  await assert.rejects(
+    calibrate({ modelDir: dir, imgDir: utkfaceDir, count: 0 }),
+    /^InvalidOptionError: calibrate: option count must be an integer in 1\.\.1000000, not 0$/,
   );
   const empty = path.join(dir, 'empty');
   await fs.mkdir(empty);

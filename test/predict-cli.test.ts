@@ -8,6 +8,8 @@ import { loadResized, standardize } from '../src/data/image.js';
 import { loadLayersModelFromDir } from '../src/engine/model-io.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { formatLabel } from '../src/infer/types.js';
+import { FACE_SCHEMA } from '../src/api/face-schema.js';
+import { Ajv } from 'ajv';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';
 import { makeGroupPhotos } from './helpers/predict-photos.js';
@@ -65,22 +67,44 @@ test('text output: one line per face, "no face found" for an empty photo, exit 0
   assert.equal(run.stderr.match(/no face crop calibrated/g)?.length, 1);
 });
 
-test('--json: one parsable object per face with box, age, ageSpread, pMale, pFemale and label', async () => {
-  const run = await runCli(['predict', group[0]!, noFace, '--json', '--model-dir', bundle]);
-  assert.equal(run.code, 0, run.stderr);
+test('--json: every line says what it is; face lines follow the face JSON Schema', async () => {
+  const missing = path.join(dir, 'missing.jpg');
+  const run = await runCli(['predict', group[0]!, noFace, missing, '--json', '--model-dir', bundle]);
+  assert.equal(run.code, 1, run.stderr);
   const rows = run.lines.map((l) => JSON.parse(l));
-  const faces = rows.filter((r) => r.face !== undefined);
+  const validFace = new Ajv({ strict: true }).compile(FACE_SCHEMA);
+  const faces = rows.filter((r) => r.type === 'face');
   assert.ok(faces.length >= 2);
-  for (const r of faces) {
-    assert.equal(r.file, group[0]);
+  faces.forEach((r, i) => {
+    const { type, file, index, ...face } = r;
+    assert.deepEqual([type, file, index], ['face', group[0], i + 1]);
+    assert.ok(validFace(face), JSON.stringify(validFace.errors));
     for (const k of ['x', 'y', 'w', 'h']) assert.ok(Number.isInteger(r.box[k]) && r.box[k] >= 0);
-    assert.ok(r.age >= 0 && r.age <= 100);
-    assert.ok(r.ageSpread > 0 && r.ageSpread <= 50);
     assert.ok(Math.abs(r.pMale + r.pFemale - 1) < 1e-3);
     assert.equal(r.gender, r.pMale >= 0.5 ? 'M' : 'F');
     assert.equal(r.label, formatLabel(r.gender, r.age));
+  });
+  assert.deepEqual(
+    rows.filter((r) => r.type !== 'face'),
+    [
+      { type: 'error', file: missing, error: `${missing}: no such file` },
+      { type: 'no_face', file: noFace },
+    ],
+  );
+  assert.deepEqual(new Set(rows.map((r) => r.type)), new Set(['face', 'no_face', 'error']));
+});
+
+test('usage errors exit 2: an unknown flag, a bad choice, a missing argument', async () => {
+  for (const args of [
+    ['predict', crop, '--no-such-flag'],
+    ['predict', crop, '--detector', 'yolo'],
+    ['predict'],
+    ['calibrate', '--img-dir', dir],
+  ]) {
+    const run = await runCli(args);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.equal(run.stdout, '');
   }
-  assert.deepEqual(rows.at(-1), { file: noFace, faces: 0, message: 'no face found' });
 });
 
 test('--no-detect: the whole image is one face, with the numbers a direct reading of the model gives', async () => {

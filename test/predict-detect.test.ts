@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { cropRegion, iou } from '../src/infer/face-crop.js';
+import { cropRegion, iou } from '../src/infer/crop-rule.js';
 import { Predictor } from '../src/infer/predictor.js';
 import type { Box } from '../src/infer/types.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';

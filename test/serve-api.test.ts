@@ -5,11 +5,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { Ajv } from 'ajv';
+import { FACE_SCHEMA } from '../src/api/face-schema.js';
 import type { FastifyInstance } from 'fastify';
 import { InferenceQueue } from '../src/serve/queue.js';
 import { buildServer } from '../src/serve/server.js';
-import { UserError } from '../src/util/errors.js';
-import { pickUtkface, utkfaceDir } from './helpers/fixtures.js';
+import { ModelError, UserError } from '../src/util/errors.js';
+import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { fakeBundleDir, fakePredictor, waitFor, type FakePredictor } from './helpers/serve-fixtures.js';
 import { ensureWebBuild } from './helpers/web-build.js';
 
@@ -36,6 +38,16 @@ async function multipart(
 }
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function stripIds(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripIds);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([k]) => k !== '$id')
+      .map(([k, x]) => [k, stripIds(x)]),
+  );
+}
 
 function errorOf(res: { statusCode: number; body: string }): {
   status: number;
@@ -166,9 +178,9 @@ describe('serve API (fake predictor)', () => {
     assert.equal((await app.inject('/vendor/face-api-model/age_gender_model.bin')).statusCode, 404);
   });
 
-  test('GET /openapi.json describes exactly the API routes', async () => {
+  test('GET /openapi.json is generated from the route schemas and describes exactly the API routes', async () => {
     const doc = JSON.parse((await app.inject('/openapi.json')).body) as Json;
-    assert.match(doc.openapi, /^3\./);
+    assert.match(doc.openapi, /^3\.1\./);
     const described: string[] = [];
     for (const [url, item] of Object.entries(doc.paths as Json)) {
       for (const method of Object.keys(item as Json)) {
@@ -179,19 +191,44 @@ describe('serve API (fake predictor)', () => {
         );
       }
     }
-    for (const route of ['POST /v1/predict', 'GET /v1/model', 'GET /healthz', 'GET /openapi.json']) {
-      assert.ok(described.includes(route), `${route} missing from openapi.json`);
-    }
-    // Each error code the server can answer is listed in the Error schema.
-    const codes = doc.components.schemas.Error.properties.error.properties.code.enum as string[];
-    for (const c of [
-      'body_too_large',
-      'image_too_large',
-      'truncated_image',
-      'busy',
-      'unsupported_media_type',
-    ]) {
+    assert.deepEqual(described.sort(), [
+      'GET /healthz',
+      'GET /openapi.json',
+      'GET /v1/model',
+      'POST /v1/predict',
+    ]);
+    const predict = doc.paths['/v1/predict'].post;
+    // The face is the shared FACE_SCHEMA (src/api/face-schema.ts), not a second hand-written copy.
+    const face = predict.responses['200'].content['application/json'].schema.properties.faces.items;
+    assert.deepEqual(face, stripIds(FACE_SCHEMA));
+    // The query parameters are the ones the server validates with, minScore's range included.
+    const minScore = predict.parameters.find((p: Json) => p.name === 'minScore');
+    assert.deepEqual(minScore.schema, { type: 'number', minimum: 0, exclusiveMaximum: 1 });
+    assert.ok(predict.requestBody.content['multipart/form-data'].schema.properties.image);
+    assert.ok(predict.requestBody.content['image/jpeg']);
+    // Each error code the server can answer is listed in the error schemas.
+    const codes = predict.responses['400'].content['application/json'].schema.properties.error.properties.code
+      .enum as string[];
+    for (const c of ['body_too_large', 'image_too_large', 'truncated_image', 'busy', 'header_too_large']) {
       assert.ok(codes.includes(c), c);
+    }
+  });
+
+  test("the API's faces validate against FACE_SCHEMA (ajv), pFemale included", async () => {
+    const ajv = new Ajv({ strict: false });
+    const validate = ajv.compile(FACE_SCHEMA);
+    for (const img of [jpeg, jpeg2]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/predict?detect=false',
+        headers: { 'content-type': 'image/jpeg' },
+        payload: img,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      for (const face of (JSON.parse(res.body) as Json).faces) {
+        assert.ok(validate(face), JSON.stringify(validate.errors));
+        assert.ok(Math.abs(face.pMale + face.pFemale - 1) < 1e-3, JSON.stringify(face));
+      }
     }
   });
 
@@ -294,6 +331,12 @@ describe('serve API (fake predictor)', () => {
         make: () => multipart({ detect: 'false' }, { photo: { data: jpeg, type: 'image/jpeg' } }),
       },
       {
+        name: 'multipart with image as a text field',
+        status: 400,
+        code: 'missing_image',
+        make: () => multipart({ image: 'not a file' }, {}),
+      },
+      {
         name: 'detect=maybe',
         status: 400,
         code: 'invalid_parameter',
@@ -312,6 +355,30 @@ describe('serve API (fake predictor)', () => {
           headers: { 'content-type': 'image/jpeg' },
           payload: jpeg,
         }),
+      },
+      // Once silently ignored (the detector's default was used), or a 422 invalid_image for every photo.
+      ...[
+        'minScore[]=0.5',
+        'minScore=',
+        'minScore=1',
+        'minscore=0.5',
+        'detect=',
+        'minScore=0.5&minScore=0.6',
+      ].map((query) => ({
+        name: query,
+        status: 400,
+        code: 'invalid_parameter',
+        make: async () => ({
+          url: `/v1/predict?${query}`,
+          headers: { 'content-type': 'image/jpeg' },
+          payload: jpeg,
+        }),
+      })),
+      {
+        name: 'multipart field minScore=1 (the form is checked by the same schema)',
+        status: 400,
+        code: 'invalid_parameter',
+        make: () => multipart({ minScore: '1' }, { image: { data: jpeg, type: 'image/jpeg' } }),
       },
     ];
     for (const c of cases) {
@@ -352,6 +419,99 @@ describe('serve API (fake predictor)', () => {
     assert.deepEqual([boom.status, boom.code], [500, 'internal_error']);
     assert.doesNotMatch(boom.message, /secret/);
     assert.equal((await post()).statusCode, 200, 'the server keeps answering');
+  });
+});
+
+describe('no local path in any answer', () => {
+  /** Every string of a JSON value, with the key it is under. */
+  function strings(v: unknown, key = ''): [string, string][] {
+    if (typeof v === 'string') return [[key, v]];
+    if (Array.isArray(v)) return v.flatMap((x) => strings(x, key));
+    if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => strings(x, k));
+    return [];
+  }
+
+  async function answers(metrics: unknown, dir: string): Promise<{ app: FastifyInstance; bodies: string[] }> {
+    const fake = { ...fakePredictor(dir), metrics };
+    const app = await buildServer({ predictor: fake });
+    const bodies: string[] = [];
+    for (const url of [
+      '/v1/model',
+      '/model/metrics.json',
+      '/healthz',
+      '/openapi.json',
+      '/nowhere',
+      '/lib/x.js',
+    ]) {
+      bodies.push((await app.inject(url)).body);
+    }
+    // A model failure names the model folder in its message (for the CLI): the client gets the model's name.
+    fake.failNext(new ModelError(`${dir}: the model's outputs are not numbers (NaN)`));
+    const failed = await app.inject({
+      method: 'POST',
+      url: '/v1/predict?detect=false',
+      headers: { 'content-type': 'image/jpeg' },
+      payload: jpeg,
+    });
+    assert.equal(failed.statusCode, 500);
+    assert.match(failed.body, /model_error.*the model's outputs are not numbers/);
+    bodies.push(failed.body);
+    return { app, bodies };
+  }
+
+  test("the default model's metrics.json: training's folders and CSVs are dropped, names and scores kept", async () => {
+    const metrics = JSON.parse(
+      readFileSync(path.join(repoRoot, 'models', 'default', 'metrics.json'), 'utf8'),
+    );
+    const paths = strings(metrics)
+      .filter(([k]) => /Dir$|Csv$|^cacheDir$/.test(k))
+      .map(([, v]) => v);
+    assert.ok(paths.length >= 4, `the default model's metrics.json has paths: ${paths}`);
+    const bundle = await fakeBundleDir();
+    const { app, bodies } = await answers(metrics, bundle.dir);
+    try {
+      for (const body of bodies) {
+        for (const p of [...paths, bundle.dir]) assert.ok(!body.includes(p), `${p} in ${body.slice(0, 300)}`);
+      }
+      const served = JSON.parse(bodies[1]!) as Json;
+      assert.deepEqual(served, (JSON.parse(bodies[0]!) as Json).metrics);
+      assert.equal(served.settings.sets[0].name, metrics.settings.sets[0].name);
+      assert.equal(served.backbone.id, metrics.backbone.id);
+      assert.deepEqual(served.validation, metrics.validation);
+    } finally {
+      await app.close();
+      await bundle.cleanup();
+    }
+  });
+
+  test('a bundle whose metrics.json holds absolute paths (any key, any depth)', async () => {
+    const metrics = {
+      ageMae: 6.5,
+      settings: {
+        modelDir: '/home/alice/runs/a',
+        trainCsv: '/home/alice/var/train.csv',
+        sets: [{ name: 'mine', imgDir: 'C:\\Users\\alice\\crop' }],
+        initFrom: '/srv/models/b',
+        data: ['/data/a', '/data/b'],
+        somethingNew: '/etc/agegender/secret',
+        relative: '../up/there',
+        home: '~/photos',
+      },
+    };
+    const bundle = await fakeBundleDir();
+    const { app, bodies } = await answers(metrics, bundle.dir);
+    try {
+      for (const body of bodies) {
+        for (const p of ['/home/alice', 'alice', '/srv/', '/data/', '/etc/', '~/', '../up', bundle.dir]) {
+          assert.ok(!body.includes(p), `${p} in ${body.slice(0, 300)}`);
+        }
+      }
+      const served = JSON.parse(bodies[1]!) as Json;
+      assert.deepEqual(served, { ageMae: 6.5, settings: { sets: [{ name: 'mine' }] } });
+    } finally {
+      await app.close();
+      await bundle.cleanup();
+    }
   });
 });
 
@@ -458,7 +618,25 @@ describe('serve over a real socket', () => {
       const head = (len: number) =>
         `POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${len}\r\n\r\n`;
       await rawSend(Buffer.concat([Buffer.from(head(jpeg.length)), jpeg.subarray(0, 1000)]), true);
-      await rawSend('GARBAGE / NOT-HTTP\r\n\r\n', false);
+      // Errors raised before fastify has a request (Node's parser, fastify's router) have the API's shape.
+      const shapes: [string, RegExp, string][] = [
+        ['GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1.1 400/, 'bad_request'],
+        [
+          `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+          /^HTTP\/1.1 431/,
+          'header_too_large',
+        ],
+        ['GARBAGE / NOT-HTTP\r\n\r\n', /^HTTP\/1.1 400/, 'bad_request'],
+        ['GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1.1 400/, 'bad_request'],
+      ];
+      for (const [request, status, code] of shapes) {
+        const answer = await rawSend(request, false);
+        assert.match(answer, status, answer);
+        const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Json;
+        assert.deepEqual(Object.keys(body), ['error'], answer);
+        assert.equal(body.error.code, code, answer);
+        assert.equal(typeof body.error.message, 'string');
+      }
       const tooBig = await rawSend(head(50 * 1024 * 1024), false);
       assert.match(tooBig, /^HTTP\/1.1 413/);
       assert.match(tooBig, /body_too_large/);

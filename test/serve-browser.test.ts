@@ -157,6 +157,32 @@ describe('web page in headless Chromium', { skip, timeout: 240_000 }, () => {
     await screenshot('group-server');
   });
 
+  test('a photo without a face says "No face found"; an unreadable file clears the photo shown', async () => {
+    await page.check('#mode-server');
+    await page.check('#detect');
+    const empty = path.join(outDir, 'no-face.png');
+    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#5a7d9a' } })
+      .png()
+      .toFile(empty);
+    tmpFiles.push(empty);
+    assert.deepEqual(await shownFaces('server', () => page.setInputFiles('#file', empty)), []);
+    assert.match((await page.textContent('#status'))!, /^No face found in \d+ ms \(server\)\.$/);
+    assert.equal(await page.$eval('#photo', (c) => (c as HTMLCanvasElement).width), 320);
+
+    const broken = path.join(outDir, 'broken.jpg');
+    await fs.writeFile(broken, 'not a photo');
+    tmpFiles.push(broken);
+    await page.setInputFiles('#file', broken);
+    await page.waitForSelector('#status.error');
+    assert.match((await page.textContent('#status'))!, /^Cannot read broken\.jpg: /);
+    assert.equal(
+      await page.$eval('#photo', (c) => (c as HTMLCanvasElement).width),
+      0,
+      'the old photo stays shown',
+    );
+    assert.equal(await page.$$eval('#faces li', (lis) => lis.length), 0);
+  });
+
   test("an older photo's late answer never stands for the photo picked after it", async () => {
     // The race CI met: the previous photo's answer lands while the next photo is still being decoded. The
     // test holds that answer (a routed request) and that decode (createImageBitmap waits on a promise the

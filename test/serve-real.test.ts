@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { iou } from '../src/infer/face-crop.js';
-import { Predictor } from '../src/infer/predictor.js';
+import { iou } from '../src/infer/crop-rule.js';
+import { Ajv } from 'ajv';
+import { FACE_SCHEMA } from '../src/api/face-schema.js';
+import type { FacePredictor } from '../src/api/predict.js';
 import { pickUtkface, repoRoot, utkfaceDir } from './helpers/fixtures.js';
 import { makeGroupPhoto } from './helpers/predict-photos.js';
 import { realBundle, startRealServer, type Bundle, type RealServer } from './helpers/serve-fixtures.js';
@@ -18,7 +20,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 describe('serve with the real predictor', () => {
   let bundle: Bundle;
-  let predictor: Predictor;
+  let predictor: FacePredictor;
   let base: string;
 
   let server: RealServer | undefined;
@@ -49,6 +51,9 @@ describe('serve with the real predictor', () => {
     assert.ok(face.ageSpread > 0);
     assert.ok(face.pMale >= 0 && face.pMale <= 1);
     assert.deepEqual(face.box, { x: 0, y: 0, w: 200, h: 200 });
+    // The real predictor's faces over HTTP follow the shared face schema, pFemale included.
+    const validate = new Ajv({ strict: false }).compile(FACE_SCHEMA);
+    assert.ok(validate(face), JSON.stringify(validate.errors));
 
     const [direct] = await predictor.predict(jpeg, { detect: false });
     assert.equal(face.label, direct!.label);
@@ -79,7 +84,7 @@ describe('serve with the real predictor', () => {
     );
     // The page's in-browser mode reads the detector and crop rule the server applies from /v1/model.
     const model = (await (await fetch(`${base}/v1/model`)).json()) as Json;
-    assert.equal(model.detector, predictor.detectorName);
+    assert.equal(model.detector, predictor.detector);
     assert.deepEqual(model.faceCrop, predictor.faceCrop);
     assert.deepEqual(model.preprocess, predictor.spec);
   });

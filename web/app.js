@@ -65,7 +65,11 @@ async function usePhoto(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch (err) {
-    if (run === state.run) throw err;
+    // An unreadable file leaves nothing of the previous photo on screen.
+    if (run === state.run) {
+      clearPhoto();
+      throw err;
+    }
     return;
   }
   if (run !== state.run) return; // a newer photo was picked while this one decoded
@@ -153,7 +157,9 @@ async function predictCurrent() {
     drawPhoto(bitmap, faces);
     listFaces(faces);
     const where = mode === 'server' ? 'server' : 'this browser';
-    setStatus(`${faces.length} face${faces.length === 1 ? '' : 's'} in ${ms} ms (${where}).`);
+    const found =
+      faces.length === 0 ? 'No face found' : `${faces.length} face${faces.length === 1 ? '' : 's'}`;
+    setStatus(`${found} in ${ms} ms (${where}).`);
   } catch (err) {
     if (run === state.run) setStatus(err.message, true);
   }
@@ -211,6 +217,12 @@ async function predictInBrowser(bitmap, detect) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Drawing
+
+function clearPhoto() {
+  const canvas = $('#photo');
+  canvas.width = 0;
+  canvas.height = 0;
+}
 
 function drawPhoto(bitmap, faces) {
   const canvas = $('#photo');

@@ -1,62 +1,82 @@
 import type { PreprocessSpec, FaceCropRule } from '../data/preprocess-spec.js';
-import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend-choices.js';
-import { DETECTORS, type DetectorName } from '../infer/detector-options.js';
+import type { DetectorName } from '../infer/detector-options.js';
+import type { Face as PipelineFace, Settled } from '../infer/face-pipeline.js';
+import type { ImageTensor, RawImage } from '../infer/image-input.js';
 import type { Predictor, PredictorInput } from '../infer/predictor.js';
-import type { Box, FaceResult } from '../infer/types.js';
-import { ImageTooLargeError, InvalidImageError, InvalidOptionError, UserError } from '../util/errors.js';
-import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
+import type { Box } from '../infer/types.js';
+import { InvalidImageError, type ImageTooLargeError } from '../util/errors.js';
+import { BACKEND, SIGNAL, THREADS } from './common-options.js';
+import {
+  CROP,
+  DETECT,
+  DETECTOR,
+  LOAD_PROGRESS,
+  MAX_PIXELS,
+  MIN_SCORE,
+  PREDICT_PROGRESS,
+  type DetectorOption,
+} from './predict-options.js';
+import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
 
-/** Raw pixels, row by row, RGB (3 bytes per pixel) or RGBA (4; alpha is dropped), like an ImageData. */
-export interface RawImage {
-  data: Uint8Array | Uint8ClampedArray;
-  width: number;
-  height: number;
-  /** 3 (RGB) or 4 (RGBA); by default read from data.length. */
-  channels?: 3 | 4;
-}
+export type { DetectorOption, RawImage, ImageTensor, Box };
+export type { LoadProgress, LoadStage } from './predict-options.js';
+export type { PredictProgress } from '../infer/face-pipeline.js';
 
 /**
- * What `predict` takes in Node: an image file path, an encoded image in memory (a Buffer or Uint8Array
- * of JPEG, PNG, WebP, AVIF, GIF or TIFF bytes), or raw pixels.
+ * `loadPredictor`'s options, declared once: the library validates them here, and `agegender predict`
+ * makes its --model-dir, --backend, --threads, --detector, --min-score and --max-pixels flags from them.
  */
-export type ImageInput = string | Uint8Array | RawImage;
+export const LOAD_PREDICTOR_OPTIONS = defineOptions({
+  modelDir: {
+    type: 'path',
+    arg: 'dir',
+    help: 'serving bundle (model.json, weights.bin, preprocess.json)',
+    defaultHelp: 'the bundled model',
+  },
+  backend: BACKEND,
+  threads: THREADS,
+  detector: DETECTOR,
+  minScore: MIN_SCORE,
+  /**
+   * 268,402,689 (16383 x 16383) by default, read from the header before decoding. It bounds what is
+   * decoded, not memory: a 15000 x 15000 JPEG peaked at 970 MB RSS, a 200 x 200 photo at 450 MB
+   * (see DEFAULT_MAX_PIXELS in infer/face-pipeline.ts); lower it to bound memory further.
+   */
+  maxPixels: MAX_PIXELS,
+  signal: SIGNAL,
+  onProgress: LOAD_PROGRESS,
+});
 
-/** One face, with the fields of `agegender predict --json`. */
-export type Face = FaceResult;
-export type { Box };
+/** The options of each `predict` / `predictEach` call. */
+export const PREDICT_OPTIONS = defineOptions({
+  detect: DETECT,
+  minScore: MIN_SCORE,
+  crop: CROP,
+  signal: SIGNAL,
+  onProgress: PREDICT_PROGRESS,
+});
 
-export type DetectorOption = DetectorName | 'ssd' | 'tiny';
+export type LoadPredictorOptions = OptionsOf<typeof LOAD_PREDICTOR_OPTIONS>;
+export type PredictOptions = OptionsOf<typeof PREDICT_OPTIONS>;
 
-export interface LoadPredictorOptions {
-  /** A serving bundle directory (model.json, weights.bin, preprocess.json); default: the bundled model. */
-  modelDir?: string;
-  /** Tensor engine: 'auto' (tfjs-node when installed, else wasm), 'wasm', 'cpu' or 'tensorflow'. */
-  backend?: BackendChoice;
-  /** wasm threads (default: all cores); 1 starts about 0.4 s faster, which is what a few photos need. */
-  threads?: number;
-  /** Face detector; default: the one the bundle was calibrated with, else ssd-mobilenetv1. */
-  detector?: DetectorOption;
-  /** Detector confidence threshold in [0, 1] for every predict call (default: the detector's, 0.4). */
-  minScore?: number;
-  /** Largest image accepted, width * height read before decoding (default 40,000,000). */
-  maxPixels?: number;
-}
+/**
+ * What `predict` takes in Node: an image file path or `file:` URL, an encoded image in memory (a Buffer or
+ * Uint8Array of JPEG, PNG, WebP, AVIF, GIF or TIFF bytes), raw pixels, or a tfjs tensor [h, w, 3] of RGB.
+ */
+export type ImageInput = string | URL | Uint8Array | RawImage | ImageTensor;
 
-export interface PredictOptions {
-  /** Find faces first (default true). false: the whole image is one already-cropped face. */
-  detect?: boolean;
-  /** Detector confidence threshold for this call, in [0, 1]. */
-  minScore?: number;
-}
+/** One face, with the fields of `agegender predict --json` (src/api/face-schema.ts); `crop` only if asked. */
+export type Face = PipelineFace;
 
 /** One input's outcome in `predictEach`: its faces, or the typed error saying why it could not be read. */
 export type PredictOutcome =
   { ok: true; faces: Face[] } | { ok: false; error: InvalidImageError | ImageTooLargeError };
 
-export interface FacePredictor {
+export interface FacePredictor extends AsyncDisposable {
   /**
    * The faces in one image, left to right. Rejects with InvalidImageError (not an image, corrupt,
-   * truncated) or ImageTooLargeError (over maxPixels), naming the input.
+   * truncated) or ImageTooLargeError (over maxPixels), naming the input; with the signal's reason if
+   * aborted; with PredictorDisposedError after dispose().
    */
   predict(input: ImageInput, opts?: PredictOptions): Promise<Face[]>;
   /** The faces of several images; an unreadable one gets its error and does not stop the others. */
@@ -72,66 +92,54 @@ export interface FacePredictor {
   readonly faceCrop: FaceCropRule;
   /** Notes worth showing a user, e.g. that the bundle's face crop was never calibrated. */
   readonly warnings: readonly string[];
-  /** The engine it runs on, e.g. `wasm+dnnl (oneDNN 2.6.3, 2 threads, simd), tfjs 4.22.0`. */
+  /** The engine it runs on, e.g. `wasm+dnnl (oneDNN 2.6.3, 2 threads, simd), tfjs 4.22.0`; never changes. */
   readonly engine: string;
-  /** Frees the model's memory; the predictor cannot be used afterwards. */
-  dispose(): void;
+  /**
+   * Refuses new predictions, waits for those in flight, then frees the model's memory and the engine (a
+   * later predictor may then start another backend). Also `await using p = await loadPredictor()`.
+   */
+  dispose(): Promise<void>;
 }
 
-const LOAD_OPTIONS = ['modelDir', 'backend', 'threads', 'detector', 'minScore', 'maxPixels'] as const;
-const PREDICT_OPTIONS = ['detect', 'minScore'] as const;
-
 /**
- * Loads the age/gender model and its face detector, ready to `predict`.
+ * Loads the age/gender model and its face detector, ready to `predict`. tfjs runs one engine per
+ * process: a second predictor joins the running one ('auto' or the same backend); asking for another
+ * backend while a predictor is alive rejects with EngineInUseError. Nothing is printed, no process
+ * handler is installed.
  *
  * @example
  * import { loadPredictor } from 'agegender';
- * const predictor = await loadPredictor();                // the bundled model
- * const faces = await predictor.predict('photo.jpg');     // or a Buffer, or { data, width, height }
+ * await using predictor = await loadPredictor();          // the bundled model
+ * const faces = await predictor.predict('photo.jpg');     // or a Buffer, file: URL, pixels, tensor
  * console.log(faces.map((f) => `${f.label} at ${f.box.x},${f.box.y}`)); // [ 'M/46 at 115,206' ]
- * predictor.dispose();
  *
  * @example
- * // A model you trained, the small detector, and a stricter threshold
+ * // A model you trained, the small detector, a stricter threshold, a time limit
  * const p = await loadPredictor({ modelDir: 'runs/a/serving/1733200000', detector: 'tiny', minScore: 0.6 });
+ * const faces = await p.predict(buffer, { signal: AbortSignal.timeout(5000), crop: true });
  */
-export async function loadPredictor(opts: LoadPredictorOptions = {}): Promise<FacePredictor> {
-  const fn = 'loadPredictor';
-  checkKnownOptions(fn, opts, LOAD_OPTIONS);
-  checkString(fn, 'modelDir', opts.modelDir);
-  checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
-  checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
-  checkChoice(fn, 'detector', opts.detector, [...DETECTORS, 'ssd', 'tiny']);
-  checkNumber(fn, 'minScore', opts.minScore, { min: 0, max: 1 });
-  checkNumber(fn, 'maxPixels', opts.maxPixels, { int: true, min: 1 });
+export async function loadPredictor(options: LoadPredictorOptions = {}): Promise<FacePredictor> {
+  const opts = resolveOptions('loadPredictor', LOAD_PREDICTOR_OPTIONS, options);
   const { Predictor } = await import('../infer/predictor.js');
   const predictor = await Predictor.load(opts);
   return wrap(predictor, opts.minScore);
 }
 
 function wrap(predictor: Predictor, defaultMinScore: number | undefined): FacePredictor {
-  let disposed = false;
   const callOptions = (opts: PredictOptions | undefined, fn: string) => {
-    if (disposed) throw new UserError(`${fn}: this predictor was disposed`);
-    checkKnownOptions(fn, opts, PREDICT_OPTIONS);
-    if (opts?.detect !== undefined && typeof opts.detect !== 'boolean')
-      throw new InvalidOptionError(`${fn}: option detect must be true or false`);
-    checkNumber(fn, 'minScore', opts?.minScore, { min: 0, max: 1 });
-    return { detect: opts?.detect ?? true, minScore: opts?.minScore ?? defaultMinScore };
+    const o = resolveOptions(fn, PREDICT_OPTIONS, opts);
+    return { ...o, minScore: o.minScore ?? defaultMinScore };
   };
   return {
     async predict(input, opts) {
       const o = callOptions(opts, 'predict');
-      const [faces] = await predictor.predictBatch([toPredictorInput(input, 0)], o);
+      const [faces] = await predictor.predictBatch([toPredictorInput(input)], o);
       return faces!;
     },
     async predictEach(inputs, opts) {
       const o = callOptions(opts, 'predictEach');
-      if (!Array.isArray(inputs)) throw new InvalidOptionError('predictEach: inputs must be an array');
-      const settled = await predictor.predictSettled(
-        inputs.map((input, i) => toPredictorInput(input, i)),
-        o,
-      );
+      if (!Array.isArray(inputs)) throw new InvalidImageError('predictEach: inputs must be an array');
+      const settled: Settled[] = await predictor.predictSettled(inputs.map(toPredictorInput), o);
       return settled.map((s) => (s.ok ? { ok: true, faces: s.faces } : { ok: false, error: s.cause }));
     },
     modelDir: predictor.modelDir,
@@ -140,51 +148,15 @@ function wrap(predictor: Predictor, defaultMinScore: number | undefined): FacePr
     detector: predictor.detectorName,
     faceCrop: predictor.faceCrop,
     warnings: predictor.warnings,
-    get engine() {
-      return predictor.engine;
-    },
-    dispose() {
-      if (!disposed) predictor.dispose();
-      disposed = true;
-    },
+    engine: predictor.engine,
+    dispose: () => predictor.dispose(),
+    [Symbol.asyncDispose]: () => predictor.dispose(),
   };
 }
 
-/**
- * An ImageInput as the Node predictor takes it: paths and Buffers as they are, other byte arrays as a
- * Buffer over the same memory, raw pixels as RGB. Anything else is an InvalidImageError naming the input.
- */
-function toPredictorInput(input: ImageInput, index: number): PredictorInput {
-  const name = typeof input === 'string' ? input : `input ${index + 1}`;
-  if (typeof input === 'string') return input;
-  if (Buffer.isBuffer(input)) return input;
-  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  if (input && typeof input === 'object' && 'data' in input && 'width' in input && 'height' in input) {
-    return toRgb(input, name);
-  }
-  throw new InvalidImageError(
-    `${name}: not a readable image: expected a file path, a Buffer / Uint8Array of an encoded image, or { data, width, height } pixels`,
-  );
-}
-
-function toRgb(img: RawImage, name: string): PredictorInput {
-  const { data, width, height } = img;
-  const pixels = Number.isInteger(width) && Number.isInteger(height) ? width * height : NaN;
-  const channels = img.channels ?? (data?.length === pixels * 4 ? 4 : 3);
-  if (
-    !(data instanceof Uint8Array || data instanceof Uint8ClampedArray) ||
-    (channels !== 3 && channels !== 4)
-  )
-    throw new InvalidImageError(
-      `${name}: not a readable image: raw pixels need data (Uint8Array), width, height and 3 or 4 channels`,
-    );
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (channels === 3 || bytes.length !== pixels * 4) return { data: bytes, width, height };
-  const rgb = new Uint8Array(pixels * 3);
-  for (let i = 0, j = 0; i < bytes.length; i += 4, j += 3) {
-    rgb[j] = bytes[i]!;
-    rgb[j + 1] = bytes[i + 1]!;
-    rgb[j + 2] = bytes[i + 2]!;
-  }
-  return { data: rgb, width, height };
+/** Byte arrays as a Buffer over the same memory; the rest for the predictor to read or refuse. */
+function toPredictorInput(input: ImageInput): PredictorInput {
+  if (input instanceof Uint8Array && !Buffer.isBuffer(input))
+    return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  return input as PredictorInput;
 }

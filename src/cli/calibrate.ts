@@ -1,32 +1,31 @@
 import type { Command } from 'commander';
-import { backendOption } from './backend-option.js';
-import { numFlag } from './parse-number.js';
+import { CALIBRATE_OPTIONS } from '../api/calibrate.js';
+import { addFlags, typedFlags } from './flags.js';
 
-/** `agegender calibrate`: measure how the face detector's box sits in the training crops (see src/infer/calibrate.ts). */
+/** `agegender calibrate`: measure how the face detector's box sits in the training crops (api/calibrate.ts). */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('calibrate')
     .description(
       "Measure how detected face boxes sit inside the training crops; store it in the bundle's preprocess.json.",
-    )
-    .requiredOption('--model-dir <dir>', 'serving bundle whose preprocess.json gets the faceCrop rule')
-    .requiredOption('--img-dir <dir>', 'folder of training face crops (e.g. ../shared/data/utkface)')
-    .option(
-      '--count <n>',
-      'crops to measure, spread over the folder',
-      numFlag('--count', { int: true, min: 1 }),
-      500,
-    )
-    .option(
-      '--detector <name>',
-      'face detector: ssd (ssd-mobilenetv1) or tiny (tiny-face-detector)',
-      'ssd-mobilenetv1',
-    )
-    .addOption(backendOption())
-    .option('--dry-run', 'measure and print, but leave preprocess.json as it is')
+    );
+  addFlags(command, CALIBRATE_OPTIONS)
     .option('--json', 'print the result as JSON, no progress')
-    .action(async (opts) => {
-      const { runCalibrate } = await import('../infer/calibrate-command.js');
-      await runCalibrate(opts);
+    .action(async (flags: { json?: boolean }) => {
+      const { calibrate } = await import('../api/calibrate.js');
+      const r = await calibrate({
+        ...typedFlags(command, CALIBRATE_OPTIONS),
+        progress: flags.json ? undefined : 'stderr',
+      });
+      if (flags.json) {
+        console.log(JSON.stringify(r));
+        return;
+      }
+      const c = r.faceCrop;
+      console.log(
+        `${r.written ? `wrote faceCrop to ${r.file}` : 'measured (not written)'}: detector ${c.detector}, ` +
+          `scale ${c.scale} (MAD ${c.mad?.scale}), dx ${c.dx} (MAD ${c.mad?.dx}), dy ${c.dy} (MAD ${c.mad?.dy}) ` +
+          `from ${c.samples} of ${c.tried} crops (${r.skipped} without exactly one face, ${r.unreadable} unreadable)`,
+      );
     });
 }

@@ -6,7 +6,11 @@ import { register as registerExport } from './export.js';
 import { register as registerPreprocess } from './preprocess.js';
 import { register as registerDownload } from './download.js';
 import { register as registerPredict } from './predict.js';
+import { register as registerCalibrate } from './calibrate.js';
 import { register as registerServe } from './serve.js';
+
+/** Exit status of a usage error. */
+const USAGE = 2;
 
 /**
  * The `agegender` command line. Each command lives in its own small file that only parses arguments and
@@ -26,21 +30,28 @@ export async function main(argv: string[]): Promise<void> {
     registerPreprocess,
     registerDownload,
     registerPredict,
+    registerCalibrate,
     registerServe,
   ]) {
     register(program);
   }
+  // Errors before a command's action starts are usage errors (an unknown flag, a bad flag value): they
+  // exit 2, the convention; errors of the work itself exit 1.
+  let parsing = true;
+  program.hook('preAction', () => {
+    parsing = false;
+  });
   try {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; usage errors were already printed by commander.
-      process.exitCode = err.exitCode;
+      process.exitCode = err.exitCode === 0 ? 0 : USAGE;
       return;
     }
     if (err instanceof UserError) {
       console.error(`agegender: ${err.message}`);
-      process.exitCode = err.exitCode;
+      process.exitCode = parsing ? USAGE : err.exitCode;
       return;
     }
     console.error(`agegender: internal error: ${reason(err)}`);

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -83,62 +83,6 @@ function checkUrl(url: string): void {
     throw new UserError(`${url}: only http:// and https:// URLs can be downloaded, not ${protocol}//`);
 }
 
-/**
- * Appends a response's body to `part` (from `start`) and keeps every byte that arrived when the
- * connection drops: listening starts at once (a drop during an await would otherwise go unseen, its bytes
- * lost), bytes wait in memory until `ready` (the part's description is on disk), and the writes are
- * flushed before the drop is reported. Whatever reached the file is a correct prefix. Resolves with the
- * file's size when the body ended; rejects after flushing when it did not.
- */
-function appendBody(
-  res: IncomingMessage,
-  part: string,
-  start: number,
-  ready: Promise<unknown>,
-  onBytes: (bytes: number) => void,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let out: ReturnType<typeof createWriteStream> | null = null;
-    const waiting: Buffer[] = [];
-    let bytes = start;
-    let failure: Error | null = null;
-    let ended = false;
-    const end = (err?: Error) => {
-      if (err && !failure) failure = err;
-      ended = true;
-      if (out) out.end();
-    };
-    res.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      onBytes(bytes);
-      if (!out) return void waiting.push(chunk);
-      if (!out.write(chunk)) {
-        res.pause();
-        out.once('drain', () => res.resume());
-      }
-    });
-    res.once('end', () => end());
-    res.once('error', (err) => end(err));
-    res.once('close', () => end(res.complete ? undefined : new Error('connection closed early')));
-    ready.then(
-      () => {
-        out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
-        out.once('error', (err) => {
-          res.destroy();
-          reject(err);
-        });
-        out.once('finish', () => (failure ? reject(failure) : resolve(bytes)));
-        for (const chunk of waiting.splice(0)) out.write(chunk);
-        if (ended) out.end();
-      },
-      (err) => {
-        res.destroy();
-        reject(err);
-      },
-    );
-  });
-}
-
 async function sizeOf(file: string): Promise<number> {
   return (await fs.stat(file).catch(() => null))?.size ?? 0;
 }
@@ -190,6 +134,7 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
       }
       try {
         const res = await get(url, headers);
+        const writeBody = bodyReader(res);
         const status = res.statusCode ?? 0;
         if (status === 416 && have > 0) {
           // Our part is no smaller than the file: either complete or stale; the size decides.
@@ -226,14 +171,16 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
           return typeof v === 'string' ? v : null;
         };
         info = { url, total, etag: header('etag'), lastModified: header('last-modified') };
-        show(start, total);
-        const bytes = await appendBody(
-          res,
-          part,
-          start,
-          writeFileAtomic(infoFile, JSON.stringify(info)),
-          (n) => show(n, total),
-        );
+        await writeFileAtomic(infoFile, JSON.stringify(info));
+        let bytes = start;
+        show(bytes, total);
+        // Sequential appends: whatever reached the file is a correct prefix, whenever the connection drops.
+        const fh = await fs.open(part, start > 0 ? 'a' : 'w');
+        try {
+          await writeBody(fh, (n) => show((bytes += n), total));
+        } finally {
+          await fh.close();
+        }
         if (total === null) break;
         if (bytes === total) break;
         throw new Error(`connection ended after ${bytes} of ${total} bytes`);
@@ -390,4 +337,40 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
   if (!opts.keepTar) await fs.rm(tarFile, { force: true });
   else if (!(await fs.lstat(keptTar).catch(() => null))) await fs.rename(tarFile, keptTar);
   return { dataset, url, bytes, dir, mat };
+}
+
+/**
+ * Starts reading a response body at once, before the caller has a file to write it to, and returns the
+ * function that writes it there in arrival order. Since Node 22 a dropped connection destroys the response
+ * and discards what it had buffered, so the bytes must leave it as they arrive: they are the ones a resume
+ * should not fetch again. Reading pauses while over 8 MiB wait for the disk.
+ */
+function bodyReader(res: IncomingMessage) {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let error: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = () => wake?.();
+  res.on('data', (chunk: Buffer) => {
+    queue.push(chunk);
+    if ((queued += chunk.length) > 8 * MiB) res.pause();
+    notify();
+  });
+  // A dropped connection may end with 'error' or only with 'close': the caller compares the byte count.
+  for (const event of ['end', 'close'] as const) res.once(event, () => ((ended = true), notify()));
+  res.once('error', (err) => ((error = err), (ended = true), notify()));
+  return async (fh: fs.FileHandle, onWritten: (bytes: number) => void): Promise<void> => {
+    for (;;) {
+      for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+        await fh.write(chunk);
+        queued -= chunk.length;
+        onWritten(chunk.length);
+      }
+      if (ended) break;
+      if (res.isPaused()) res.resume();
+      await new Promise<void>((r) => (wake = r));
+    }
+    if (error) throw error;
+  };
 }

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { UserError, reason } from '../util/errors.js';
+import { EngineInUseError, UserError, reason } from '../util/errors.js';
 import { type BackendChoice, PRECISION_CHOICES, type Precision } from './backend-choices.js';
 import { registerFastBatchNormGrad } from './batchnorm-grad.js';
 import { installFusedBatchNormTraining } from './batchnorm-train.js';
@@ -42,6 +42,8 @@ export interface BackendInfo {
 
 const require = createRequire(import.meta.url);
 let current: BackendInfo | undefined;
+/** Live predictors on the current engine (leaseEngine). */
+let leases = 0;
 let pending: Promise<BackendInfo> | undefined;
 let pendingKey = '';
 
@@ -180,6 +182,9 @@ async function start(opts: BackendOptions): Promise<BackendInfo> {
   if (choice === 'cpu') {
     await tf.setBackend('cpu');
     await tf.ready();
+    // Its first tensor would print tfjs's "install our node backend" banner, on the host's stdout.
+    const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+    if (cpu) cpu.firstUse = false;
     if (precision === 'bf16') notice(quiet, 'bf16 needs oneDNN (wasm+dnnl); computing in f32');
     return { name: 'cpu', engine: 'cpu', threads: 1, precision: 'f32' };
   }
@@ -207,6 +212,11 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
     return current;
   }
   if (pending && key === pendingKey) return pending;
+  if (leases > 0 && current)
+    throw new EngineInUseError(
+      `the ${current.engine} engine is in use by a live predictor; cannot start ${opts.backend ?? 'auto'} ` +
+        `with other settings in this process (dispose the predictors first, or ask for 'auto')`,
+    );
   pendingKey = key;
   // Gradients are registered for every backend, so this override goes with the engine, not a model.
   registerFastBatchNormGrad();
@@ -223,6 +233,40 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
     },
   );
   return pending;
+}
+
+/**
+ * Starts the engine for a predictor and holds it until `release`: while a lease is held, no other
+ * backend or thread count can be started in this process (EngineInUseError), so a live predictor never
+ * has its engine switched under it. 'auto', or the running engine's own name, joins the running engine.
+ */
+export async function leaseEngine(
+  opts: BackendOptions = {},
+): Promise<{ info: BackendInfo; release: () => void }> {
+  const choice = opts.backend ?? 'auto';
+  let info: BackendInfo;
+  if (leases > 0 && current && tf.getBackend() === current.name) {
+    const sameEngine = choice === 'auto' || choice === current.engine;
+    const sameThreads = opts.threads === undefined || opts.threads === current.threads;
+    if (!sameEngine || !sameThreads)
+      throw new EngineInUseError(
+        `the ${current.engine} engine (${current.threads} thread${current.threads === 1 ? '' : 's'}) is in use ` +
+          `by a live predictor; cannot start ${choice}${opts.threads ? ` on ${opts.threads} threads` : ''} ` +
+          `in this process: dispose that predictor first, or load with backend 'auto'`,
+      );
+    info = current;
+  } else {
+    info = await initBackend(opts);
+  }
+  leases++;
+  let released = false;
+  return {
+    info,
+    release: () => {
+      if (!released) leases--;
+      released = true;
+    },
+  };
 }
 
 /**

@@ -19,7 +19,7 @@ export { readPreprocessSpec };
  * with room around it, as in a photo, instead of touching the image border), the detector runs, and
  * for crops with exactly one face we record scale = crop side / max(w, h) and the crop centre's offset
  * from the box centre in box units. The medians are the rule predict applies to every detected face
- * (src/infer/face-crop.ts cropRegion), so a face in a photo is framed like a training crop.
+ * (src/infer/crop-rule.ts cropRegion), so a face in a photo is framed like a training crop.
  */
 
 /** Canvas side = CANVAS_FACTOR * crop side. SSD medians: factor 2 -> scale 1.044, 3 -> 1.050, 4 -> 1.047

@@ -6,13 +6,13 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { reason } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { loadDetector, type DetectorName } from './detector.js';
-import { cropRegion } from './face-crop.js';
+import { cropRegion } from './crop-rule.js';
 import { detectWithMargin } from './predictor.js';
 import { ensureBackend } from './tf-backend.js';
 
 /**
  * Frames training photos exactly as `predict` frames faces: the same detector (with its second pass on
- * a black canvas for tight crops), the best-scoring face, and the bundle's crop rule (face-crop.ts). Crops
+ * a black canvas for tight crops), the best-scoring face, and the bundle's crop rule (crop-rule.ts). Crops
  * cut from these regions (data/crops.ts, cropSquare) are then what the model sees at predict time, which
  * removes the train/serve skew of training on a dataset's own framing and predicting on detector boxes.
  *

@@ -1,22 +1,28 @@
 /**
  * Every error the API answers has one shape, `{ error: { code, message } }`, so a client can branch on a
- * stable `code` and show `message` as is. The codes are listed in the OpenAPI description.
+ * stable `code` and show `message` as is. The codes are listed in the OpenAPI document's error schemas.
  */
-export type ErrorCode =
-  | 'bad_request'
-  | 'missing_image'
-  | 'invalid_parameter'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'body_too_large'
-  | 'too_many_parts'
-  | 'image_too_large'
-  | 'unsupported_media_type'
-  | 'unsupported_image_format'
-  | 'invalid_image'
-  | 'truncated_image'
-  | 'busy'
-  | 'internal_error';
+export const ERROR_CODES = [
+  'bad_request',
+  'missing_image',
+  'invalid_parameter',
+  'not_found',
+  'method_not_allowed',
+  'request_timeout',
+  'body_too_large',
+  'too_many_parts',
+  'image_too_large',
+  'header_too_large',
+  'unsupported_media_type',
+  'unsupported_image_format',
+  'invalid_image',
+  'truncated_image',
+  'busy',
+  'model_error',
+  'internal_error',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };
@@ -73,4 +79,44 @@ export function toHttpError(err: unknown): HttpError {
   if (status >= 400 && status < 500) return new HttpError(status, 'bad_request', message);
   // Anything else is our bug: do not leak internals to the client.
   return new HttpError(500, 'internal_error', 'internal error (see the server log)');
+}
+
+/**
+ * The same error as a whole HTTP/1.1 response, for the errors Node's parser raises before fastify sees a
+ * request (a header over the size limit, a request not received within the timeout, bytes that are not
+ * HTTP): the connection is closed after it.
+ */
+export function rawErrorResponse(err: HttpError): string {
+  const body = JSON.stringify(err.body());
+  return (
+    `HTTP/1.1 ${err.statusCode} ${STATUS_TEXT[err.statusCode] ?? 'Error'}\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
+
+/** Node's parser errors (the clientError event) as API errors; `timeouts` as the server set them. */
+export function clientError(
+  err: NodeJS.ErrnoException,
+  timeouts: { requestTimeoutS: number; headersTimeoutS: number },
+): HttpError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new HttpError(431, 'header_too_large', 'request headers are over the size limit');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new HttpError(
+        408,
+        'request_timeout',
+        `the request was not received in time (headers within ${timeouts.headersTimeoutS} s, ` +
+          `the whole request within ${timeouts.requestTimeoutS} s)`,
+      );
+    default:
+      return new HttpError(400, 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  }
 }

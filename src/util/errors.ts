@@ -49,3 +49,18 @@ export class InvalidOptionError extends UserError {
   readonly code = 'invalid_option';
   override name = 'InvalidOptionError';
 }
+
+/** A predictor used after dispose(): predictions already running when it was called still finish. */
+export class PredictorDisposedError extends UserError {
+  readonly code = 'predictor_disposed';
+  override name = 'PredictorDisposedError';
+}
+
+/**
+ * tfjs runs one engine per process (per page in a browser): a predictor asking for another one than the
+ * live predictors run on is refused rather than switching the engine under them.
+ */
+export class EngineInUseError extends UserError {
+  readonly code = 'engine_in_use';
+  override name = 'EngineInUseError';
+}

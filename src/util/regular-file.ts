@@ -6,9 +6,11 @@ import { UserError } from './errors.js';
  * until some other process writes to it, so `photo.jpg` made with mkfifo would hang a command forever,
  * and /dev/zero never ends. The file is opened without blocking and checked before a byte is read.
  */
-export async function readRegularFile(file: string): Promise<Buffer> {
+export async function readRegularFile(file: string, maxBytes = Infinity): Promise<Buffer> {
   const handle = await openRegular(file);
   try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) throw new UserError(`${file}: ${size} bytes, over the limit of ${maxBytes}`);
     return await handle.readFile();
   } finally {
     await handle.close();

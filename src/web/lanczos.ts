@@ -1,4 +1,4 @@
-// sharp's resize with its default kernel (lanczos3, the one preprocess.json names) in plain TypeScript:
+// sharp's resize with the kernels a preprocess.json may name (lanczos3, the default; cubic; linear) in plain TypeScript:
 // the browser entry's stand-in for sharp. The canvas's own scaler differs enough to move an ambiguous
 // face by several years, so the page resamples like the server instead. libvips shrinks with the
 // Lanczos-3 kernel, centre-aligned and widened by the shrink factor, but enlarges with its bicubic
@@ -26,14 +26,30 @@ function catmullRom(x: number): number {
   return 0;
 }
 
+/** Triangle: libvips's "linear" kernel, and its bilinear interpolator. */
+function triangle(x: number): number {
+  const a = Math.abs(x);
+  return a < 1 ? 1 - a : 0;
+}
+
+/** The kernels a bundle's preprocess.json may name (resize.kernel), with their half-widths. */
+export type ResizeKernel = 'lanczos3' | 'cubic' | 'linear';
+const KERNELS: Record<ResizeKernel, { fn: (x: number) => number; support: number }> = {
+  lanczos3: { fn: lanczos3, support: 3 },
+  cubic: { fn: catmullRom, support: 2 },
+  linear: { fn: triangle, support: 1 },
+};
+
 /** For each output index: the first input index and the normalised weights. */
-function taps(inSize: number, outSize: number): Taps[] {
+function taps(inSize: number, outSize: number, name: ResizeKernel): Taps[] {
   const scale = inSize / outSize;
   const enlarge = outSize > inSize;
-  // Shrinking: Lanczos-3 widened by the factor; enlarging: Catmull-Rom over 4 input pixels.
-  const support = enlarge ? 2 : 3 * Math.max(1, scale);
+  // Shrinking: the kernel widened by the factor; enlarging: libvips's interpolator (bilinear for 'linear',
+  // else bicubic = Catmull-Rom), unwidened.
+  const k = enlarge ? (name === 'linear' ? KERNELS.linear : KERNELS.cubic) : KERNELS[name];
+  const support = k.support * (enlarge ? 1 : Math.max(1, scale));
   const stretch = enlarge ? 1 : Math.max(1, scale);
-  const kernel = enlarge ? catmullRom : lanczos3;
+  const kernel = k.fn;
   const out: Taps[] = [];
   for (let o = 0; o < outSize; o++) {
     const centre = enlarge ? o * scale - 0.5 : (o + 0.5) * scale - 0.5;
@@ -52,16 +68,17 @@ function taps(inSize: number, outSize: number): Taps[] {
   return out;
 }
 
-/** Separable resize of HWC RGB (inW x inH) to outW x outH, as sharp's default; edges are clamped. */
+/** Separable resize of HWC RGB (inW x inH) to outW x outH, as sharp's with `kernel`; edges are clamped. */
 export function lanczosResize(
   rgb: Uint8Array,
   inW: number,
   inH: number,
   outW: number,
   outH: number,
+  kernel: ResizeKernel = 'lanczos3',
 ): Uint8Array {
-  const tx = taps(inW, outW);
-  const ty = taps(inH, outH);
+  const tx = taps(inW, outW, kernel);
+  const ty = taps(inH, outH, kernel);
   const clamp = (i: number, n: number) => Math.min(n - 1, Math.max(0, i));
   const rows = new Float32Array(inH * outW * 3); // horizontal pass: inH rows x outW columns
   const roundRows = outW > inW; // libvips's enlargement keeps bytes between the passes

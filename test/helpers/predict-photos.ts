@@ -6,7 +6,7 @@ import { pickUtkface, utkfaceDir, type UtkSample } from './fixtures.js';
 /**
  * "Group photos" for detection tests and benches: real UTKFace crops, resized to varied sizes, pasted
  * at known places on a larger plain or noisy background. The placed square of each crop is the ground
- * truth; a detector's box maps onto it through the calibrated crop rule (src/infer/face-crop.ts).
+ * truth; a detector's box maps onto it through the calibrated crop rule (src/infer/crop-rule.ts).
  * Built in memory from ../shared; nothing is copied into the repo.
  */
 export interface PlacedFace extends UtkSample {

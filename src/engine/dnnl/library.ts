@@ -206,13 +206,10 @@ export function loadDnnl(): DnnlApi | { reason: string } {
   const tried: string[] = [];
   // A library named in AGEGENDER_DNNL_LIB is the only one tried (so that a wrong one is not papered over).
   const names = process.env.AGEGENDER_DNNL_LIB ? [process.env.AGEGENDER_DNNL_LIB] : CANDIDATES;
-  // oneDNN's OpenMP threads spin for a while after each primitive by default, stealing the cores the
-  // wasm thread pool needs for the element-wise kernels that come next; libgomp reads this at load.
-  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   for (const name of names) {
     let lib: ReturnType<Koffi['load']>;
     try {
-      lib = koffi.load(name);
+      lib = withPassiveOmp(() => koffi.load(name));
     } catch (err) {
       tried.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
       continue;
@@ -224,6 +221,22 @@ export function loadDnnl(): DnnlApi | { reason: string } {
     }
   }
   return { reason: `oneDNN not found (apt-get install libdnnl2); tried ${tried.join('; ')}` };
+}
+
+/**
+ * oneDNN's OpenMP threads spin for a while after each primitive by default, stealing the cores the wasm
+ * thread pool needs for the element-wise kernels that come next. libgomp reads OMP_WAIT_POLICY once, when
+ * it is loaded: so PASSIVE is set only for the load (unless the user set a policy) and removed right after,
+ * leaving the host process's environment as it was. A user's own OMP_WAIT_POLICY is used as is.
+ */
+function withPassiveOmp<T>(load: () => T): T {
+  if (process.env.OMP_WAIT_POLICY !== undefined) return load();
+  process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  try {
+    return load();
+  } finally {
+    delete process.env.OMP_WAIT_POLICY;
+  }
 }
 
 function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
