@@ -15,6 +15,7 @@ export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evalu
 export { finetune, type FinetuneOptions, type FinetuneResult } from './api/finetune.js';
 export { exportCheckpoint, type ExportOptions, type ExportResult } from './api/export.js';
 export {
+  preprocess,
   preprocessAaf,
   preprocessCsv,
   preprocessImdbWiki,
@@ -23,6 +24,7 @@ export {
   type CsvPreprocessOptions,
   type ImdbWikiPreprocessOptions,
   type PreprocessOptions,
+  type PreprocessOptionsOf,
   type PreprocessSummary,
   type SplitRatio,
   type UtkfacePreprocessOptions,

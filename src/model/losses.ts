@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { AGE_CLASSES } from '../data/preprocess-spec.js';
 
-export const AGE_CLASSES = 101;
+export { AGE_CLASSES };
 
 /**
  * Targets for the age head, [N * 101] row-major. With `sigma` 0: one-hot on the true age (DEX, the
