@@ -7,6 +7,7 @@ import { evaluate } from '../src/api/evaluate.js';
 import { exportLatest } from '../src/train/export.js';
 import { type TrainOptions, train } from '../src/api/train.js';
 import { UserError } from '../src/util/errors.js';
+import { FolderLockedError, lockFolder } from '../src/util/folder-lock.js';
 import { pickUtkface, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';
 import { runCli } from './helpers/spawn-cli.js';
@@ -134,8 +135,26 @@ test('a --model-dir that is a file is a one-line error, not an internal one', as
   await assert.rejects(
     train(base(trainCsv)),
     (e: unknown) =>
-      e instanceof UserError && /--model-dir .*train\.csv: is a file, not a run directory/.test(e.message),
+      e instanceof UserError && /train\.csv: exists and is a file, not a folder/.test(e.message),
   );
+});
+
+test('a second run into a run folder in use fails at once, naming the run that holds it', async () => {
+  const modelDir = path.join(dir, 'locked');
+  await fs.mkdir(modelDir);
+  // This process holds the folder, as a first `agegender train` would.
+  const release = await lockFolder(modelDir, 'agegender train');
+  try {
+    await assert.rejects(
+      train(base(modelDir)),
+      (e: unknown) =>
+        e instanceof FolderLockedError &&
+        new RegExp(`in use by agegender train \\(pid ${process.pid} `).test(e.message),
+    );
+    assert.deepEqual(await fs.readdir(modelDir), ['.agegender.lock'], 'the second run wrote nothing');
+  } finally {
+    await release();
+  }
 });
 
 /** Overwrites a weights file with NaN: float32 NaN, or float16 NaN (0xffff) for a float16 bundle. */

@@ -10,6 +10,8 @@ import { createAdam } from '../engine/adam.js';
 import { DEFAULT_LR, buildModel } from '../model/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';
+import { withFolderLock } from '../util/folder-lock.js';
+import { makeDir } from '../util/make-dir.js';
 import { UserError } from '../util/errors.js';
 import { checkFits, setupBackend } from './backend-setup.js';
 import { type RunState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -46,6 +48,14 @@ export interface TrainResult {
 
 export async function train(opts: TrainSettings): Promise<TrainResult> {
   throwIfStopped(opts.signal, 'train');
+  // One run at a time in a run folder: a second one fails at once, naming the first (util/folder-lock.ts).
+  if (!opts.resume) await makeDir(opts.modelDir);
+  else if (!(await exists(opts.modelDir)))
+    throw new UserError(`${opts.modelDir}: no such run folder to resume (start it without --resume)`);
+  return withFolderLock(opts.modelDir, 'agegender train', () => trainInFolder(opts));
+}
+
+async function trainInFolder(opts: TrainSettings): Promise<TrainResult> {
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   const backend = await setupBackend(opts.backend, opts.threads, opts.precision);
   const { run, resumed } = await startRun(opts);
@@ -233,12 +243,8 @@ async function startRun(opts: TrainSettings) {
     throw new UserError(
       `${opts.modelDir}: already holds a run; add --resume to continue it, or use another --model-dir`,
     );
-  const st = await fs.stat(opts.modelDir).catch(() => null);
-  if (st && !st.isDirectory())
-    throw new UserError(`--model-dir ${opts.modelDir}: is a file, not a run directory`);
   if (!opts.imgDir || !opts.trainCsv || !opts.valCsv)
     throw new UserError('--img-dir, --train-csv and --val-csv are required (except with --resume)');
-  await fs.mkdir(opts.modelDir, { recursive: true });
   const run: RunState = {
     format: 'agegender-checkpoint',
     version: 1,

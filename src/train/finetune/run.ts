@@ -16,6 +16,8 @@ import { throwIfStopped } from '../fit.js';
 import { writeServingBundle } from '../serving-export.js';
 import { trainFullPhase } from './full-phase.js';
 import { trainHeadsPhase } from './heads-phase.js';
+import { withFolderLock } from '../../util/folder-lock.js';
+import { makeDir } from '../../util/make-dir.js';
 
 /**
  * Fine-tuning the pretrained dlib face-recognition ResNet into an age/gender model (the recipe of
@@ -57,7 +59,6 @@ export async function finetune(
   faceCrop: FaceCropRule | null,
 ): Promise<FinetuneResult> {
   throwIfStopped(opts.signal, 'finetune');
-  const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   const t0 = Date.now();
   const sets: DataSet[] = opts.data.map((dir) => ({
     name: path.basename(path.resolve(dir)),
@@ -65,9 +66,22 @@ export async function finetune(
     trainCsv: path.join(dir, 'train.csv'),
     valCsv: path.join(dir, 'val.csv'),
   }));
-  for (const folder of [opts.modelDir, opts.featureCache])
-    if (folder && (await fs.stat(folder).catch(() => null))?.isDirectory() === false)
-      throw new UserError(`${folder}: is a file, not a folder`);
+  if (opts.featureCache && (await fs.stat(opts.featureCache).catch(() => null))?.isDirectory() === false)
+    throw new UserError(`${opts.featureCache}: is a file, not a folder`);
+  // One run at a time in a run folder: a second one fails at once, naming the first (util/folder-lock.ts).
+  await makeDir(opts.modelDir);
+  return withFolderLock(opts.modelDir, 'agegender finetune', () =>
+    finetuneInFolder(opts, faceCrop, sets, t0),
+  );
+}
+
+async function finetuneInFolder(
+  opts: FinetuneSettings,
+  faceCrop: FaceCropRule | null,
+  sets: DataSet[],
+  t0: number,
+): Promise<FinetuneResult> {
+  const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   if (await exists(path.join(opts.modelDir, 'serving')))
     throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
@@ -79,7 +93,6 @@ export async function finetune(
     })),
   );
   const engine = await setupBackend(opts.backend, opts.threads);
-  await fs.mkdir(opts.modelDir, { recursive: true });
   const history: object[] = [];
   const record = async (line: object) => {
     history.push(line);
