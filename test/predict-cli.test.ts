@@ -187,6 +187,23 @@ test('--annotate: boxes drawn on the photo; a directory of annotated copies for 
   assert.deepEqual((await fs.readdir(outDir)).sort(), ['empty.png', 'group0.jpg', 'group1.jpg']);
 });
 
+test('--annotate replaces only copies it wrote: a file of the user under that name is refused and kept', async () => {
+  const out = path.join(dir, 'again.jpg');
+  let run = await runCli(['predict', group[0]!, '--annotate', out, '--model-dir', bundle]);
+  assert.equal(run.code, 0, run.stderr);
+  // Annotating again over its own copy works.
+  run = await runCli(['predict', group[0]!, '--annotate', out, '--model-dir', bundle]);
+  assert.equal(run.code, 0, run.stderr);
+  // A photo of the user's (any file agegender did not write) under the target name is never replaced.
+  const precious = path.join(dir, 'precious.jpg');
+  await fs.copyFile(group[1]!, precious);
+  const before = await fs.readFile(precious);
+  run = await runCli(['predict', group[0]!, '--annotate', precious, '--model-dir', bundle]);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /precious\.jpg exists and was not written by agegender/);
+  assert.deepEqual(await fs.readFile(precious), before);
+});
+
 test('a model folder that is not a bundle: one line naming the file, exit status 1', async () => {
   const run = await runCli(['predict', crop, '--model-dir', path.join(dir, 'photos')]);
   assert.equal(run.code, 1);

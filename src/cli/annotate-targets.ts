@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { isAnnotatableName } from '../infer/annotate.js';
+import { isAnnotatableName, isAnnotatedCopy } from '../infer/annotate.js';
 
 /**
  * Where `predict --annotate <path>` writes each annotated copy, decided before any work so that no copy
@@ -21,6 +21,18 @@ export async function annotateClash(files: string[], targets: string[]): Promise
   for (const t of targets) {
     const hit = inputs.get(await real(t));
     if (hit) return hit;
+  }
+  return null;
+}
+
+/**
+ * The first target that exists and is not an annotated copy agegender wrote (a photo of the user's, any
+ * other file), or null: such a file is never replaced. A FIFO or device counts as foreign too.
+ */
+export async function foreignTarget(targets: string[]): Promise<string | null> {
+  for (const t of targets) {
+    const st = await fs.stat(t).catch(() => null);
+    if (st && (!st.isFile() || !(await isAnnotatedCopy(t)))) return t;
   }
   return null;
 }

@@ -118,7 +118,7 @@ export async function runPredict(
     return 1;
   }
 
-  const { annotatedTargets, annotateClash } = await import('./annotate-targets.js');
+  const { annotatedTargets, annotateClash, foreignTarget } = await import('./annotate-targets.js');
   const targets = opts.annotate ? annotatedTargets(files, opts.annotate) : null;
   if (targets) {
     const clash = await annotateClash(files, targets.paths);
@@ -126,6 +126,14 @@ export async function runPredict(
       io.err(
         `agegender: --annotate ${opts.annotate}: would overwrite the input photo ${clash}; ` +
           'write the annotated copies to another file or folder',
+      );
+      return 1;
+    }
+    const foreign = await foreignTarget(targets.paths);
+    if (foreign) {
+      io.err(
+        `agegender: --annotate ${opts.annotate}: ${foreign} exists and was not written by agegender; ` +
+          'remove it or write the annotated copies elsewhere',
       );
       return 1;
     }

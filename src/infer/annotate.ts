@@ -15,6 +15,20 @@ const FORMATS: Record<string, 'jpeg' | 'png' | 'webp' | 'avif' | 'tiff'> = {
   '.tiff': 'tiff',
 };
 
+/**
+ * The EXIF Software tag of every annotated copy: what lets a later `--annotate` replace a copy it wrote,
+ * and refuse any other file of that name (agegender writes only files it made).
+ */
+const ANNOTATED_BY = 'agegender annotate';
+
+/** True when `file` is an image that annotate wrote (its EXIF says so). */
+export async function isAnnotatedCopy(file: string): Promise<boolean> {
+  const meta = await sharp(file)
+    .metadata()
+    .catch(() => null);
+  return Boolean(meta?.exif?.includes(ANNOTATED_BY));
+}
+
 /** True when `file` ends in an image extension annotate can write. */
 export function isAnnotatableName(file: string): boolean {
   return path.extname(file).toLowerCase() in FORMATS;
@@ -61,6 +75,7 @@ export async function annotate(input: string | Buffer, faces: FaceResult[], outF
   const svg = Buffer.from(overlaySvg(width, height, faces));
   const out = await sharp(data, { raw: { width, height, channels: 3 } })
     .composite([{ input: svg, left: 0, top: 0 }])
+    .withExif({ IFD0: { Software: ANNOTATED_BY } })
     .toFormat(format)
     .toBuffer();
   await writeFileAtomic(outFile, out);
