@@ -12,7 +12,7 @@ import { round } from '../util/round.js';
 import { clipBox, cropRegion } from './crop-rule.js';
 import { fromMarginCanvas, marginLayout } from './detector-options.js';
 import type { Detection, FaceDetector } from './face-api-detector.js';
-import { classifyFaceCrops } from './readout.js';
+import { classifyFaceCrops, type FaceAnswer } from './readout.js';
 import type { Box, FaceResult } from './types.js';
 
 /**
@@ -57,8 +57,11 @@ export interface DecodedImage extends Rgb {
   originalHeight: number;
 }
 
-/** One face's answer; with `crop: true`, also the pixels the network saw (imageSize square, RGB). */
-export type Face = FaceResult & { crop?: Rgb };
+/**
+ * One face's answer; with `crop: true`, also the pixels the network saw (imageSize square, RGB); with
+ * `ageDistribution: true`, the age head's softmax (class i = age.min + i, before any ageCalibration).
+ */
+export type Face = FaceResult & { crop?: Rgb; ageDistribution?: Float32Array };
 
 /** One input's outcome: its faces, or the typed error naming it. */
 export type Settled =
@@ -77,6 +80,8 @@ export interface RunOptions {
   minScore?: number;
   /** Add each face's crop (the network's input) as `crop`. */
   crop?: boolean;
+  /** Add each face's age distribution as `ageDistribution` (for fitting and checking calibrations). */
+  ageDistribution?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: PredictProgress) => void;
 }
@@ -205,7 +210,10 @@ export class FacePipeline {
     for (let start = 0; start < faces.length; start += MODEL_BATCH) {
       opts.signal?.throwIfAborted();
       const chunk = faces.slice(start, start + MODEL_BATCH);
-      const results = await this.classify(chunk.map((f) => f.pixels));
+      const results = await this.classify(
+        chunk.map((f) => f.pixels),
+        opts.ageDistribution,
+      );
       chunk.forEach((f, k) => {
         const slot = out[f.input]!;
         if (!slot.ok) return;
@@ -218,9 +226,9 @@ export class FacePipeline {
   }
 
   /** The network on preprocessed face crops (HWC uint8, imageSize square): age and gender per face. */
-  async classify(crops: Uint8Array[]): Promise<Omit<FaceResult, 'box' | 'score'>[]> {
+  async classify(crops: Uint8Array[], withDistribution = false): Promise<FaceAnswer[]> {
     const { tf, model, spec, source } = this.parts;
-    const answers = await classifyFaceCrops(tf, model, crops, spec);
+    const answers = await classifyFaceCrops(tf, model, crops, spec, withDistribution);
     // Untrained or damaged weights give NaN; an answer like "F/NaN" must not pass for a prediction.
     if (answers.some((a) => !Number.isFinite(a.age) || !Number.isFinite(a.pMale)))
       throw new ModelError(
