@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ageCalibrationProblem, parsePreprocessSpec } from '../src/data/bundle-format.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
-import { calibrateAge } from '../src/infer/age-calibration.js';
+import { calibrateAge, fitAgeCalibration, isotonic } from '../src/infer/age-calibration.js';
 import { Predictor } from '../src/infer/predictor.js';
 import { readOut } from '../src/infer/readout.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';
@@ -35,6 +35,38 @@ describe('calibrateAge', () => {
       assert.ok(age >= prev, `age(${raw}) = ${age} < ${prev}`);
       prev = age;
     }
+  });
+});
+
+describe('fitting a map', () => {
+  test('pool-adjacent-violators gives the closest non-decreasing sequence', () => {
+    assert.deepEqual(isotonic([1, 3, 2, 4]), [1, 2.5, 2.5, 4]);
+    assert.deepEqual(isotonic([5, 4, 3]), [4, 4, 4]);
+    assert.deepEqual(isotonic([1, 3, 2], [1, 1, 3]), [1, 2.25, 2.25]);
+  });
+
+  test('each method undoes a pull toward the middle (raw = 20 + age / 2)', () => {
+    const answers = [];
+    for (let age = 0; age <= 80; age++) for (let k = 0; k < 5; k++) answers.push({ age, raw: 20 + age / 2 });
+    for (const method of ['isotonic', 'inverse', 'quantile'] as const) {
+      const map = fitAgeCalibration(answers, method, 16);
+      assert.equal(ageCalibrationProblem(map), null, method);
+      for (const age of [5, 17, 40, 63, 75])
+        assert.ok(Math.abs(calibrateAge(20 + age / 2, map) - age) < 1, `${method}: ${age}`);
+    }
+  });
+
+  test('with noise, inverse leaves each true age unbiased where isotonic keeps the pull', () => {
+    // Two answers per age, 6 years either side of the pulled value: E[age | raw] is shrunk, E[raw | age] not.
+    const answers = [];
+    for (let age = 0; age <= 80; age++)
+      for (const e of [-6, 6]) for (let k = 0; k < 3; k++) answers.push({ age, raw: 20 + age / 2 + e });
+    const inverse = fitAgeCalibration(answers, 'inverse', 20);
+    const iso = fitAgeCalibration(answers, 'isotonic', 20);
+    const bias = (map: typeof inverse, age: number) =>
+      (calibrateAge(20 + age / 2 - 6, map) + calibrateAge(20 + age / 2 + 6, map)) / 2 - age;
+    assert.ok(Math.abs(bias(inverse, 40)) < 1.5, `inverse at 40: ${bias(inverse, 40)}`);
+    assert.ok(bias(iso, 70) < bias(inverse, 70) - 1, 'isotonic answers the old younger');
   });
 });
 
