@@ -92,6 +92,7 @@ export function fitAgeCalibration(
   answers: RawAnswer[],
   method: 'isotonic' | 'inverse' | 'quantile',
   bins = 24,
+  range: { min: number; max: number } = { min: 0, max: 100 },
 ): AgeCalibration {
   if (answers.length < 2) throw new Error('need at least 2 labelled answers to fit an age calibration');
   let map: AgeCalibration;
@@ -116,5 +117,25 @@ export function fitAgeCalibration(
       bins,
     );
   }
-  return { from: map.from.map(round3), to: map.to.map(round3) };
+  // Beyond the fitting data, run to the ends of the age range (raw min -> min, raw max -> max) rather than
+  // holding the end knots' ages: a set without babies must not lift every baby to its youngest age.
+  const from: number[] = [];
+  const to: number[] = [];
+  map.from.forEach((x, i) => {
+    const [fx, fy] = [round3(x), round3(map.to[i]!)];
+    if (from.length > 0 && fx <= from.at(-1)!) to[to.length - 1] = Math.max(to.at(-1)!, fy);
+    else {
+      from.push(fx);
+      to.push(fy);
+    }
+  });
+  if (from[0]! > range.min && to[0]! >= range.min) {
+    from.unshift(range.min);
+    to.unshift(range.min);
+  }
+  if (from.at(-1)! < range.max && to.at(-1)! <= range.max) {
+    from.push(range.max);
+    to.push(range.max);
+  }
+  return { from, to };
 }
