@@ -23,6 +23,8 @@ export interface AgeScores {
   bias: number;
   cs5: number;
   ageGroup: number;
+  /** Mean of the groups' accuracies (groups with images): the age-group accuracy on a set of equal groups. */
+  balanced: number;
   byGroup: Record<string, GroupScore>;
 }
 
@@ -53,6 +55,7 @@ export function scoreAges(trueAges: number[], predicted: (number | null)[]): Age
       s.right++;
     }
   });
+  const present = g.filter((s) => s.n > 0);
   return {
     n: trueAges.length,
     found,
@@ -60,6 +63,7 @@ export function scoreAges(trueAges: number[], predicted: (number | null)[]): Age
     bias: r3(signed / Math.max(1, found)),
     cs5: r3(within5 / Math.max(1, found)),
     ageGroup: r3(right / Math.max(1, trueAges.length)),
+    balanced: r3(present.reduce((sum, s) => sum + s.right / s.n, 0) / Math.max(1, present.length)),
     byGroup: Object.fromEntries(
       GROUPS.map((name, k) => {
         const s = g[k]!;
@@ -120,6 +124,7 @@ export function groupTable(cols: Record<string, AgeScores>): string[] {
   const all = (f: (s: AgeScores) => string) => names.map((k) => f(cols[k]!)).join(' / ');
   lines.push(
     `| all | ${cols[names[0]!]!.n} | ${all((s) => pct(s.ageGroup))} | ${all((s) => s.mae.toFixed(2))} | ${all((s) => signedYrs(s.bias))} |`,
+    `| mean of the groups | | ${all((s) => pct(s.balanced))} | | |`,
   );
   return lines;
 }

@@ -133,7 +133,7 @@ const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
 const worstBias = (s: AgeScores) =>
   Math.max(...Object.values(s.byGroup).map((g) => (g.bias == null ? 0 : Math.abs(g.bias))));
 const summary = (s: AgeScores) =>
-  `age groups ${pct(s.ageGroup)}, MAE ${s.mae.toFixed(2)}, worst group bias ${worstBias(s).toFixed(2)}`;
+  `age groups ${pct(s.ageGroup)} (mean of groups ${pct(s.balanced)}), MAE ${s.mae.toFixed(2)}, worst group bias ${worstBias(s).toFixed(2)}`;
 
 function applyMap(answers: (number | null)[], map: AgeCalibration | null): (number | null)[] {
   return answers.map((r) => (r == null ? null : map ? calibrateAge(r, map) : r));
@@ -176,6 +176,7 @@ async function fit(): Promise<void> {
       ),
     )}`,
   );
+  let chosen: AgeScores | null = null;
   for (const m of METHODS) {
     for (const [name, data] of [
       ['expectation', labelled],
@@ -192,9 +193,21 @@ async function fit(): Promise<void> {
           if (i % 2 === fold) predicted[i] = calibrateAge(a.raw, map);
         });
       }
-      console.log(`  ${m} on the ${name}: ${summary(scoreAges(ages, predicted))}`);
+      const scores = scoreAges(ages, predicted);
+      console.log(`  ${m} on the ${name}: ${summary(scores)}`);
+      if (m === method && name === 'expectation') chosen = scores;
     }
   }
+  console.log(`\nPer age group, raw expectation / ${method} map (cross-validated):\n`);
+  console.log(
+    groupTable({
+      raw: scoreAges(
+        ages,
+        labelled.map((a) => a.raw),
+      ),
+      [method]: chosen!,
+    }).join('\n'),
+  );
   const map: AgeCalibration = fitAgeCalibration(labelled, method, bins);
   const problem = ageCalibrationProblem(map);
   if (problem) throw new Error(`the fitted map is not usable: ${problem}`);
