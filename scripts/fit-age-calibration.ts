@@ -9,7 +9,8 @@
  *    scored as they are (--crops CSV,DIR). CSVs are `agegender preprocess` outputs (filename, age, gender).
  *
  *    npx tsx scripts/fit-age-calibration.ts collect --model-dir models/default \
- *      --photos var/aaf150/test.csv,../shared/data/aaf/faces --out var/agecal/aaf-test.json [--limit N]
+ *      --photos var/aaf150/test.csv,../shared/data/aaf/faces --out var/agecal/aaf-test.json [--limit N] \
+ *      [--distributions]
  *
  * 2. fit: the map from one or more collected files (2-fold cross-validated figures per method first, then
  *    the map fitted on all of them), optionally written into a bundle's preprocess.json, and optionally
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     bins: { type: 'string', default: '24' },
     score: { type: 'string' },
     write: { type: 'string' },
+    distributions: { type: 'boolean', default: false },
   },
 });
 
@@ -61,6 +63,8 @@ interface CollectedImage {
   /** null: no face found (detect path). */
   raw: number | null;
   median: number | null;
+  /** With --distributions: the age head's softmax (5 decimals), for trying other readouts. */
+  p?: number[];
 }
 interface CollectedSet {
   name: string;
@@ -106,6 +110,7 @@ async function collect(): Promise<void> {
         age: r.age,
         raw: p ? Number(expectation(p, min).toFixed(3)) : null,
         median: p ? Number(distributionMedian(p, min).toFixed(3)) : null,
+        ...(p && values.distributions ? { p: Array.from(p, (v) => Number(v.toFixed(5))) } : {}),
       });
       if ((i + 1) % 100 === 0) process.stderr.write(`${csv}: ${i + 1}/${rows.length}\n`);
     }
@@ -218,7 +223,13 @@ async function fit(): Promise<void> {
     const bench = JSON.parse(await fs.readFile(values.score, 'utf8')) as {
       results: Record<
         string,
-        { images: { age: number; agegender: { raw: number } | null; faceapi: { age: number } | null }[] }
+        {
+          images: {
+            age: number;
+            agegender: { raw: number; median: number } | null;
+            faceapi: { age: number } | null;
+          }[];
+        }
       >;
     };
     for (const [name, r] of Object.entries(bench.results)) {
@@ -226,13 +237,19 @@ async function fit(): Promise<void> {
       const raw = r.images.map((m) => m.agegender?.raw ?? null);
       const cols = {
         raw: scoreAges(truth, raw),
+        median: scoreAges(
+          truth,
+          r.images.map((m) => m.agegender?.median ?? null),
+        ),
         calibrated: scoreAges(truth, applyMap(raw, map)),
         'face-api': scoreAges(
           truth,
           r.images.map((m) => m.faceapi?.age ?? null),
         ),
       };
-      console.log(`\n### ${name}: ${truth.length} images (agegender raw / calibrated / face-api)\n`);
+      console.log(
+        `\n### ${name}: ${truth.length} images (agegender raw expectation / raw median / calibrated / face-api)\n`,
+      );
       console.log(groupTable(cols).join('\n'));
     }
   }
