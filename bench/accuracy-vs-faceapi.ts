@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { decodeRgb } from '../src/data/image.js';
 import { readLabelsCsv, type LabelledImage } from '../src/data/labels-csv.js';
-import { parseUtkfaceName } from '../src/data/utkface.js';
+import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
 import { distributionMedian, expectation, groupTable, scoreAges, type AgeScores } from './age-scores.js';
 

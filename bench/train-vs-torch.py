@@ -1,7 +1,6 @@
 """PyTorch side of bench/train-vs-torch.sh: img/s of training steps (forward, backward, Adam) of the
-seed network `basic-cnn` (src/model/basic-cnn.ts), of `resnet-xs` (src/model/resnet.ts, the default
-from-scratch network, with batch norm) or of `pixel-net` (src/model/pixel-net.ts, the pixel branch, run
-at 150 px), layer for layer, on the CPU.
+seed network `basic-cnn` (src/model/basic-cnn.ts) or of `resnet-xs` (src/model/resnet.ts, the default
+from-scratch network, with batch norm), layer for layer, on the CPU.
 
   /usr/bin/python3 bench/train-vs-torch.py --arch basic-cnn --sizes 64,128 --batch 32 --steps 6 --threads 2
 
@@ -77,28 +76,7 @@ class ResNetXs(nn.Module):
         return self.age(x), self.gender(x)
 
 
-class PixelNet(nn.Module):
-    """The pixel branch of src/model/pixel-net.ts: 2x average pooling, four blocks of two 3x3 conv + BN +
-    ReLU and a 2x2 max-pool (16/32/64/128), global average pooling, dropout 0.3, age and gender heads."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        layers, cin = [nn.AvgPool2d(2)], 3
-        for w in (16, 32, 64, 128):
-            for _ in range(2):
-                layers += [nn.Conv2d(cin, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w, eps=1e-3), nn.ReLU()]
-                cin = w
-            layers.append(nn.MaxPool2d(2))
-        self.body = nn.Sequential(*layers)
-        self.age = nn.Linear(128, 101)
-        self.gender = nn.Linear(128, 2)
-
-    def forward(self, x):
-        x = F.dropout(torch.flatten(F.adaptive_avg_pool2d(self.body(x), 1), 1), 0.3, self.training)
-        return self.age(x), self.gender(x)
-
-
-ARCHS = {"basic-cnn": BasicCnn, "resnet-xs": ResNetXs, "pixel-net": PixelNet}
+ARCHS = {"basic-cnn": BasicCnn, "resnet-xs": ResNetXs}
 
 
 def time_steps(arch: str, size: int, batch: int, steps: int, channels_last: bool) -> float:

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Training speed of one network (batch 32) on our engine vs the same network in PyTorch on this machine:
-# env ARCH=basic-cnn (the seed's, default), ARCH=resnet-xs (the default from-scratch one, with batch norm)
-# or ARCH=pixel-net (the pixel branch; give it size 150).
+# env ARCH=basic-cnn (the seed's, default) or ARCH=resnet-xs (the default from-scratch one, with batch norm).
 # Needs Debian's PyTorch and an optimised BLAS for it:
 #   apt-get update && apt-get install -y python3-torch libopenblas0-pthread
 # Debian's torch does its matrix products (the dense layers) through libblas.so.3, which without OpenBLAS
 # is the unoptimised reference BLAS: 10-20x slower on a dense layer, which made PyTorch look far slower
 # than it is (the README's figures before stop 15). The script refuses to run against the reference BLAS.
 #   bash bench/train-vs-torch.sh [sizes=64,128] [steps=6 for basic-cnn, 30 for the others] [rounds=3] [threads=all cores]
-# (A resnet-xs or pixel-net step takes 30-150 ms: over only 6 of them, PyTorch's figure swung 2x between runs.)
+# (A resnet-xs step takes 30-150 ms: over only 6 of them, PyTorch's figure swung 2x between runs.)
 # env BACKEND (default auto: wasm+dnnl when libdnnl2 is installed) picks our engine; our side also runs
 # with --precision bf16 (the row says f32 when the CPU has no bf16 instructions and oneDNN computes in f32).
 # The three alternate for `rounds` rounds and the best round of each counts: on a shared machine that

@@ -1,10 +1,10 @@
 /**
  * Our side of bench/train-vs-torch.sh: img/s of training steps (forward, backward, Adam) of the seed
- * network `basic-cnn`, of `resnet-xs` (buildModel from src/model) or of the pixel branch `pixel-net` on our engine (wasm + our kernels + threads, and
+ * network `basic-cnn`, or of `resnet-xs` (buildModel from src/model) on our engine (wasm + our kernels + threads, and
  * oneDNN's convolutions and matmuls with `--backend auto` when libdnnl is installed), with the
  * optimizer the trainer uses (createAdam: tf.train.adam's arithmetic, one fused kernel per variable).
  *
- *   npx tsx bench/train-vs-torch.ts [--arch basic-cnn|resnet-xs|pixel-net] --sizes 64,128 --batch 32 --steps 6 [--threads N]
+ *   npx tsx bench/train-vs-torch.ts [--arch basic-cnn|resnet-xs] --sizes 64,128 --batch 32 --steps 6 [--threads N]
  *     [--backend auto|wasm+dnnl|wasm] [--precision f32|bf16]
  *
  * Prints one JSON line per size: {"size", "batch", "img_s", "ms_step", "cpu_ms_img", "backend", "precision"}.
@@ -13,19 +13,13 @@ import * as tf from '@tensorflow/tfjs';
 import { createAdam } from '../src/engine/adam.js';
 import { type BackendChoice, type Precision, describeBackend, initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/index.js';
-import { pixelNet } from '../src/model/pixel-net.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : dflt;
 }
-const arch = arg('arch', 'basic-cnn') as 'basic-cnn' | 'resnet-xs' | 'pixel-net';
+const arch = arg('arch', 'basic-cnn') as 'basic-cnn' | 'resnet-xs';
 
-/** The pixel branch alone, as it trains: [age, gender] logits of the image. */
-function pixelModel(size: number): tf.LayersModel {
-  const image = tf.input({ shape: [size, size, 3] });
-  return tf.model({ inputs: image, outputs: pixelNet({ seed: 1 })(image) });
-}
 const sizes = arg('sizes', '64,128').split(',').map(Number);
 const batch = Number(arg('batch', '32'));
 const steps = Number(arg('steps', '6'));
@@ -41,7 +35,7 @@ const info = await initBackend({
 });
 
 for (const size of sizes) {
-  const model = arch === 'pixel-net' ? pixelModel(size) : buildModel(arch, { imageSize: size, seed: 1 });
+  const model = buildModel(arch, { imageSize: size, seed: 1 });
   const optimizer = createAdam(1e-3);
   const x = tf.randomNormal([batch, size, size, 3]);
   const ageT = tf.oneHot(tf.randomUniform([batch], 0, 101, 'int32'), 101);

@@ -3,10 +3,17 @@ import { describe, it } from 'node:test';
 import { promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { listAaf } from '../src/data/aaf.js';
-import { clusterHashes, hashDistance, imageHash, resolveDuplicates } from '../src/data/duplicates.js';
+import { listAaf } from '../src/data/datasets/aaf.js';
+import {
+  clusterHashes,
+  hashDistance,
+  imageHash,
+  resolveDuplicates,
+  type ImageHash,
+} from '../src/data/duplicates.js';
 import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { runCli as cli } from './helpers/spawn-cli.js';
+import { clusterAllPairs, syntheticHashes } from './helpers/duplicates-reference.js';
 import { pickUtkface, sharedDir, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
 const aafFaces = path.join(sharedDir, 'data', 'aaf', 'faces');
@@ -43,6 +50,34 @@ async function makeAaf(dir: string) {
 }
 
 describe('duplicates', () => {
+  it('the index finds exactly the all-pairs clusters: synthetic near-copies at several distances', () => {
+    const hashes: (Int32Array | null)[] = syntheticHashes(3000, 30, 7);
+    hashes[5] = null; // unreadable images stay alone
+    for (const d of [0, 3, 10, 22, 30, 70]) {
+      const index = clusterHashes(hashes, d);
+      assert.deepEqual(index, clusterAllPairs(hashes, d), `max distance ${d}`);
+      if (d === 22) assert.ok(new Set(index).size < 2600, 'the data has clusters to find');
+    }
+  });
+
+  it('the index finds exactly the all-pairs clusters on 2,000 UTKFace and 1,000 AAF crops', async () => {
+    const files = [
+      ...pickUtkface(2000).map((s) => path.join(utkfaceDir, s.file)),
+      ...aafNames
+        .filter((_, i) => i % 13 === 0)
+        .slice(0, 1000)
+        .map((n) => path.join(aafFaces, n)),
+    ];
+    const hashes: ImageHash[] = [];
+    for (let i = 0; i < files.length; i += 16)
+      hashes.push(...(await Promise.all(files.slice(i, i + 16).map((f) => imageHash(f)))));
+    for (const d of [8, 22, 28]) {
+      const index = clusterHashes(hashes, d);
+      assert.deepEqual(index, clusterAllPairs(hashes, d), `max distance ${d}`);
+      if (d === 22) assert.ok(new Set(index).size < files.length, 'real copies are found');
+    }
+  });
+
   it('a re-encoded, re-toned copy hashes close; a different face does not', async () => {
     const [x, y] = pickUtkface(2, 100);
     const original = await fs.readFile(path.join(utkfaceDir, x!.file));

@@ -3,12 +3,8 @@ import { test } from 'node:test';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import {
-  cropNameFor,
-  DEFAULT_CSV_COLUMNS,
-  parseLabelCsv,
-  preprocessCsv,
-} from '../src/data/preprocess-csv.js';
+import { cropNameFor, DEFAULT_CSV_COLUMNS, parseLabelCsv } from '../src/data/datasets/csv.js';
+import { preprocessCsv } from '../src/api/preprocess.js';
 import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { UserError } from '../src/util/errors.js';
@@ -85,13 +81,15 @@ test('preprocess csv end to end on PNG and JPEG photos', async () => {
     }
     await fs.writeFile(path.join(dir, 'my.csv'), lines.join('\n'));
     const out = path.join(dir, 'out');
-    const s = await preprocessCsv(path.join(dir, 'my.csv'), photos, cols, {
+    const s = await preprocessCsv({
+      csv: path.join(dir, 'my.csv'),
+      photoDir: photos,
+      ...cols,
       outputDir: out,
-      crop: { imgSize: 24, quality: 90, margin: null },
+      imgSize: 24,
+      quality: 90,
       splitRatio: parseSplitRatio('0.5,0.5'),
       seed: 1,
-      labelsOnly: false,
-      json: true,
     });
     assert.equal(s.counts.kept, 6);
     const rows = [

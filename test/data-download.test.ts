@@ -266,3 +266,128 @@ test('a truncated tar fails extraction, is removed with a message (not reused), 
     await cleanup();
   }
 });
+
+test("a user's own wiki_crop (a file) or wiki_crop.tar in --out is never deleted, used or replaced", async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile, files } = await buildTar(dir);
+  const server = await serve(tarFile);
+  try {
+    const out = path.join(dir, 'o2');
+    await fs.mkdir(out);
+    await fs.writeFile(path.join(out, 'wiki_crop'), 'a file of the user');
+    await assert.rejects(
+      downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+      (e: unknown) => e instanceof UserError && /o2\/wiki_crop: exists and is not a folder/.test(e.message),
+    );
+    assert.equal(await fs.readFile(path.join(out, 'wiki_crop'), 'utf8'), 'a file of the user');
+    await fs.rm(path.join(out, 'wiki_crop'));
+    // Their tar (not a download of ours) is neither extracted nor recorded nor removed.
+    await fs.writeFile(path.join(out, 'wiki_crop.tar'), 'their tar');
+    const r = await downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true });
+    assert.equal(server.requests.length, 1, 'downloaded');
+    await checkExtracted(r.dir, files);
+    assert.equal(await fs.readFile(path.join(out, 'wiki_crop.tar'), 'utf8'), 'their tar');
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
+
+/** The 512-byte tar headers of a file: their offsets, in order. */
+function headerOffsets(buf: Buffer): number[] {
+  const out: number[] = [];
+  for (let at = 0; at + 512 <= buf.length && buf[at] !== 0;) {
+    out.push(at);
+    const size = parseInt(
+      buf
+        .subarray(at + 124, at + 136)
+        .toString()
+        .replace(/\0.*$/, '')
+        .trim() || '0',
+      8,
+    );
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+/** Rewrites a header's name and recomputes its checksum. */
+function renameEntry(buf: Buffer, at: number, name: string): void {
+  buf.fill(0, at, at + 100);
+  buf.write(name, at, 'utf8');
+  buf.fill(0x20, at + 148, at + 156);
+  let sum = 0;
+  for (let i = at; i < at + 512; i++) sum += buf[i]!;
+  buf.write(sum.toString(8).padStart(6, '0') + '\0 ', at + 148, 'latin1');
+}
+
+test('a tar corrupt mid-archive (bad checksum, a .. entry before more files) is a one-line error, removed, no temp folder', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile, files } = await buildTar(dir);
+  const whole = await fs.readFile(tarFile);
+  const offsets = headerOffsets(whole);
+  assert.ok(offsets.length >= 5, `entries: ${offsets.length}`);
+  const checksum = Buffer.from(whole);
+  checksum[offsets[3]! + 150] ^= 0x07; // header of the 4th entry, checksum field
+  const dotdot = Buffer.from(whole);
+  renameEntry(dotdot, offsets[2]!, '../../escaped.jpg');
+  try {
+    for (const [what, bytes] of [
+      ['bad checksum', checksum],
+      ['.. entry', dotdot],
+    ] as const) {
+      const bad = path.join(dir, what.replace(/\W/g, ''), 'wiki_crop.tar');
+      await fs.mkdir(path.dirname(bad), { recursive: true });
+      await fs.writeFile(bad, bytes);
+      const server = await serve(bad);
+      const out = path.join(dir, `out-${what.replace(/\W/g, '')}`);
+      try {
+        await assert.rejects(
+          downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+          (e: unknown) =>
+            e instanceof UserError &&
+            !e.message.includes('\n') &&
+            /wiki_crop\.tar: cannot extract: .*; removed it, run again to download it afresh$/.test(
+              e.message,
+            ),
+          what,
+        );
+        assert.deepEqual(await fs.readdir(out), [], `${what}: no tar, temp or half-extracted folder left`);
+        await assert.rejects(fs.stat(path.join(dir, 'escaped.jpg')), 'nothing written outside');
+      } finally {
+        await server.close();
+      }
+      const good = await serve(tarFile);
+      try {
+        const r = await downloadDataset('wiki', { outDir: out, urlBase: good.url, json: true });
+        assert.equal(good.requests.length, 1, `${what}: downloaded afresh, not the bad file reused`);
+        await checkExtracted(r.dir, files);
+      } finally {
+        await good.close();
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a redirect to file:// is refused at once, not retried', async () => {
+  const server = http.createServer((_req, res) =>
+    res.writeHead(302, { Location: 'file:///etc/passwd' }).end(),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { dir, cleanup } = await tempDir();
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/wiki_crop.tar`;
+    const t0 = Date.now();
+    await assert.rejects(
+      downloadFile(url, path.join(dir, 'x.tar'), { json: true, retryDelayMs: 500 }),
+      (e: unknown) =>
+        e instanceof UserError && /redirect.* file:\/\/\/etc\/passwd.*only http/.test(e.message),
+    );
+    assert.ok(Date.now() - t0 < 400, 'no retry pauses');
+  } finally {
+    await new Promise((r) => server.close(r));
+    await cleanup();
+  }
+});

@@ -12,7 +12,7 @@ import {
   datenumToYearMonth,
   readImdbWiki,
   type ImdbWikiTable,
-} from '../src/data/imdb-wiki.js';
+} from '../src/data/formats/imdb-wiki-table.js';
 import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir, wikiMatPath } from './helpers/fixtures.js';
 

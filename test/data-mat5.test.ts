@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { charRows, matNumbers, matStrings, parseMat, readMat, type MatValue } from '../src/data/mat5.js';
+import {
+  charRows,
+  matNumbers,
+  matStrings,
+  parseMat,
+  readMat,
+  type MatValue,
+} from '../src/data/formats/mat5.js';
 import { mulberry32 } from '../src/util/random.js';
 import { UserError } from '../src/util/errors.js';
 import { repoRoot, tempDir, wikiMatPath } from './helpers/fixtures.js';

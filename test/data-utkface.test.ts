@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { parseUtkfaceName } from '../src/data/utkface.js';
+import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
@@ -189,18 +189,19 @@ test('a killed run leaves only whole crops and no CSVs, and the next run finishe
 test('bad inputs: one-line errors naming the problem, non-zero exit', async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    const cases: [string[], RegExp][] = [
-      [['--photo-dir', path.join(dir, 'nope')], /nope: photo folder not found/],
-      [['--photo-dir', dir, '--img-size', 'big'], /--img-size "big": expected an integer/],
-      [['--photo-dir', dir, '--split-ratio', '0.8,0.3'], /--split-ratio "0.8,0.3": the ratios sum to 1.1/],
-      [['--photo-dir', dir], /no rows kept/],
+    // A bad flag value is a usage error (exit 2); a problem found while working exits 1.
+    const cases: [string[], RegExp, number][] = [
+      [['--photo-dir', path.join(dir, 'nope')], /nope: photo folder not found/, 1],
+      [['--photo-dir', dir, '--img-size', 'big'], /--img-size "big": expected an integer/, 2],
+      [['--photo-dir', dir, '--split-ratio', '0.8,0.3'], /--split-ratio "0.8,0.3": the ratios sum to 1.1/, 2],
+      [['--photo-dir', dir], /no rows kept/, 1],
     ];
     // A crop folder this tool did not make is never wiped.
     await fs.mkdir(path.join(dir, 'theirs', 'crop'), { recursive: true });
     await fs.writeFile(path.join(dir, 'theirs', 'crop', 'keep.jpg'), 'precious');
-    for (const [extra, re] of cases) {
+    for (const [extra, re, code] of cases) {
       const r = await cli(['preprocess', 'utkface', '--output-dir', path.join(dir, 'out'), ...extra]);
-      assert.equal(r.code, 1, extra.join(' '));
+      assert.equal(r.code, code, extra.join(' '));
       const lines = r.stderr
         .trim()
         .split('\n')
@@ -221,7 +222,7 @@ test('bad inputs: one-line errors naming the problem, non-zero exit', async () =
       path.join(dir, 'theirs'),
     ]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /theirs\/crop: exists and was not made by agegender preprocess/);
+    assert.match(r.stderr, /theirs: not empty and not made by agegender preprocess/);
     assert.equal(await fs.readFile(path.join(dir, 'theirs', 'crop', 'keep.jpg'), 'utf8'), 'precious');
   } finally {
     await cleanup();

@@ -4,10 +4,11 @@ import path from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { parseMat } from '../src/data/mat5.js';
-import { applyImdbWikiRules, imdbWikiTable } from '../src/data/imdb-wiki.js';
-import { imdbWikiRows } from '../src/data/preprocess-imdb-wiki.js';
-import { DEFAULT_CSV_COLUMNS, parseLabelCsv, preprocessCsv } from '../src/data/preprocess-csv.js';
+import { parseMat } from '../src/data/formats/mat5.js';
+import { applyImdbWikiRules, imdbWikiTable } from '../src/data/formats/imdb-wiki-table.js';
+import { imdbWikiRows } from '../src/data/datasets/imdb-wiki.js';
+import { DEFAULT_CSV_COLUMNS, parseLabelCsv } from '../src/data/datasets/csv.js';
+import { preprocessCsv } from '../src/api/preprocess.js';
 import { parseLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { buildServer } from '../src/serve/server.js';
@@ -179,13 +180,14 @@ test('fuzz: 20 whole `preprocess csv` runs on hostile CSVs write nothing outside
     const csv = path.join(sandbox, 'labels.csv');
     await fs.writeFile(csv, rows.join('\n'));
     try {
-      await preprocessCsv(csv, photos, DEFAULT_CSV_COLUMNS, {
+      await preprocessCsv({
+        csv,
+        photoDir: photos,
         outputDir: out,
-        crop: { imgSize: 8, quality: 50, margin: null },
+        imgSize: 8,
+        quality: 50,
         splitRatio: parseSplitRatio('0.5,0.5'),
         seed: i,
-        labelsOnly: false,
-        json: true,
       });
     } catch (err) {
       if (!(err instanceof UserError)) throw err;

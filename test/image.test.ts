@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { loadResized, standardize } from '../src/data/image.js';
+import { evalBatches } from '../src/data/dataset-stream.js';
+import { decodeRgb, decodeRgbWithin, loadResized, standardize } from '../src/data/image.js';
+import { UserError } from '../src/util/errors.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
-import { pickUtkface, utkfaceDir } from './helpers/fixtures.js';
+import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
 test('loadResized gives imageSize^2*3 RGB bytes for a real UTKFace crop', async () => {
   const spec = defaultPreprocessSpec(48);
@@ -33,4 +37,43 @@ test('standardize floors the std for a flat image instead of dividing by zero', 
   const out = new Float32Array(px.length);
   standardize(px, 2, out);
   assert.ok(out.every((v) => v === 0));
+});
+
+test('a FIFO or a device given as an image path is refused at once, never waited on (training skips it)', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const fifo = path.join(dir, 'x.jpg');
+    execFileSync('mkfifo', [fifo]);
+    const spec = defaultPreprocessSpec(32);
+    for (const [name, run] of [
+      ['loadResized', () => loadResized(fifo, spec)],
+      ['decodeRgb', () => decodeRgb(fifo)],
+      ['decodeRgbWithin', () => decodeRgbWithin(fifo, 100)],
+      ['loadResized /dev/zero', () => loadResized('/dev/zero', spec)],
+    ] as const)
+      await assert.rejects(
+        run(),
+        (e: unknown) => e instanceof UserError && /not a regular file/.test(String(e)),
+        name,
+      );
+    const skipped: string[] = [];
+    const [s] = pickUtkface(1);
+    const rows = [
+      { filename: 'x.jpg', age: 30, gender: 1 as const },
+      { filename: s!.file, age: s!.age, gender: s!.gender },
+    ];
+    await fs.symlink(path.join(utkfaceDir, s!.file), path.join(dir, s!.file));
+    const seen: number[] = [];
+    for await (const b of evalBatches(rows, {
+      imgDir: dir,
+      spec,
+      batchSize: 4,
+      onSkip: (f, why) => skipped.push(`${f}: ${why}`),
+    }))
+      seen.push(b.size);
+    assert.deepEqual(seen, [1]);
+    assert.match(skipped.join('\n'), /x\.jpg: .*FIFO/);
+  } finally {
+    await cleanup();
+  }
 });

@@ -140,42 +140,89 @@ describe('npm pack, installed into an empty project', { timeout: 900_000 }, () =
     for (const f of cliFaces) assert.match(f.label, LABEL);
 
     const script = path.join(project, 'predict.mjs');
+    await fs.writeFile(script, LIBRARY_SMOKE);
+    for (const node of await nodeBinaries()) {
+      const version = (await run(node, ['--version'])).stdout.trim();
+      const { stdout } = await run(node, [script, photo()], { cwd: project });
+      const out = JSON.parse(stdout) as LibrarySmoke;
+      console.log(
+        `node ${version}: ${out.faces.map((f) => `${f.label} (box ${Object.values(f.box).join(',')})`).join(', ')}`,
+      );
+      assert.equal(out.faces.length, 2, version);
+      out.faces.forEach((f, i) => {
+        const c = cliFaces[i]!;
+        assert.deepEqual(
+          { box: f.box, age: f.age, pMale: f.pMale, label: f.label },
+          { box: c.box, age: c.age, pMale: c.pMale, label: c.label },
+          version,
+        );
+      });
+      // The same photo as a Buffer and as a tfjs tensor of its pixels: the same faces.
+      assert.deepEqual(out.fromBuffer, out.faces, `${version}: Buffer`);
+      assert.deepEqual(
+        out.fromTensor.map((f) => f.label),
+        out.faces.map((f) => f.label),
+        `${version}: tensor`,
+      );
+      assert.deepEqual(out.aborted, ['AbortError', true], `${version}: an aborted signal`);
+      // A second predictor asking for another engine is refused; the first keeps its engine and answers.
+      assert.deepEqual(out.second, ['EngineInUseError', true, true], `${version}: a second backend`);
+      assert.deepEqual(out.bad, [
+        true,
+        'input 1: not a readable image: Input buffer contains unsupported image format',
+      ]);
+      assert.equal(out.opt[0], true);
+      assert.match(out.opt[1], /^loadPredictor: unknown option "minscore"/);
+    }
+  });
+
+  test('a strict TypeScript project (skipLibCheck off) compiles against the main entry, loading no tfjs types', async (t) => {
+    if (skipIfNotInstalled(t)) return;
+    const strict = path.join(project, 'strict');
+    await fs.mkdir(strict, { recursive: true });
     await fs.writeFile(
-      script,
+      path.join(strict, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          lib: ['ES2022', 'ESNext.Disposable'],
+          types: ['node'],
+          typeRoots: [path.join(repoRoot, 'node_modules', '@types')],
+        },
+        include: ['use.ts'],
+      }),
+    );
+    await fs.writeFile(
+      path.join(strict, 'use.ts'),
       [
-        "import { loadPredictor, InvalidImageError, InvalidOptionError } from 'agegender';",
-        'const predictor = await loadPredictor();',
-        'const faces = await predictor.predict(process.argv[2]);',
-        'const bad = await predictor.predict(new Uint8Array([1, 2, 3])).catch((e) => e);',
-        'const opt = await loadPredictor({ minscore: 0.5 }).catch((e) => e);',
-        'predictor.dispose();',
-        'console.log(JSON.stringify({ faces, bad: [bad instanceof InvalidImageError, bad.message],',
-        '  opt: [opt instanceof InvalidOptionError, opt.message] }));',
+        "import { loadPredictor, EngineInUseError, type Face, type ImageTensor } from 'agegender';",
+        "import { readFile } from 'node:fs/promises';",
+        '',
+        'await using predictor = await loadPredictor({ signal: AbortSignal.timeout(60_000) });',
+        "const fromPath: Face[] = await predictor.predict('photo.png', { crop: true });",
+        "const fromBuffer: Face[] = await predictor.predict(await readFile('photo.png'));",
+        'declare const tensor: ImageTensor;',
+        'const fromTensor: Face[] = await predictor.predict(tensor);',
+        'const refused: boolean = new EngineInUseError("x") instanceof Error;',
+        'console.log(fromPath[0]?.label, fromBuffer.length, fromTensor.length, refused);',
+        'export {};',
       ].join('\n'),
     );
-    const node = await run(process.execPath, [script, photo()], { cwd: project });
-    const out = JSON.parse(node.stdout) as {
-      faces: JsonFace[];
-      bad: [boolean, string];
-      opt: [boolean, string];
-    };
-    console.log(
-      `node: ${out.faces.map((f) => `${f.label} (box ${Object.values(f.box).join(',')})`).join(', ')}`,
-    );
-    assert.equal(out.faces.length, 2);
-    out.faces.forEach((f, i) => {
-      const c = cliFaces[i]!;
-      assert.deepEqual(
-        { box: f.box, age: f.age, pMale: f.pMale, label: f.label },
-        { box: c.box, age: c.age, pMale: c.pMale, label: c.label },
-      );
-    });
-    assert.deepEqual(out.bad, [
-      true,
-      'input 1: not a readable image: Input buffer contains unsupported image format',
-    ]);
-    assert.equal(out.opt[0], true);
-    assert.match(out.opt[1], /^loadPredictor: unknown option "minscore"/);
+    const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+    let listed: string;
+    try {
+      listed = (await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: strict }))
+        .stdout;
+    } catch (err) {
+      assert.fail(`tsc failed:\n${(err as { stdout?: string }).stdout}`);
+    }
+    const tfjs = listed.split('\n').filter((f) => f.includes('@tensorflow'));
+    assert.deepEqual(tfjs, [], "the main entry's declarations load tfjs types");
   });
 
   test('tsc type-checks a file that uses the API (and rejects a wrong option)', async (t) => {
@@ -199,7 +246,8 @@ describe('npm pack, installed into an empty project', { timeout: 900_000 }, () =
     await fs.writeFile(
       path.join(project, 'use.ts'),
       [
-        "import { loadPredictor, train, type Face, type ProgressEvent } from 'agegender';",
+        "import { loadPredictor, type Face } from 'agegender';",
+        "import { train, type ProgressEvent } from 'agegender/train';",
         "import { loadPredictor as loadInBrowser, type WebPredictor } from 'agegender/web';",
         '',
         "const predictor = await loadPredictor({ detector: 'tiny', minScore: 0.5 });",
@@ -305,6 +353,69 @@ describe('npm pack, installed into an empty project', { timeout: 900_000 }, () =
     },
   );
 });
+
+/** What LIBRARY_SMOKE prints. */
+interface LibrarySmoke {
+  faces: JsonFace[];
+  fromBuffer: JsonFace[];
+  fromTensor: JsonFace[];
+  aborted: [string, boolean];
+  second: [string, boolean, boolean];
+  bad: [boolean, string];
+  opt: [boolean, string];
+}
+
+/**
+ * An application's script against the installed package: one photo from a path, a Buffer and a tfjs tensor;
+ * a prediction stopped by an aborted signal; a second predictor asking for another engine; bad input.
+ */
+const LIBRARY_SMOKE = [
+  "import { readFile } from 'node:fs/promises';",
+  "import * as tf from '@tensorflow/tfjs';",
+  "import sharp from 'sharp';",
+  "import { loadPredictor, InvalidImageError, InvalidOptionError } from 'agegender';",
+  'const file = process.argv[2];',
+  'const predictor = await loadPredictor();',
+  'const engine = predictor.engine;',
+  'const faces = await predictor.predict(file);',
+  'const fromBuffer = await predictor.predict(await readFile(file));',
+  'const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });',
+  "const tensor = tf.tensor3d(new Uint8Array(data), [info.height, info.width, 3], 'int32');",
+  'const fromTensor = await predictor.predict(tensor);',
+  'tensor.dispose();',
+  'const stop = new AbortController(); stop.abort();',
+  'const aborted = await predictor.predict(file, { signal: stop.signal }).catch((e) => e);',
+  "const backend = engine.startsWith('cpu') ? 'wasm' : 'cpu';",
+  'const second = await loadPredictor({ backend }).catch((e) => e);',
+  'const after = await predictor.predict(file);',
+  'const bad = await predictor.predict(new Uint8Array([1, 2, 3])).catch((e) => e);',
+  'const opt = await loadPredictor({ minscore: 0.5 }).catch((e) => e);',
+  'await predictor.dispose();',
+  'console.log(JSON.stringify({ faces, fromBuffer, fromTensor,',
+  '  aborted: [aborted.name, aborted instanceof Error],',
+  '  second: [second.name, predictor.engine === engine, JSON.stringify(after) === JSON.stringify(faces)],',
+  '  bad: [bad instanceof InvalidImageError, bad.message],',
+  '  opt: [opt instanceof InvalidOptionError, opt.message] }));',
+].join('\n');
+
+/**
+ * The Node versions an installed agegender must run on: this process's, and Node 24 from the npm registry's
+ * `node` package (cached outside the repo) when this one is not 24 already.
+ */
+async function nodeBinaries(): Promise<string[]> {
+  const out = [process.execPath];
+  if (process.versions.node.startsWith('24.')) return out;
+  const prefix = path.join(os.homedir(), '.cache', 'agegender-test', 'node24');
+  const bin = path.join(prefix, 'node_modules', '.bin', 'node');
+  try {
+    await fs.access(bin);
+  } catch {
+    await run('npm', ['install', '--prefix', prefix, '--no-save', '--prefer-offline', 'node@24'], {
+      timeout: 300_000,
+    });
+  }
+  return [...out, bin];
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html',

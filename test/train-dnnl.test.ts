@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dnnlLibrary } from '../src/engine/dnnl/index.js';
-import { type TrainOptions, train } from '../src/train/trainer.js';
+import { type TrainOptions, train } from '../src/api/train.js';
 import { mulberry32 } from '../src/util/random.js';
 import { pickUtkface, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 
@@ -43,7 +43,7 @@ async function run(backend: 'wasm' | 'wasm+dnnl') {
       imgDir: utkfaceDir,
       trainCsv,
       valCsv,
-      imageSize: 32,
+      imgSize: 32,
       arch: 'resnet-xs',
       batchSize: 8,
       lr: 3e-3,
@@ -57,7 +57,6 @@ async function run(backend: 'wasm' | 'wasm+dnnl') {
       threads: 1,
       onStep: (_step, loss) => losses.push(loss),
       log: (line) => log.push(line),
-      json: true,
     };
     const result = await train(opts);
     return { result, losses, log };

@@ -10,9 +10,10 @@ import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { loadLayersModelFromDir } from '../src/engine/model-io.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { evaluateCommand, formatEvaluation } from '../src/train/evaluate-command.js';
+import { evaluate } from '../src/api/evaluate.js';
+import { formatEvaluation } from '../src/cli/evaluate.js';
 import { exportLatest } from '../src/train/export.js';
-import { type TrainOptions, train } from '../src/train/trainer.js';
+import { type TrainOptions, train } from '../src/api/train.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir, writeLabelsCsv } from './helpers/fixtures.js';
 
 let dir: string;
@@ -26,7 +27,7 @@ const base = (modelDir: string): TrainOptions => ({
   imgDir: utkfaceDir,
   trainCsv,
   valCsv,
-  imageSize: 32,
+  imgSize: 32,
   arch: 'resnet-xs',
   batchSize: 8,
   lr: 3e-3,
@@ -37,7 +38,6 @@ const base = (modelDir: string): TrainOptions => ({
   evalEvery: 10,
   checkpointEvery: 10,
   backend: 'wasm',
-  json: true,
 });
 
 const readLines = async (file: string) =>
@@ -99,11 +99,10 @@ describe('train end to end (40 UTKFace crops, 32x32, resnet-xs)', () => {
     assert.deepEqual(g1!.dataSync(), g2!.dataSync());
 
     // The reloaded bundle scores the validation set exactly as the trainer's last eval did.
-    const ev = await evaluateCommand({
+    const ev = await evaluate({
       modelDir: result.servingDir,
       csv: valCsv,
       imgDir: utkfaceDir,
-      json: true,
     });
     assert.equal(ev.n, 16);
     assert.ok(Math.abs(ev.mae - result.validation.mae) < 1e-4, `${ev.mae} vs ${result.validation.mae}`);
@@ -117,7 +116,7 @@ describe('train end to end (40 UTKFace crops, 32x32, resnet-xs)', () => {
     );
     assert.match(formatEvaluation(ev), /age MAE \d+\.\d\d years \| CS@5 [\d.]+% \| gender accuracy [\d.]+%/);
     // A run directory resolves to its newest serving bundle.
-    const viaRun = await evaluateCommand({ modelDir, csv: valCsv, imgDir: utkfaceDir, json: true });
+    const viaRun = await evaluate({ modelDir, csv: valCsv, imgDir: utkfaceDir });
     assert.equal(viaRun.model, again.servingDir);
   });
 
@@ -184,6 +183,8 @@ describe('train end to end (40 UTKFace crops, 32x32, resnet-xs)', () => {
       'resnet-xs',
       '--batch-size',
       '8',
+      '--lr',
+      '0.003',
       '--num-steps',
       '400',
       '--checkpoint-every',
@@ -251,21 +252,9 @@ describe('train end to end (40 UTKFace crops, 32x32, resnet-xs)', () => {
 
 /** The runtime settings a resumed run takes from the command line (the rest comes from the checkpoint). */
 function pick(o: TrainOptions) {
-  const {
-    imageSize,
-    arch,
-    batchSize,
-    lr,
-    seed,
-    augment,
-    ageSigma,
-    evalEvery,
-    checkpointEvery,
-    backend,
-    json,
-  } = o;
+  const { imgSize, arch, batchSize, lr, seed, augment, ageSigma, evalEvery, checkpointEvery, backend } = o;
   return {
-    imageSize,
+    imgSize,
     arch,
     batchSize,
     lr,
@@ -275,6 +264,5 @@ function pick(o: TrainOptions) {
     evalEvery,
     checkpointEvery,
     backend,
-    json,
   };
 }

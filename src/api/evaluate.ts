@@ -1,4 +1,4 @@
-import type { EvaluateResult } from '../train/evaluate-command.js';
+import type { EvaluateResult } from '../train/evaluate.js';
 import { BACKEND, PROGRESS } from './common-options.js';
 import { withProgress } from './progress.js';
 import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
@@ -37,6 +37,6 @@ export type EvaluateOptions = OptionsOf<typeof EVALUATE_OPTIONS>;
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluateResult> {
   const opts = resolveOptions('evaluate', EVALUATE_OPTIONS, options);
-  const { evaluateCommand } = await import('../train/evaluate-command.js');
-  return withProgress(opts.progress, (quiet) => evaluateCommand({ ...opts, json: quiet }));
+  const { evaluate: run } = await import('../train/evaluate.js');
+  return withProgress(opts.progress, (quiet) => run({ ...opts, json: quiet }));
 }

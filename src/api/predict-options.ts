@@ -1,5 +1,6 @@
 import { DEFAULT_MIN_SCORE, DETECTORS } from '../infer/detector-options.js';
-import { DEFAULT_MAX_PIXELS, type PredictProgress } from '../infer/face-pipeline.js';
+import { DEFAULT_MAX_PIXELS } from '../infer/face-pipeline.js';
+import type { PredictProgress } from '../infer/types.js';
 import type { CustomSpec } from './schema.js';
 
 /**

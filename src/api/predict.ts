@@ -1,6 +1,6 @@
 import type { PreprocessSpec, FaceCropRule } from '../data/preprocess-spec.js';
 import type { DetectorName } from '../infer/detector-options.js';
-import type { Face as PipelineFace, Settled } from '../infer/face-pipeline.js';
+import type { Face as PipelineFace, Settled } from '../infer/types.js';
 import type { ImageTensor, RawImage } from '../infer/image-input.js';
 import type { Predictor, PredictorInput } from '../infer/predictor.js';
 import type { Box } from '../infer/types.js';
@@ -20,7 +20,7 @@ import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
 
 export type { DetectorOption, RawImage, ImageTensor, Box };
 export type { LoadProgress, LoadStage } from './predict-options.js';
-export type { PredictProgress } from '../infer/face-pipeline.js';
+export type { PredictProgress } from '../infer/types.js';
 
 /**
  * `loadPredictor`'s options, declared once: the library validates them here, and `agegender predict`

@@ -1,129 +1,144 @@
-import type { CommonPreprocessOptions } from '../data/preprocess-options.js';
+import { DATASETS, type DatasetName } from '../data/datasets/index.js';
+import type { FrameFaces } from '../data/datasets/dataset.js';
 import type { PreprocessSummary } from '../data/prepare-dataset.js';
-import type { SplitRatio } from '../data/split.js';
+import { parseSplitRatio, type SplitRatio } from '../data/split.js';
 import { InvalidOptionError } from '../util/errors.js';
-import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
-import { withProgress, type ProgressOption } from './progress.js';
+import { PROGRESS, SEED } from './common-options.js';
+import { withProgress } from './progress.js';
+import { defineOptions, resolveOptions, type OptionsOf, type Schema } from './schema.js';
 
 export type { PreprocessSummary, SplitRatio };
 
-/** Options every preprocess function shares (`agegender preprocess ...`'s common flags, same defaults). */
-export interface PreprocessOptions {
-  /** Where crop/, train.csv, val.csv, test.csv and summary.json go. */
-  outputDir: string;
-  /** Side of the square crops (default 224). */
-  imgSize?: number;
-  /** JPEG quality of the crops (default 95). */
-  quality?: number;
-  /** train / val / test fractions, split by identity (default 0.8 / 0.1 / 0.1). */
-  splitRatio?: SplitRatio;
-  /** Seed of the split (default 42). */
-  seed?: number;
-  /** Write CSVs and summary from the labels alone, without reading any image. */
-  labelsOnly?: boolean;
-  /** Images in flight at once (default: enough for all cores). */
-  jobs?: number;
-  /** Progress in images. */
-  progress?: ProgressOption;
-  /**
-   * Duplicate hygiene (default on: hash distance 22 of 256 bits, age tolerance 2 years): copies are kept on
-   * one side of the split, copies whose labels disagree are dropped. false: off.
-   */
-  dedup?: false | { maxDistance?: number; ageTolerance?: number };
+const isSplitRatio = (v: unknown): v is SplitRatio => {
+  const r = v as SplitRatio;
+  if (r === null || typeof r !== 'object') return false;
+  const parts = [r.train, r.val, r.test];
+  return (
+    parts.every((p) => typeof p === 'number' && Number.isFinite(p) && p >= 0) &&
+    Math.abs(parts.reduce((a, b) => a + b, 0) - 1) <= 1e-6 &&
+    r.train > 0
+  );
+};
+
+/** The options every `preprocess <dataset>` takes, declared once; each dataset adds its own. */
+export const PREPROCESS_OPTIONS = defineOptions({
+  outputDir: {
+    type: 'path',
+    required: true,
+    arg: 'dir',
+    help: 'where crop/, train.csv, val.csv, test.csv and summary.json go',
+  },
+  imgSize: { type: 'int', min: 8, max: 4096, default: 224, arg: 'px', help: 'side of the square crops' },
+  quality: { type: 'int', min: 1, max: 100, default: 95, arg: 'q', help: 'JPEG quality of the crops' },
+  splitRatio: {
+    type: 'custom',
+    arg: 'r',
+    help: 'train,val[,test] fractions, split by identity',
+    expect: '{ train, val, test } fractions summing to 1 with train > 0',
+    check: isSplitRatio,
+    parse: (text) => parseSplitRatio(text),
+    default: { train: 0.8, val: 0.1, test: 0.1 },
+    defaultHelp: '0.8,0.1,0.1',
+  },
+  seed: { ...SEED, default: 42, help: 'seed of the split' },
+  labelsOnly: {
+    type: 'boolean',
+    default: false,
+    help: 'write CSVs and summary from the labels alone, without reading any image',
+  },
+  jobs: {
+    type: 'int',
+    min: 1,
+    max: 1024,
+    help: 'images in flight at once',
+    defaultHelp: 'enough for all cores',
+  },
+  dedup: {
+    type: 'boolean',
+    default: true,
+    help: 'keep duplicate images as they are (default: find them, see --dup-distance)',
+  },
+  dupDistance: {
+    type: 'int',
+    min: 0,
+    max: 255,
+    default: 22,
+    arg: 'bits',
+    help: 'near-duplicate threshold: differing bits of the 256-bit image hash',
+  },
+  dupAgeTolerance: {
+    type: 'int',
+    min: 0,
+    max: 100,
+    default: 2,
+    arg: 'years',
+    help: 'copies whose ages differ by more (or whose genders differ) are dropped',
+  },
+  progress: PROGRESS,
+});
+
+type Own<S> = S extends Schema ? OptionsOf<S> : never;
+type Options<N extends DatasetName> = PreprocessOptions & Own<(typeof DATASETS)[N]['options']>;
+
+export type UtkfacePreprocessOptions = Options<'utkface'>;
+export type ImdbWikiPreprocessOptions = Options<'imdb-wiki'>;
+export type CsvPreprocessOptions = Options<'csv'>;
+export type AafPreprocessOptions = Options<'aaf'>;
+export type PreprocessOptionsOf<N extends DatasetName> = Options<N>;
+
+/** Options of the functions below: the common ones plus the dataset's (the flags of its command). */
+export type PreprocessOptions = OptionsOf<typeof PREPROCESS_OPTIONS>;
+
+/** The whole schema of `preprocess <name>`: the common options, then the dataset's. */
+export function preprocessSchema(name: DatasetName): Schema {
+  return { ...PREPROCESS_OPTIONS, ...DATASETS[name].options };
 }
 
-export interface UtkfacePreprocessOptions extends PreprocessOptions {
-  /** Folder of UTKFace crops (age_gender_race_datetime.jpg.chip.jpg). */
-  photoDir: string;
+/**
+ * Turns a dataset into square crops, train/val/test CSVs split by identity and summary.json.
+ *
+ * @example
+ * import { preprocess } from 'agegender';
+ * const s = await preprocess('utkface', { photoDir: 'data/utkface', outputDir: 'var/utk64', imgSize: 64 });
+ * console.log(s.counts.kept, s.files.train);
+ */
+export function preprocess<N extends DatasetName>(name: N, options: Options<N>): Promise<PreprocessSummary> {
+  return run('preprocess', name, options);
 }
 
-export interface ImdbWikiPreprocessOptions extends PreprocessOptions {
-  /** imdb.mat or wiki.mat (MATLAB v5). */
-  dbPath: string;
-  /** Folder the full_path entries are relative to (required unless labelsOnly). */
-  photoDir?: string;
-  /** Keep faces with face_score >= this (default 1.0). */
-  minScore?: number;
-  /** Re-crop from face_location grown by this many box sizes on each side (0..10); default: no re-crop. */
-  recropMargin?: number;
-}
-
-export interface AafPreprocessOptions extends PreprocessOptions {
-  /** The AAF folder (holding faces/, train.txt, val.txt) or faces/ itself. */
-  photoDir: string;
-  /**
-   * How faces are framed: 'median' (default) runs the detector + predict's crop rule on `framingSample`
-   * photos and applies their median region to all (AAF photos are aligned alike); 'detector' does it on every
-   * photo (exact, slow); 'whole' uses the photo as it is.
-   */
-  framing?: 'median' | 'detector' | 'whole';
-  /** Photos the median framing is measured on (default 300). */
-  framingSample?: number;
-  /** Face detector for the framing (default 'ssd-mobilenetv1'). */
-  detector?: string;
-  /** Detector confidence threshold (default: the detector's own, as predict). */
-  minScore?: number;
-}
-
-export interface CsvPreprocessOptions extends PreprocessOptions {
-  /** The labels: one row per image. */
-  csv: string;
-  /** Folder the paths in the CSV are relative to (default '.'). */
-  photoDir?: string;
-  /** Column names (defaults filename, age, gender) and an optional identity column. */
-  pathCol?: string;
-  ageCol?: string;
-  genderCol?: string;
-  identityCol?: string;
-  /** Values of the gender column meaning male / female, case-insensitive (defaults '1' / '0'). */
-  maleValue?: string;
-  femaleValue?: string;
-}
-
-const COMMON = [
-  'outputDir',
-  'imgSize',
-  'quality',
-  'splitRatio',
-  'seed',
-  'labelsOnly',
-  'jobs',
-  'progress',
-  'dedup',
-];
-
-function common(fn: string, opts: PreprocessOptions, margin: number | null): CommonPreprocessOptions {
-  checkString(fn, 'outputDir', opts?.outputDir, true);
-  checkNumber(fn, 'imgSize', opts.imgSize, { int: true, min: 8, max: 4096 });
-  checkNumber(fn, 'quality', opts.quality, { int: true, min: 1, max: 100 });
-  checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
-  checkNumber(fn, 'jobs', opts.jobs, { int: true, min: 1, max: 1024 });
-  const ratio = opts.splitRatio ?? { train: 0.8, val: 0.1, test: 0.1 };
-  const parts = [ratio.train, ratio.val, ratio.test];
-  if (
-    !parts.every((p) => typeof p === 'number' && Number.isFinite(p) && p >= 0) ||
-    Math.abs(parts.reduce((a, b) => a + b, 0) - 1) > 1e-6 ||
-    !(ratio.train > 0)
-  ) {
+/** `fn` names the function in option errors (`preprocessUtkface: option imgSize must be ...`). */
+async function run<N extends DatasetName>(
+  fn: string,
+  name: N,
+  options: Options<N>,
+): Promise<PreprocessSummary> {
+  if (typeof name !== 'string' || !Object.hasOwn(DATASETS, name))
     throw new InvalidOptionError(
-      `${fn}: option splitRatio must be { train, val, test } fractions summing to 1 with train > 0`,
+      `${fn}: unknown dataset "${String(name)}" (expected one of ${Object.keys(DATASETS).join(', ')})`,
     );
-  }
-  const dedup = opts.dedup === false ? null : { maxDistance: 22, ageTolerance: 2, ...(opts.dedup ?? {}) };
-  if (dedup) {
-    checkNumber(fn, 'dedup.maxDistance', dedup.maxDistance, { int: true, min: 0, max: 255 });
-    checkNumber(fn, 'dedup.ageTolerance', dedup.ageTolerance, { int: true, min: 0, max: 100 });
-  }
-  return {
-    dedup,
-    outputDir: opts.outputDir,
-    crop: { imgSize: opts.imgSize ?? 224, quality: opts.quality ?? 95, margin },
-    splitRatio: ratio,
-    seed: opts.seed ?? 42,
-    labelsOnly: Boolean(opts.labelsOnly),
-    json: false,
-    concurrency: opts.jobs,
-  };
+  const adapter = DATASETS[name];
+  const all = resolveOptions(fn, preprocessSchema(name), options) as Record<string, unknown>;
+  const common = Object.fromEntries(Object.keys(PREPROCESS_OPTIONS).map((k) => [k, all[k]]));
+  const own = Object.fromEntries(Object.keys(adapter.options).map((k) => [k, all[k]]));
+  const o = common as ReturnType<typeof resolveOptions<typeof PREPROCESS_OPTIONS>>;
+  const { preprocessDataset } = await import('../data/preprocess.js');
+  return withProgress(o.progress, (quiet) =>
+    preprocessDataset(
+      adapter,
+      own as never,
+      {
+        outputDir: o.outputDir,
+        crop: { imgSize: o.imgSize, quality: o.quality, margin: null },
+        splitRatio: o.splitRatio,
+        seed: o.seed,
+        labelsOnly: o.labelsOnly,
+        json: quiet,
+        concurrency: o.jobs,
+        dedup: o.dedup ? { maxDistance: o.dupDistance, ageTolerance: o.dupAgeTolerance } : null,
+      },
+      frameFaces,
+    ),
+  );
 }
 
 /**
@@ -134,52 +149,15 @@ function common(fn: string, opts: PreprocessOptions, margin: number | null): Com
  * const s = await preprocessUtkface({ photoDir: 'data/utkface', outputDir: 'var/utk64', imgSize: 64 });
  * console.log(s.counts.kept, s.files.train);
  */
-export async function preprocessUtkface(opts: UtkfacePreprocessOptions): Promise<PreprocessSummary> {
-  const fn = 'preprocessUtkface';
-  checkKnownOptions(fn, opts, [...COMMON, 'photoDir']);
-  checkString(fn, 'photoDir', opts?.photoDir, true);
-  const c = common(fn, opts, null);
-  const { preprocessUtkface: run } = await import('../data/preprocess-utkface.js');
-  return withProgress(opts.progress, (quiet) => run(opts.photoDir, { ...c, json: quiet }));
-}
+export const preprocessUtkface = (opts: UtkfacePreprocessOptions) =>
+  run('preprocessUtkface', 'utkface', opts);
 
 /** IMDB-WIKI: labels from imdb.mat / wiki.mat with the seed's rules, split by identity. */
-export async function preprocessImdbWiki(opts: ImdbWikiPreprocessOptions): Promise<PreprocessSummary> {
-  const fn = 'preprocessImdbWiki';
-  checkKnownOptions(fn, opts, [...COMMON, 'dbPath', 'photoDir', 'minScore', 'recropMargin']);
-  checkString(fn, 'dbPath', opts?.dbPath, true);
-  checkString(fn, 'photoDir', opts.photoDir);
-  checkNumber(fn, 'minScore', opts.minScore);
-  checkNumber(fn, 'recropMargin', opts.recropMargin, { min: 0, max: 10 });
-  const c = common(fn, opts, opts.recropMargin ?? null);
-  const { preprocessImdbWiki: run } = await import('../data/preprocess-imdb-wiki.js');
-  return withProgress(opts.progress, (quiet) =>
-    run(opts.dbPath, opts.photoDir, opts.minScore ?? 1.0, { ...c, json: quiet }),
-  );
-}
+export const preprocessImdbWiki = (opts: ImdbWikiPreprocessOptions) =>
+  run('preprocessImdbWiki', 'imdb-wiki', opts);
 
 /** Any CSV with a path column and age / gender columns. */
-export async function preprocessCsv(opts: CsvPreprocessOptions): Promise<PreprocessSummary> {
-  const fn = 'preprocessCsv';
-  const cols = ['pathCol', 'ageCol', 'genderCol', 'identityCol', 'maleValue', 'femaleValue'] as const;
-  checkKnownOptions(fn, opts, [...COMMON, 'csv', 'photoDir', ...cols]);
-  checkString(fn, 'csv', opts?.csv, true);
-  checkString(fn, 'photoDir', opts.photoDir);
-  for (const k of cols) checkString(fn, k, opts[k]);
-  const c = common(fn, opts, null);
-  const { preprocessCsv: run, DEFAULT_CSV_COLUMNS: d } = await import('../data/preprocess-csv.js');
-  const columns = {
-    pathCol: opts.pathCol ?? d.pathCol,
-    ageCol: opts.ageCol ?? d.ageCol,
-    genderCol: opts.genderCol ?? d.genderCol,
-    identityCol: opts.identityCol,
-    maleValue: opts.maleValue ?? d.maleValue,
-    femaleValue: opts.femaleValue ?? d.femaleValue,
-  };
-  return withProgress(opts.progress, (quiet) =>
-    run(opts.csv, opts.photoDir ?? '.', columns, { ...c, json: quiet }),
-  );
-}
+export const preprocessCsv = (opts: CsvPreprocessOptions) => run('preprocessCsv', 'csv', opts);
 
 /**
  * All-Age-Faces: ages from the names, gender from the id range (checked against train.txt / val.txt),
@@ -190,53 +168,26 @@ export async function preprocessCsv(opts: CsvPreprocessOptions): Promise<Preproc
  * const s = await preprocessAaf({ photoDir: 'data/aaf', outputDir: 'var/aaf150', imgSize: 150 });
  * console.log(s.counts.kept, s.duplicates);
  */
-export async function preprocessAaf(opts: AafPreprocessOptions): Promise<PreprocessSummary> {
-  const fn = 'preprocessAaf';
-  checkKnownOptions(fn, opts, [...COMMON, 'photoDir', 'framing', 'framingSample', 'detector', 'minScore']);
-  checkString(fn, 'photoDir', opts?.photoDir, true);
-  checkChoice(fn, 'framing', opts.framing, ['median', 'detector', 'whole']);
-  checkNumber(fn, 'framingSample', opts.framingSample, { int: true, min: 1, max: 100000 });
-  checkNumber(fn, 'minScore', opts.minScore, { min: 0.01, max: 0.99 });
-  checkString(fn, 'detector', opts.detector);
-  const c = common(fn, opts, null);
-  const framing = opts.framing ?? 'median';
-  const [{ preprocessAaf: run }, path] = await Promise.all([
-    import('../data/preprocess-aaf.js'),
-    import('node:path'),
+export const preprocessAaf = (opts: AafPreprocessOptions) => run('preprocessAaf', 'aaf', opts);
+
+/** Face framing for the readers that ask for it: the detector and predict's crop rule (src/infer/). */
+const frameFaces: FrameFaces = async (rows, req) => {
+  const [{ parseDetectorName }, regions, { UTKFACE_FACE_CROP }] = await Promise.all([
+    import('../infer/detector.js'),
+    import('../infer/face-regions.js'),
+    import('../infer/crop-rule.js'),
   ]);
-  return withProgress(opts.progress, async (quiet) => {
-    let framer: Parameters<typeof run>[2];
-    if (framing !== 'whole') {
-      const [{ parseDetectorName }, regions, { UTKFACE_FACE_CROP }] = await Promise.all([
-        import('../infer/detector.js'),
-        import('../infer/face-regions.js'),
-        import('../infer/crop-rule.js'),
-      ]);
-      const detector = parseDetectorName(opts.detector ?? 'ssd-mobilenetv1');
-      const rule = UTKFACE_FACE_CROP[detector];
-      const locate = {
-        detector,
-        rule,
-        minScore: opts.minScore,
-        json: quiet,
-        cacheFile: path.join(opts.outputDir, '.face-regions.json'),
-      };
-      framer = async (rows) => {
-        if (framing === 'detector') {
-          const located = await regions.locateFaces(rows, locate);
-          return { rows: located.rows, counts: located.counts, id: regions.framingId(detector, rule) };
-        }
-        const located = await regions.locateFacesByMedian(rows, {
-          ...locate,
-          sample: opts.framingSample ?? 300,
-        });
-        const m = located.median;
-        const id =
-          `median of ${m.samples}: ${regions.framingId(detector, rule)} -> ` +
-          `x ${m.x.toFixed(4)} y ${m.y.toFixed(4)} side ${m.side.toFixed(4)} (of width)`;
-        return { rows: located.rows, counts: { ...located.counts, framingSamples: m.samples }, id };
-      };
-    }
-    return run(opts.photoDir, { ...c, json: quiet }, framer);
-  });
-}
+  const detector = parseDetectorName(req.detector);
+  const rule = UTKFACE_FACE_CROP[detector];
+  const locate = { detector, rule, minScore: req.minScore, json: req.quiet, cacheFile: req.cacheFile };
+  if (req.how === 'detector') {
+    const located = await regions.locateFaces(rows, locate);
+    return { rows: located.rows, counts: located.counts, id: regions.framingId(detector, rule) };
+  }
+  const located = await regions.locateFacesByMedian(rows, { ...locate, sample: req.sample });
+  const m = located.median;
+  const id =
+    `median of ${m.samples}: ${regions.framingId(detector, rule)} -> ` +
+    `x ${m.x.toFixed(4)} y ${m.y.toFixed(4)} side ${m.side.toFixed(4)} (of width)`;
+  return { rows: located.rows, counts: { ...located.counts, framingSamples: m.samples }, id };
+};

@@ -1,89 +1,111 @@
-import type { BackendChoice } from '../engine/backend-choices.js';
-import { BACKEND_CHOICES, PRECISION_CHOICES, type Precision } from '../engine/backend-choices.js';
+import { PRECISION_CHOICES } from '../engine/backend-choices.js';
+import { ARCHS, DEFAULT_ARCH, type Arch as ArchName } from '../model/arch-names.js';
 import type { EvalReport } from '../train/evaluate.js';
-import type { TrainResult } from '../train/trainer.js';
-import { ARCHS, type Arch as ArchName } from '../model/arch-names.js';
+import type { TrainResult } from '../train/scratch.js';
 import { InvalidOptionError } from '../util/errors.js';
-import { checkChoice, checkKnownOptions, checkNumber, checkString } from './options.js';
-import { withProgress, type ProgressOption } from './progress.js';
+import { BACKEND, LOG, PROGRESS, SEED, SIGNAL, THREADS } from './common-options.js';
+import { withProgress } from './progress.js';
+import { type CustomSpec, defineOptions, resolveOptions, type OptionsOf } from './schema.js';
 
-export type { EvalReport, TrainResult };
+export type { ArchName, EvalReport, TrainResult };
 
-export type { ArchName };
+/** Library only: called after every step with its number and loss (tests, embedding applications). */
+const ON_STEP: CustomSpec<(step: number, loss: number) => void> = {
+  type: 'custom',
+  cli: false,
+  help: 'called after every training step with the step number and its loss',
+  expect: 'a function',
+  check: (v): v is (step: number, loss: number) => void => typeof v === 'function',
+};
 
-/** `agegender train`'s options, with the same defaults. */
-export interface TrainOptions {
-  /** Run directory: metrics.jsonl, learning curves, checkpoints, serving/<timestamp>/. */
-  modelDir: string;
-  /** Continue the run in modelDir from its latest checkpoint, with the run's own settings. */
-  resume?: boolean;
-  /** Directory the CSV filenames are relative to (required unless resume). */
-  imgDir?: string;
-  /** Training rows, schema filename,age,gender (gender 1 = male, 0 = female). */
-  trainCsv?: string;
-  /** Validation rows, scored in full at every evaluation. */
-  valCsv?: string;
-  /** Input side of the network (default 64). */
-  imageSize?: number;
-  /** Network (default resnet-xs). */
-  arch?: ArchName;
-  /** Passes over the training CSV (default 16), or give numSteps instead. */
-  epochs?: number;
-  numSteps?: number;
-  /** Images per step (default 64). */
-  batchSize?: number;
-  /** Peak Adam learning rate (default 0.002, basic-cnn 0.001). */
-  lr?: number;
-  /** Score the validation set every N steps (default 500). */
-  evalEvery?: number;
-  /** Save a checkpoint every N steps (default 250; 0: only at the end and on abort). */
-  checkpointEvery?: number;
-  /** Seed of weights, data order and augmentation (default 1). */
-  seed?: number;
-  backend?: BackendChoice;
-  /** 'bf16': bf16 arithmetic inside oneDNN's convolutions (wasm+dnnl on CPUs with bf16); default 'f32'. */
-  precision?: Precision;
-  /** wasm threads (default all cores). */
-  threads?: number;
-  /** Random flip / shift of training images (default true). */
-  augment?: boolean;
-  /** Std (years) of the Gaussian soft age target (default 2; 0 = one-hot). */
-  ageSigma?: number;
-  /** Aborting stops training like Ctrl-C: a checkpoint is saved, then the promise rejects. */
-  signal?: AbortSignal;
-  /** Progress in steps; fields carry the loss. */
-  progress?: ProgressOption;
-  /** Log lines (skipped images, evaluations, the exported bundle); default: none. */
-  log?: (line: string) => void;
-}
+/** `agegender train`'s options (a network from scratch), declared once for the CLI and the library. */
+export const TRAIN_OPTIONS = defineOptions({
+  modelDir: {
+    type: 'path',
+    required: true,
+    arg: 'dir',
+    help: 'run directory: metrics.jsonl, learning curves, checkpoints, serving/<timestamp>/',
+  },
+  imgDir: { type: 'path', arg: 'dir', help: 'directory the CSV filenames are relative to' },
+  trainCsv: { type: 'path', arg: 'file', help: 'training rows, CSV filename,age,gender (gender 1 = male)' },
+  valCsv: { type: 'path', arg: 'file', help: 'validation rows (scored in full at every eval)' },
+  resume: {
+    type: 'boolean',
+    default: false,
+    help: "continue the run in --model-dir from its latest checkpoint, with the run's own settings",
+  },
+  arch: { type: 'choice', choices: ARCHS, default: DEFAULT_ARCH, help: 'network' },
+  imgSize: { type: 'int', min: 16, max: 1024, default: 64, arg: 'px', help: 'input side of the network' },
+  epochs: {
+    type: 'number',
+    min: 0.001,
+    max: 100000,
+    default: 16,
+    help: 'passes over the training CSV (or give --num-steps)',
+  },
+  numSteps: { type: 'int', min: 1, max: 1e9, help: 'training steps (instead of --epochs)' },
+  batchSize: { type: 'int', min: 1, max: 4096, default: 64, help: 'images per step' },
+  lr: {
+    type: 'number',
+    min: 1e-8,
+    max: 10,
+    exponent: true,
+    arg: 'rate',
+    defaultHelp: '0.002, basic-cnn 0.001',
+    help: 'peak Adam learning rate, warm-up then cosine decay',
+  },
+  evalEvery: {
+    type: 'int',
+    min: 1,
+    max: 1e9,
+    default: 500,
+    arg: 'steps',
+    defaultHelp: "500, or the resumed run's",
+    help: 'score the whole validation set every N steps',
+  },
+  checkpointEvery: {
+    type: 'int',
+    min: 0,
+    max: 1e9,
+    default: 250,
+    arg: 'steps',
+    defaultHelp: "250, or the resumed run's",
+    help: 'save a checkpoint every N steps (0: only at the end and on stop)',
+  },
+  seed: { ...SEED, default: 1, help: 'seed of weights, data order and augmentation' },
+  augment: {
+    type: 'boolean',
+    default: true,
+    help: 'random flip / shift of training images (off with --no-augment)',
+  },
+  ageSigma: {
+    type: 'number',
+    min: 0,
+    max: 50,
+    default: 2,
+    arg: 'years',
+    help: 'Gaussian soft age target std; 0 = one-hot like the seed',
+  },
+  backend: BACKEND,
+  precision: {
+    type: 'choice',
+    choices: PRECISION_CHOICES,
+    default: 'f32',
+    arg: 'p',
+    help: 'arithmetic inside the convolutions (bf16: wasm+dnnl on a CPU with bf16)',
+  },
+  threads: THREADS,
+  signal: SIGNAL,
+  progress: PROGRESS,
+  log: LOG,
+  onStep: ON_STEP,
+});
 
-const TRAIN_OPTIONS = [
-  'modelDir',
-  'resume',
-  'imgDir',
-  'trainCsv',
-  'valCsv',
-  'imageSize',
-  'arch',
-  'epochs',
-  'numSteps',
-  'batchSize',
-  'lr',
-  'evalEvery',
-  'checkpointEvery',
-  'seed',
-  'backend',
-  'precision',
-  'threads',
-  'augment',
-  'ageSigma',
-  'signal',
-  'progress',
-  'log',
-] as const;
+export type TrainOptions = OptionsOf<typeof TRAIN_OPTIONS>;
 
 /**
- * Trains the multi-task age/gender network and exports a serving bundle (resumable, checkpointed).
+ * Trains the multi-task age/gender network from scratch and exports a serving bundle (resumable,
+ * checkpointed). Aborting `signal` stops it after the current step with a checkpoint (StoppedError).
  *
  * @example
  * import { train } from 'agegender';
@@ -93,54 +115,15 @@ const TRAIN_OPTIONS = [
  * });
  * console.log(result.validation.mae, result.servingDir);
  */
-export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const fn = 'train';
-  checkKnownOptions(fn, opts, TRAIN_OPTIONS);
-  checkString(fn, 'modelDir', opts?.modelDir, true);
-  for (const k of ['imgDir', 'trainCsv', 'valCsv'] as const) checkString(fn, k, opts[k]);
-  checkNumber(fn, 'imageSize', opts.imageSize, { int: true, min: 16, max: 1024 });
-  checkNumber(fn, 'epochs', opts.epochs, { min: 0.001 });
-  checkNumber(fn, 'numSteps', opts.numSteps, { int: true, min: 1 });
-  checkNumber(fn, 'batchSize', opts.batchSize, { int: true, min: 1, max: 4096 });
-  checkNumber(fn, 'lr', opts.lr, { min: 1e-8, max: 10 });
-  checkNumber(fn, 'evalEvery', opts.evalEvery, { int: true, min: 1 });
-  checkNumber(fn, 'checkpointEvery', opts.checkpointEvery, { int: true, min: 0 });
-  checkNumber(fn, 'seed', opts.seed, { int: true, min: 0, max: 2 ** 32 - 1 });
-  checkChoice(fn, 'backend', opts.backend, BACKEND_CHOICES);
-  checkChoice(fn, 'precision', opts.precision, PRECISION_CHOICES);
-  checkNumber(fn, 'threads', opts.threads, { int: true, min: 1, max: 64 });
-  checkNumber(fn, 'ageSigma', opts.ageSigma, { min: 0, max: 50 });
-  if (opts.numSteps !== undefined && opts.epochs !== undefined)
-    throw new InvalidOptionError(`${fn}: give numSteps or epochs, not both`);
-  const { DEFAULT_LR } = await import('../model/index.js');
-  checkChoice(fn, 'arch', opts.arch, ARCHS);
-  const arch = opts.arch ?? 'resnet-xs';
-  const { train: runTraining } = await import('../train/trainer.js');
-  return withProgress(opts.progress, (quiet) =>
-    runTraining({
-      modelDir: opts.modelDir,
-      resume: opts.resume,
-      imgDir: opts.imgDir,
-      trainCsv: opts.trainCsv,
-      valCsv: opts.valCsv,
-      imageSize: opts.imageSize ?? 64,
-      arch,
-      numSteps: opts.numSteps,
-      epochs: opts.epochs ?? (opts.numSteps === undefined ? 16 : undefined),
-      batchSize: opts.batchSize ?? 64,
-      lr: opts.lr ?? DEFAULT_LR[arch],
-      // On resume, unset values keep the ones the run was started with.
-      evalEvery: opts.evalEvery ?? (opts.resume ? undefined : 500),
-      checkpointEvery: opts.checkpointEvery ?? (opts.resume ? undefined : 250),
-      seed: opts.seed ?? 1,
-      backend: opts.backend ?? 'auto',
-      precision: opts.precision,
-      threads: opts.threads,
-      augment: opts.augment ?? true,
-      ageSigma: opts.ageSigma ?? 2,
-      signal: opts.signal,
-      json: quiet,
-      log: opts.log ?? (quiet ? () => {} : undefined),
-    }),
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const opts = resolveOptions('train', TRAIN_OPTIONS, options);
+  const given = new Set(
+    Object.entries(options ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => k),
   );
+  if (given.has('numSteps') && given.has('epochs'))
+    throw new InvalidOptionError('train: give numSteps or epochs, not both');
+  const { train: run } = await import('../train/scratch.js');
+  return withProgress(opts.progress, (quiet) => run({ ...opts, json: quiet, given }));
 }

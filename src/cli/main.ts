@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { UserError, reason } from '../util/errors.js';
 import { register as registerTrain } from './train.js';
+import { register as registerFinetune } from './finetune.js';
 import { register as registerEvaluate } from './evaluate.js';
 import { register as registerExport } from './export.js';
 import { register as registerPreprocess } from './preprocess.js';
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride();
   for (const register of [
     registerTrain,
+    registerFinetune,
     registerEvaluate,
     registerExport,
     registerPreprocess,

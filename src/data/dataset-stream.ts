@@ -80,7 +80,10 @@ export function shiftImage(src: Uint8Array, size: number, dx: number, dy: number
 
 type Loaded = Uint8Array | null;
 
-/** Resolves a CSV filename against the image directory (absolute names are kept). */
+/**
+ * Resolves a CSV filename against the image directory. CSV names are confined to it when read
+ * (labels-csv.ts); an absolute name is one a caller already resolved (fine-tune.ts merging sets) and is kept.
+ */
 export function imagePath(imgDir: string, filename: string): string {
   return path.isAbsolute(filename) ? filename : path.join(imgDir, filename);
 }

@@ -47,12 +47,20 @@ async function readPartInfo(file: string): Promise<PartInfo | null> {
 function get(url: string, headers: Record<string, string>, redirects = 5): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const mod = url.startsWith('https:') ? https : http;
-    const req = mod.get(url, { headers }, (res) => {
+    // No keep-alive pool: a handful of long requests, each on its own connection, closed when it ends.
+    const req = mod.get(url, { headers, agent: false }, (res) => {
       const loc = res.headers.location;
       if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
         res.resume();
-        if (redirects <= 0) reject(new UserError(`${url}: too many redirects`));
-        else get(new URL(loc, url).href, headers, redirects - 1).then(resolve, reject);
+        if (redirects <= 0) return reject(new UserError(`${url}: too many redirects`));
+        const next = new URL(loc, url).href;
+        try {
+          checkUrl(next);
+        } catch (err) {
+          // A redirect elsewhere than http(s) (file://, ftp://) is refused, never retried.
+          return reject(new UserError(`${url}: redirects to ${(err as Error).message}`));
+        }
+        get(next, headers, redirects - 1).then(resolve, reject);
         return;
       }
       resolve(res);
@@ -199,7 +207,14 @@ export async function downloadFile(url: string, dest: string, opts: FetchOptions
 }
 
 /** The archive itself is bad (truncated, corrupt): the caller removes it rather than reuse it. */
-class ExtractError extends UserError {}
+class ExtractError extends UserError {
+  constructor(
+    file: string,
+    readonly why: string,
+  ) {
+    super(`${file}: cannot extract: ${why}`);
+  }
+}
 
 /**
  * Extracts a tar into `dir` atomically: into a temp folder beside it first, renamed into place when done
@@ -208,7 +223,9 @@ class ExtractError extends UserError {}
  */
 export async function extractTar(tarFile: string, dir: string, json = false): Promise<void> {
   const tmp = path.join(path.dirname(dir), `.${path.basename(dir)}.extracting`);
-  await fs.rm(tmp, { recursive: true, force: true });
+  // The unpacker may still be writing the entries it had read when the error came: retry the removal.
+  const removeTmp = () => fs.rm(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  await removeTmp();
   await fs.mkdir(tmp, { recursive: true });
   const total = await sizeOf(tarFile);
   const progress = createProgress({ unit: 'MiB extracted', total: Math.ceil(total / MiB), json });
@@ -219,6 +236,7 @@ export async function extractTar(tarFile: string, dir: string, json = false): Pr
   const unpacked = new Promise<void>((resolve) => {
     unpack.once('close', resolve);
     unpack.once('finish', resolve);
+    unpack.once('error', () => resolve());
   });
   try {
     await pipeline(
@@ -229,18 +247,20 @@ export async function extractTar(tarFile: string, dir: string, json = false): Pr
       }),
       unpack,
     );
+    const top = await fs.readdir(tmp);
+    const inner = top.length === 1 && top[0] === path.basename(dir) ? path.join(tmp, top[0]) : tmp;
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(inner, dir);
+    if (inner !== tmp) await removeTmp();
   } catch (err) {
-    await Promise.race([unpacked, new Promise((r) => setTimeout(r, 1000))]);
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw new ExtractError(`${tarFile}: cannot extract: ${reason(err)}`);
+    // Whatever failed (a bad header, a `..` entry, a full disk), the archive is not trusted again and no
+    // half-extracted folder stays behind.
+    await Promise.race([unpacked, new Promise((r) => setTimeout(r, 5000))]);
+    await removeTmp().catch(() => {});
+    throw new ExtractError(tarFile, reason(err));
   } finally {
     progress.stop();
   }
-  const top = await fs.readdir(tmp);
-  const inner = top.length === 1 && top[0] === path.basename(dir) ? path.join(tmp, top[0]) : tmp;
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.rename(inner, dir);
-  if (inner !== tmp) await fs.rm(tmp, { recursive: true, force: true });
 }
 
 export interface DownloadOptions {
@@ -272,7 +292,9 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
   const name = DATASETS[dataset];
   const url = `${(opts.urlBase ?? IMDB_WIKI_URL_BASE).replace(/\/+$/, '')}/${name}.tar`;
   const dir = path.join(opts.outDir, name);
-  const tarFile = path.join(opts.outDir, `${name}.tar`);
+  // The archive is downloaded under a name of ours: a `wiki_crop.tar` the user put in --out is never
+  // taken for our download, recorded as fetched from the URL, or deleted.
+  const tarFile = path.join(opts.outDir, `.${name}.tar.download`);
   const marker = path.join(dir, MARKER);
   const mat = path.join(dir, `${dataset}.mat`);
   const done = await fs.readFile(marker, 'utf8').catch(() => null);
@@ -281,6 +303,9 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
       `${dir}: already downloaded (${JSON.parse(done).bytes} bytes); pass --force to download it again`,
     );
   // The extracted folder replaces `dir`: never one holding files this command did not put there.
+  const st = await fs.lstat(dir).catch(() => null);
+  if (st && !st.isDirectory())
+    throw new UserError(`${dir}: exists and is not a folder; move it away or choose another --out`);
   const found = await fs.readdir(dir).catch(() => null);
   if (!done && found && found.length > 0)
     throw new UserError(
@@ -305,10 +330,12 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
     if (!(err instanceof ExtractError)) throw err;
     // A damaged archive must not be reused by the next run, which would fail the same way.
     await fs.rm(tarFile, { force: true });
-    throw new UserError(`${err.message}; removed it, run again to download it afresh`);
+    throw new UserError(`${url}: cannot extract: ${err.why}; removed it, run again to download it afresh`);
   }
   await writeFileAtomic(marker, JSON.stringify({ url, bytes, finished: new Date().toISOString() }) + '\n');
+  const keptTar = path.join(opts.outDir, `${name}.tar`);
   if (!opts.keepTar) await fs.rm(tarFile, { force: true });
+  else if (!(await fs.lstat(keptTar).catch(() => null))) await fs.rename(tarFile, keptTar);
   return { dataset, url, bytes, dir, mat };
 }
 

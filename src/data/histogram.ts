@@ -1,9 +1,10 @@
 import sharp from 'sharp';
+import { AGE_CLASSES, AGE_MAX } from './preprocess-spec.js';
 
-/** Counts of rows per age 0..100 (index = age). */
+/** Counts of rows per age class (index = age). */
 export function ageHistogram(ages: Iterable<number>): number[] {
-  const counts = new Array<number>(101).fill(0);
-  for (const a of ages) if (a >= 0 && a <= 100) counts[a]!++;
+  const counts = new Array<number>(AGE_CLASSES).fill(0);
+  for (const a of ages) if (a >= 0 && a < AGE_CLASSES) counts[a]!++;
   return counts;
 }
 
@@ -48,7 +49,7 @@ export function histogramSvg(counts: readonly number[], title: string): string {
       `<rect x="${(x + 0.5).toFixed(1)}" y="${(top + plotH - h).toFixed(1)}" width="${Math.max(bw - 1, 0.5).toFixed(1)}" height="${h.toFixed(1)}" fill="#4878a8"><title>age ${age}: ${c}</title></rect>`,
     );
   });
-  for (let age = 0; age <= 100; age += 10) {
+  for (let age = 0; age <= AGE_MAX; age += 10) {
     const x = left + (age + 0.5) * bw;
     parts.push(`<text x="${x.toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle">${age}</text>`);
   }

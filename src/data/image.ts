@@ -1,6 +1,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { cutSquare, type SquareRegion } from './square.js';
 import type { PreprocessSpec } from './preprocess-spec.js';
+import { refuseSpecialFile } from '../util/regular-file.js';
 
 /** Raw RGB pixels of one image, HWC, uint8. */
 export interface RgbImage {
@@ -23,8 +24,12 @@ async function toRgb(pipeline: Sharp): Promise<RgbImage> {
   };
 }
 
-/** Decodes any image sharp reads (JPEG, PNG, WebP, ...), applies EXIF orientation, drops alpha. */
-export function decodeRgb(input: string | Buffer): Promise<RgbImage> {
+/**
+ * Decodes any image sharp reads (JPEG, PNG, WebP, ...), applies EXIF orientation, drops alpha. A path
+ * naming a FIFO or a device is refused (sharp would wait on it forever).
+ */
+export async function decodeRgb(input: string | Buffer): Promise<RgbImage> {
+  if (typeof input === 'string') await refuseSpecialFile(input);
   return toRgb(sharp(input, { failOn: 'error' }).rotate());
 }
 
@@ -48,6 +53,7 @@ export interface ScaledRgbImage extends RgbImage {
  * bounded whatever the photo's size; positions map back by originalWidth / width (and height).
  */
 export async function decodeRgbWithin(input: string | Buffer, maxSide: number): Promise<ScaledRgbImage> {
+  if (typeof input === 'string') await refuseSpecialFile(input);
   const meta = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
   const originalWidth = meta.autoOrient?.width ?? meta.width ?? 0;
   const originalHeight = meta.autoOrient?.height ?? meta.height ?? 0;
@@ -71,6 +77,7 @@ export async function loadResized(
   input: string | Buffer | RgbImage,
   spec: PreprocessSpec,
 ): Promise<Uint8Array> {
+  if (typeof input === 'string') await refuseSpecialFile(input);
   const s =
     typeof input === 'string' || Buffer.isBuffer(input)
       ? sharp(input, { failOn: 'error' }).rotate()

@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { parseDecimal } from '../util/decimal.js';
 import { readTextFile } from '../util/read-text.js';
+import { confinedPath } from '../util/confine.js';
 
 /** One labelled image in the CSV schema of the original tutorial, `filename,age,gender` (gender 1 = male, 0 = female). */
 export interface LabelledImage {
@@ -16,7 +17,8 @@ export const LABEL_COLUMNS = ['filename', 'age', 'gender'] as const;
 
 /**
  * Parses a seed-schema CSV. Fails at once with a one-line error naming file, line and reason on a missing
- * column, an age outside 0..100 or not an integer, a gender other than 0/1, or an empty file.
+ * column, a filename outside the image folder (absolute or with `..` climbing out), an age outside 0..100
+ * or not an integer, a gender other than 0/1, or an empty file.
  */
 export function parseLabelsCsv(text: string, file: string): LabelledImage[] {
   let records: string[][];
@@ -43,6 +45,11 @@ export function parseLabelsCsv(text: string, file: string): LabelledImage[] {
     const line = r + 1;
     const filename = rec[fi];
     if (!filename) throw new UserError(`${file}:${line}: empty filename`);
+    // Names are relative to the image folder; one that leads out of it (a crafted CSV) is never read.
+    if (!confinedPath('/images', filename))
+      throw new UserError(
+        `${file}:${line}: filename "${filename}" is not a path inside the image folder (absolute, or climbs out with ..)`,
+      );
     const ageText = rec[ai] ?? '';
     const age = parseDecimal(ageText, { int: true }) ?? NaN;
     if (!(age >= 0 && age <= 100)) {

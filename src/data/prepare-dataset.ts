@@ -1,14 +1,19 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { labelsCsvText, type LabelledImage } from './labels-csv.js';
-import { replaceOutputSet } from './output-set.js';
+import { replaceOutputSet, type OutputName } from './output-set.js';
+import { ownOutputSet } from './output-folder.js';
 import { prepareCropDir, writeCrops, type CropJob } from './crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
 import { splitByGroup, type SplitRatio } from './split.js';
-import type { CommonPreprocessOptions } from './preprocess-options.js';
-import { imageHash, resolveDuplicates, type DuplicateReport, type ImageHash } from './duplicates.js';
+import type { CropSettings } from './crops.js';
+import {
+  resolveDuplicates,
+  type DuplicateOptions,
+  type DuplicateReport,
+  type ImageHash,
+} from './duplicates.js';
 import type { SquareRegion } from './image.js';
 
 /** One labelled source image that passed a dataset's label rules. */
@@ -28,12 +33,29 @@ export interface LabelledSource {
   region?: SquareRegion;
 }
 
-export interface PrepareOptions extends CommonPreprocessOptions {
-  dataset: 'utkface' | 'imdb-wiki' | 'csv' | 'aaf';
+/** How the shared back half of `preprocess` runs (the api layer resolves them from the options). */
+export interface PrepareOptions {
+  /** The adapter's name (datasets/index.ts). */
+  dataset: string;
+  outputDir: string;
+  /** Crop settings; ignored with labelsOnly. */
+  crop: CropSettings;
+  splitRatio: SplitRatio;
+  seed: number;
+  /** Write CSVs and summary from the labels alone, without touching images (no photos at hand). */
+  labelsOnly: boolean;
+  /** No progress output. */
+  json: boolean;
+  /** Images in flight at once (default: enough for all cores). */
+  concurrency?: number;
+  /** Find duplicate crops, keep each cluster on one side, drop clusters whose labels disagree (null: off). */
+  dedup: DuplicateOptions | null;
   /** Counts the dataset reader gathered before this step (rows read, dropped by each rule, ...). */
   counts: Record<string, number>;
   /** Anything else worth recording about the input (paths, a few malformed names, ...). */
   input: Record<string, unknown>;
+  /** The reader's warnings, kept in summary.json. */
+  warnings?: string[];
 }
 
 export interface PartSummary {
@@ -48,6 +70,8 @@ export interface PreprocessSummary {
   version: 1;
   dataset: PrepareOptions['dataset'];
   input: Record<string, unknown>;
+  /** Things the user should know that did not stop the run (e.g. AAF without its lists). */
+  warnings: string[];
   settings: {
     imgSize: number | null;
     quality: number | null;
@@ -86,9 +110,9 @@ export async function prepareDataset(
   opts: PrepareOptions,
 ): Promise<PreprocessSummary> {
   const out = opts.outputDir;
-  await fs.mkdir(out, { recursive: true });
   const cropDir = path.join(out, 'crop');
   const status = new Uint8Array(rows.length); // 0 pending, 1 kept, 2 missing, 3 unreadable
+  const hashes: (ImageHash | null)[] = new Array(rows.length).fill(null);
   const missing: string[] = [];
   const unreadable: { file: string; reason: string }[] = [];
   let written = 0;
@@ -102,7 +126,7 @@ export async function prepareDataset(
     const clash = rows.find((r) => inside(r.source));
     if (clash)
       throw new UserError(`${clash.source}: a source photo lies inside the output crop folder ${cropDir}`);
-    const existing = await prepareCropDir(cropDir, opts.crop);
+    const log = await prepareCropDir(cropDir, opts.crop);
     const index = new Map<CropJob, number>();
     const jobs = rows.map((r, i) => {
       const job: CropJob = { source: r.source, target: r.filename, box: r.box, region: r.region };
@@ -116,11 +140,12 @@ export async function prepareDataset(
       cropDir,
       jobs,
       opts.crop,
-      existing,
+      log,
       (job, outcome) => {
         const i = index.get(job)!;
         if (outcome.status === 'written' || outcome.status === 'existing') {
           status[i] = 1;
+          hashes[i] = outcome.hash;
           if (outcome.status === 'written') written++;
           else reused++;
         } else if (outcome.status === 'missing') {
@@ -147,18 +172,20 @@ export async function prepareDataset(
     };
   }
 
-  let kept = rows.filter((_, i) => status[i] === 1);
+  const keptIndex = rows.flatMap((_, i) => (status[i] === 1 ? [i] : []));
+  let kept = keptIndex.map((i) => rows[i]!);
   // Copies of one image must not sit on both sides of the split, and copies whose labels disagree
   // cannot all be right: hash the crops (what the model sees), cluster, drop conflicting clusters.
   let duplicates: PreprocessSummary['duplicates'] = null;
   let conflictingDuplicates: DuplicateReport<unknown>['examples'] = [];
   let groupOf = (r: LabelledSource) => r.identity;
   if (!opts.labelsOnly && opts.dedup) {
-    const hashes = await hashAll(
-      kept.map((r) => path.join(cropDir, r.filename)),
-      opts.json,
+    const report = resolveDuplicates(
+      kept,
+      keptIndex.map((i) => hashes[i]!),
+      (r) => r.identity,
+      opts.dedup,
     );
-    const report = resolveDuplicates(kept, hashes, (r) => r.identity, opts.dedup);
     const group = new Map(report.kept.map((k) => [k.row, k.group]));
     kept = report.kept.map((k) => k.row);
     groupOf = (r) => group.get(r)!;
@@ -193,6 +220,7 @@ export async function prepareDataset(
     version: 1,
     dataset: opts.dataset,
     input: opts.input,
+    warnings: opts.warnings ?? [],
     settings: {
       imgSize: opts.labelsOnly ? null : opts.crop.imgSize,
       quality: opts.labelsOnly ? null : opts.crop.quality,
@@ -218,33 +246,22 @@ export async function prepareDataset(
     files,
   };
   const svg = histogramSvg(hist, `${opts.dataset}: ages of ${kept.length} kept rows`);
-  // All or nothing: a kill never leaves this run's train.csv beside the previous run's val.csv.
-  await replaceOutputSet(out, {
+  const set: Partial<Record<OutputName, string | Uint8Array | null>> = {
     'train.csv': labelsCsvText(toCsv(parts.train)),
     'val.csv': labelsCsvText(toCsv(parts.val)),
     'test.csv': files.test ? labelsCsvText(toCsv(parts.test)) : null,
     'age-histogram.svg': svg,
     'age-histogram.png': await svgToPng(svg),
     'summary.json': JSON.stringify(summary, null, 2) + '\n',
-  });
-  return summary;
-}
-
-/** dHash of every file (null for one that cannot be read), a few in flight at once. */
-async function hashAll(files: string[], json: boolean): Promise<(ImageHash | null)[]> {
-  const out: (ImageHash | null)[] = new Array(files.length).fill(null);
-  const progress = createProgress({ unit: 'hashes', total: files.length, json });
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const i = next++;
-      out[i] = await imageHash(files[i]!).catch(() => null);
-      progress.tick(1);
-    }
   };
-  await Promise.all(Array.from({ length: 6 }, worker));
-  progress.stop();
-  return out;
+  // Only files agegender wrote are ever replaced or removed (output-folder.ts).
+  await ownOutputSet(
+    out,
+    (Object.keys(set) as OutputName[]).filter((n) => set[n] != null),
+  );
+  // All or nothing: a kill never leaves this run's train.csv beside the previous run's val.csv.
+  await replaceOutputSet(out, set);
+  return summary;
 }
 
 /** A short human-readable report of a summary (the CLI prints it when not in --json mode). */

@@ -1,4 +1,12 @@
 /**
+ * Age classes of every model: class i is age i, 0..100 years. Datasets keep ages in this range, the age
+ * head has this many outputs, and preprocess.json records it.
+ */
+export const AGE_MIN = 0;
+export const AGE_MAX = 100;
+export const AGE_CLASSES = AGE_MAX - AGE_MIN + 1;
+
+/**
  * The preprocessing contract between training and serving. It is written as `preprocess.json` into every
  * serving bundle and checkpoint, and read back by predict / evaluate / serve / the browser page, so that
  * an image is turned into a tensor exactly the way it was during training.
@@ -90,7 +98,7 @@ export function defaultPreprocessSpec(imageSize: number): PreprocessSpec {
     colorOrder: 'rgb',
     resize: { fit: 'cover', kernel: 'lanczos3' },
     normalization: { kind: 'per-image-standardization' },
-    age: { min: 0, max: 100, classes: 101 },
+    age: { min: AGE_MIN, max: AGE_MAX, classes: AGE_CLASSES },
     genderLabels: ['female', 'male'],
     outputs: ['age', 'gender'],
     faceCrop: null,

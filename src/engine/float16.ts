@@ -36,3 +36,23 @@ export function toFloat16(values: Float32Array): Uint16Array {
   for (let i = 0; i < values.length; i++) out[i] = toFloat16Bits(values[i]!);
   return out;
 }
+
+/** IEEE 754 half precision bits -> float32 (exact: every half is a float32). */
+export function fromFloat16(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]!;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    out[i] =
+      exp === 0
+        ? sign * mant * 2 ** -24
+        : exp === 0x1f
+          ? mant
+            ? NaN
+            : sign * Infinity
+          : sign * (1 + mant / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}

@@ -13,7 +13,7 @@ import { clipBox, cropRegion } from './crop-rule.js';
 import { fromMarginCanvas, marginLayout } from './detector-options.js';
 import type { Detection, FaceDetector } from './face-api-detector.js';
 import { classifyFaceCrops, type FaceAnswer } from './readout.js';
-import type { Box, FaceResult } from './types.js';
+import type { Box, Face, PredictProgress, Settled } from './types.js';
 
 /**
  * The one face pipeline of Node and the browser: decode (injected) -> shrink -> detect -> margin pass ->
@@ -55,22 +55,6 @@ export type Resize = (
 export interface DecodedImage extends Rgb {
   originalWidth: number;
   originalHeight: number;
-}
-
-/**
- * One face's answer; with `crop: true`, also the pixels the network saw (imageSize square, RGB); with
- * `ageDistribution: true`, the age head's softmax (class i = age.min + i, before any ageCalibration).
- */
-export type Face = FaceResult & { crop?: Rgb; ageDistribution?: Float32Array };
-
-/** One input's outcome: its faces, or the typed error naming it. */
-export type Settled =
-  { ok: true; faces: Face[] } | { ok: false; error: string; cause: InvalidImageError | ImageTooLargeError };
-
-export interface PredictProgress {
-  /** Inputs done (detected and cropped; their faces go through the network in batches). */
-  done: number;
-  total: number;
 }
 
 export interface RunOptions {

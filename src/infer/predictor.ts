@@ -16,11 +16,10 @@ import {
   MAX_DECODE_SIDE,
   detectWithMargin as detectWithMarginOf,
   type DecodedImage,
-  type Face,
   type Resize,
   type RunOptions,
-  type Settled,
 } from './face-pipeline.js';
+import type { Face, Settled } from './types.js';
 import {
   checkPixels,
   isImageTensor,

@@ -1,3 +1,10 @@
+import type { Rgb } from '../data/square.js';
+import type { ImageTooLargeError, InvalidImageError } from '../util/errors.js';
+
+/**
+ * The predictor's public types, kept free of tfjs so that the main entry's declarations load none of it.
+ */
+
 /** A face box in pixels of the original (EXIF-oriented) image. */
 export interface Box {
   x: number;
@@ -12,7 +19,7 @@ export interface FaceResult {
   box: Box;
   /** Detector confidence in [0, 1]; 1 for --no-detect. */
   score: number;
-  /** DEX expectation: sum_i p_i * age_i. */
+  /** DEX expectation sum_i p_i * age_i, through the bundle's ageCalibration when it has one. */
   age: number;
   /** Standard deviation of the age distribution (years): how sure the model is. */
   ageSpread: number;
@@ -21,6 +28,22 @@ export interface FaceResult {
   pFemale: number;
   /** The seed's output text, e.g. "M/46". */
   label: string;
+}
+
+/**
+ * One face's answer; with `crop: true`, also the pixels the network saw (imageSize square, RGB); with
+ * `ageDistribution: true`, the age head's softmax (class i = age.min + i, before any ageCalibration).
+ */
+export type Face = FaceResult & { crop?: Rgb; ageDistribution?: Float32Array };
+
+/** One input's outcome: its faces, or the typed error naming it. */
+export type Settled =
+  { ok: true; faces: Face[] } | { ok: false; error: string; cause: InvalidImageError | ImageTooLargeError };
+
+export interface PredictProgress {
+  /** Inputs done (detected and cropped; their faces go through the network in batches). */
+  done: number;
+  total: number;
 }
 
 /** The seed's answer text: `M/46`. */

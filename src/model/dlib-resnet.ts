@@ -49,12 +49,11 @@ const BLOCKS: { name: string; down: boolean; width: number }[] = [
 ];
 
 /**
- * Where the network is cut for training on cached features: everything up to and including this block
- * runs once per image (the "trunk", ~90% of the FLOPs); the blocks after it (the "tail", the two 256-wide
- * stages at 4x4 and 2x2) and the heads train on the cached 8x8x128 maps.
+ * Where the network is split: everything up to and including this block is the "trunk" (~90% of the
+ * FLOPs), whose 8x8x128 map the feature taps of model/agegender-net.ts read; the blocks after it are the
+ * "tail" (the two 256-wide stages at 4x4 and 2x2, and the global pooling).
  */
 export const DLIB_TRUNK_END = 'conv128_2';
-export const DLIB_TRUNK_SHAPE = [8, 8, 128] as const;
 
 const require = createRequire(import.meta.url);
 
@@ -103,8 +102,8 @@ export interface DlibParts {
 
 /**
  * Builds the backbone as layers holding face-api's weights. `trunk` and `tail` apply the same layer
- * objects every call (shared weights), so one build serves the feature extractor, the model trained on
- * cached trunk maps, and the exported image -> age/gender model.
+ * objects every call (shared weights), so one build serves the feature extractor and the exported
+ * image -> age/gender model.
  */
 export async function buildDlibResNet(): Promise<DlibParts> {
   const w = await readDlibWeights();

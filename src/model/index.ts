@@ -33,9 +33,8 @@ export const DEFAULT_LR: Record<Arch, number> = {
 /** Builds a fresh (untrained) model: one input [N, S, S, 3], outputs `age` (101 logits), `gender` (2). */
 export function buildModel(arch: string, opts: BuildOptions): tf.LayersModel {
   const build = Object.hasOwn(builders, arch) ? builders[arch as Arch] : undefined;
-  if (!build) throw new UserError(`unknown --arch "${arch}" (choose one of ${ARCHS.join(', ')})`);
-  if (!Number.isInteger(opts.imageSize) || opts.imageSize < 16) {
-    throw new UserError(`--img-size ${opts.imageSize} is too small (at least 16)`);
-  }
+  if (!build) throw new UserError(`unknown network "${arch}" (one of ${ARCHS.join(', ')})`);
+  if (!Number.isInteger(opts.imageSize) || opts.imageSize < 16)
+    throw new UserError(`image size ${opts.imageSize} is too small for a network (at least 16)`);
   return build(opts);
 }

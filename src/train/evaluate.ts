@@ -1,7 +1,13 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { EVALUATE_OPTIONS } from '../api/evaluate.js';
+import type { Resolved } from '../api/schema.js';
 import { evalBatches } from '../data/dataset-stream.js';
-import type { LabelledImage } from '../data/labels-csv.js';
+import { type LabelledImage, readLabelsCsv } from '../data/labels-csv.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
+import { isBundle, loadBundle } from '../infer/bundle.js';
+import { buildModel } from '../model/index.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import {
   AGE_BANDS,
@@ -11,6 +17,13 @@ import {
   expectedAge,
   maleProbability,
 } from '../model/metrics.js';
+import { ModelError, UserError } from '../util/errors.js';
+import { createProgress } from '../util/progress.js';
+import { setupBackend } from './backend-setup.js';
+import { loadCheckpoint } from './checkpoint.js';
+
+/** The options as the library resolved them, and whether to draw progress. */
+export type EvaluateSettings = Resolved<typeof EVALUATE_OPTIONS> & { json: boolean };
 
 export interface BandRow extends AgeGenderMetrics {
   band: (typeof AGE_BANDS)[number] | 'all';
@@ -101,4 +114,71 @@ export async function evaluateModel(
     }
   }
   return report;
+}
+
+export interface EvaluateResult extends EvalReport {
+  model: string;
+  csv: string;
+}
+
+/** Finds and loads the model a --model-dir names, with its preprocessing. */
+async function loadForEval(
+  dir: string,
+): Promise<{ model: tf.LayersModel; spec: PreprocessSpec; source: string }> {
+  let bundle: string | null = (await isBundle(dir)) ? dir : null;
+  if (!bundle) {
+    const serving = path.join(dir, 'serving');
+    const names = (await fs.readdir(serving).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+    names.sort((a, b) => Number(b) - Number(a));
+    for (const n of names) {
+      if (await isBundle(path.join(serving, n))) {
+        bundle = path.join(serving, n);
+        break;
+      }
+    }
+  }
+  if (bundle) {
+    // The same checked reading as predict and serve (src/infer/bundle.ts).
+    const { model, spec } = await loadBundle(bundle);
+    return { model, spec, source: bundle };
+  }
+  const ckpt = await loadCheckpoint(dir);
+  if (!ckpt)
+    throw new UserError(
+      `${dir}: neither a serving bundle (model.json) nor a run with serving/ or a checkpoint`,
+    );
+  const model = buildModel(ckpt.state.arch, { imageSize: ckpt.state.imageSize });
+  model.setWeights(ckpt.weights);
+  // setWeights copies; the checkpoint's own tensors (and its optimizer state) are not needed any more.
+  tf.dispose([...ckpt.weights, ...ckpt.optimizer.map((o) => o.tensor)]);
+  return { model, spec: ckpt.spec, source: ckpt.dir };
+}
+
+/**
+ * `evaluate`: scores a model on a seed-schema CSV: overall MAE / CS@5 / gender accuracy and a table by age
+ * band x gender.
+ */
+export async function evaluate(opts: EvaluateSettings): Promise<EvaluateResult> {
+  await setupBackend(opts.backend);
+  const rows = await readLabelsCsv(opts.csv);
+  const { model, spec, source } = await loadForEval(opts.modelDir);
+  const progress = createProgress({ unit: 'images', total: rows.length, json: opts.json });
+  const report = await evaluateModel(model, rows, {
+    imgDir: opts.imgDir,
+    spec,
+    batchSize: opts.batchSize,
+    byBand: true,
+    onSkip: opts.json ? undefined : (file, why) => process.stderr.write(`skipped ${file}: ${why}\n`),
+    onBatch: (n) => progress.tick(n),
+  });
+  progress.stop();
+  model.dispose();
+  if (report.n === 0)
+    throw new UserError(
+      `${opts.csv}: none of its ${rows.length} images could be read from ${opts.imgDir}; nothing was scored (check --img-dir)`,
+    );
+  // A model whose outputs are NaN (diverged, damaged weights) has no score: "MAE NaN" is not a result.
+  if (!Number.isFinite(report.mae) || !Number.isFinite(report.loss))
+    throw new ModelError(`${source}: the model's outputs are not finite numbers (NaN); it cannot be scored`);
+  return { model: source, csv: opts.csv, ...report };
 }

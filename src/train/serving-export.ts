@@ -36,7 +36,7 @@ export async function writeServingBundle(
   return dir;
 }
 
-/** The bundle of a from-scratch run (train/trainer.ts) at its current state. */
+/** The bundle of a from-scratch run (train/scratch.ts) at its current state. */
 export function exportServing(
   model: tf.LayersModel,
   modelDir: string,

@@ -18,7 +18,7 @@ export function jointTrainStep(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
   batch: StepBatch,
-  opts: { ageSigma: number; genderWeight?: number },
+  opts: { ageSigma: number },
 ): number {
   return tf.tidy(() => {
     const n = batch.ages.length;
@@ -30,7 +30,7 @@ export function jointTrainStep(
         const outs = model.apply(x, { training: true }) as tf.Tensor2D[];
         const losses: tf.Scalar[] = [];
         for (let i = 0; i < outs.length; i += 2)
-          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT, opts.genderWeight));
+          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT));
         return losses.length === 1 ? losses[0]! : (tf.div(tf.addN(losses), losses.length) as tf.Scalar);
       },
       true,

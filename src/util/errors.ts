@@ -64,3 +64,15 @@ export class EngineInUseError extends UserError {
   readonly code = 'engine_in_use';
   override name = 'EngineInUseError';
 }
+
+/**
+ * A long run (training) stopped by its AbortSignal (Ctrl-C in the CLI); exit code 130 like a shell's
+ * interrupted command. An already-aborted signal stops it before any work.
+ */
+export class StoppedError extends UserError {
+  readonly code = 'stopped';
+  override name = 'StoppedError';
+  constructor(message: string) {
+    super(message, 130);
+  }
+}

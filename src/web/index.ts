@@ -37,7 +37,8 @@ import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
 import { chooseFaceCrop } from '../infer/crop-rule.js';
 import type { DetectorName } from '../infer/detector-options.js';
 import { faceApiDetector, type FaceApiModule, type FaceDetector } from '../infer/face-api-detector.js';
-import { FacePipeline, type Face, type Settled } from '../infer/face-pipeline.js';
+import { FacePipeline } from '../infer/face-pipeline.js';
+import type { Face, Settled } from '../infer/types.js';
 import {
   EngineInUseError,
   ImageTooLargeError,

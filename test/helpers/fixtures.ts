@@ -2,6 +2,8 @@ import { promises as fs, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseUtkfaceName } from '../../src/data/datasets/utkface.js';
+import { labelsCsvText } from '../../src/data/labels-csv.js';
 
 /** Repository root (this file is test/helpers/fixtures.ts). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -24,14 +26,14 @@ export interface UtkSample {
  */
 export function pickUtkface(count: number, offset = 0): UtkSample[] {
   const names = readdirSync(utkfaceDir)
-    .filter((n) => /^\d+_[01]_\d_\d+\.jpg\.chip\.jpg$/.test(n))
+    .filter((n) => parseUtkfaceName(n).ok)
     .sort();
   const stride = Math.max(1, Math.floor(names.length / count));
   const out: UtkSample[] = [];
   for (let i = 0; i < count; i++) {
     const name = names[(offset + i * stride) % names.length]!;
-    const [age, g] = name.split('_');
-    out.push({ file: name, age: Number(age), gender: g === '0' ? 1 : 0 });
+    const label = parseUtkfaceName(name) as { age: number; gender: 0 | 1 };
+    out.push({ file: name, age: label.age, gender: label.gender });
   }
   return out;
 }
@@ -46,6 +48,8 @@ export async function tempDir(
 
 /** Writes a seed-schema CSV (`filename,age,gender`) for the samples; filenames relative to utkfaceDir. */
 export async function writeLabelsCsv(file: string, samples: UtkSample[]): Promise<void> {
-  const lines = ['filename,age,gender', ...samples.map((s) => `${s.file},${s.age},${s.gender}`)];
-  await fs.writeFile(file, lines.join('\n') + '\n');
+  await fs.writeFile(
+    file,
+    labelsCsvText(samples.map((s) => ({ filename: s.file, age: s.age, gender: s.gender }))),
+  );
 }

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { UserError } from '../util/errors.js';
-import { parseDecimal } from '../util/decimal.js';
-import { confinedPath } from '../util/confine.js';
-import { assertNotAnOutput } from './output-set.js';
-import { prepareDataset, type LabelledSource, type PreprocessSummary } from './prepare-dataset.js';
-import type { CommonPreprocessOptions } from './preprocess-options.js';
-import { readTextFile } from '../util/read-text.js';
+import { UserError } from '../../util/errors.js';
+import { parseDecimal } from '../../util/decimal.js';
+import { confinedPath } from '../../util/confine.js';
+import type { LabelledSource } from '../prepare-dataset.js';
+import { readTextFile } from '../../util/read-text.js';
+import { defineDataset, requirePhotoDir } from './dataset.js';
 
 /** Which columns of a user's CSV hold what, and how its gender column spells male and female. */
 export interface CsvColumns {
@@ -19,13 +18,13 @@ export interface CsvColumns {
   femaleValue: string;
 }
 
-export const DEFAULT_CSV_COLUMNS: CsvColumns = {
+export const DEFAULT_CSV_COLUMNS = {
   pathCol: 'filename',
   ageCol: 'age',
   genderCol: 'gender',
   maleValue: '1',
   femaleValue: '0',
-};
+} as const satisfies CsvColumns;
 
 /**
  * Where a listed image's crop goes, relative to crop/: the listed path made safe (no leading '/', no '..'),
@@ -113,25 +112,49 @@ export function parseLabelCsv(text: string, file: string, photoDir: string, cols
   return { rows, counts, rejected };
 }
 
-/** Plain CSV: any CSV with a path column and age / gender columns, named by flags. */
-export async function preprocessCsv(
-  csvFile: string,
-  photoDir: string,
-  cols: CsvColumns,
-  opts: CommonPreprocessOptions,
-): Promise<PreprocessSummary> {
-  await assertNotAnOutput(opts.outputDir, [{ flag: '--csv', file: csvFile }]);
-  const text = await readTextFile(csvFile);
-  const { rows, counts, rejected } = parseLabelCsv(text, csvFile, photoDir, cols);
-  return prepareDataset(rows, {
-    ...opts,
-    dataset: 'csv',
-    counts,
-    input: {
-      csv: path.resolve(csvFile),
-      photoDir: path.resolve(photoDir),
-      columns: cols,
-      rejectedRows: rejected,
+/** A column name or a value of the gender column (the schema has no plain-text type). */
+const text = (help: string, arg = 'name') =>
+  ({ type: 'custom', arg, help, expect: 'a non-empty string', check: isText }) as const;
+
+/** Plain CSV: any CSV with a path column and age / gender columns, named by options. */
+export const csv = defineDataset({
+  name: 'csv',
+  description: 'Any CSV with a path column and age / gender columns (names given by flags)',
+  options: {
+    csv: { type: 'path', required: true, arg: 'file', help: 'the labels: one row per image' },
+    photoDir: { type: 'path', default: '.', arg: 'dir', help: 'folder the paths in the CSV are relative to' },
+    pathCol: { ...text('column with the image path'), default: DEFAULT_CSV_COLUMNS.pathCol },
+    ageCol: { ...text('column with the age in years'), default: DEFAULT_CSV_COLUMNS.ageCol },
+    genderCol: { ...text('column with the gender'), default: DEFAULT_CSV_COLUMNS.genderCol },
+    maleValue: {
+      ...text('gender value meaning male (case-insensitive)', 'v'),
+      default: DEFAULT_CSV_COLUMNS.maleValue,
     },
-  });
+    femaleValue: {
+      ...text('gender value meaning female (case-insensitive)', 'v'),
+      default: DEFAULT_CSV_COLUMNS.femaleValue,
+    },
+    identityCol: text('column naming the person, to split by identity'),
+  },
+  async read(opts, ctx) {
+    await requirePhotoDir(opts.photoDir, ctx.labelsOnly);
+    const text = await readTextFile(opts.csv);
+    const { csv: file, photoDir, ...columns } = opts;
+    const { rows, counts, rejected } = parseLabelCsv(text, file, photoDir, columns);
+    return {
+      rows,
+      counts,
+      inputFiles: [{ option: 'csv', file }],
+      input: {
+        csv: path.resolve(file),
+        photoDir: path.resolve(photoDir),
+        columns,
+        rejectedRows: rejected,
+      },
+    };
+  },
+});
+
+function isText(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
 }

@@ -1,6 +1,6 @@
-import { promises as fs } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../util/errors.js';
+import { readRegularFile } from '../../util/regular-file.js';
 
 /**
  * A small reader for MATLAB level-5 MAT-files (what `save -v7` and scipy.io.savemat write), enough for the
@@ -431,8 +431,9 @@ export function parseMat(buf: Uint8Array, file = 'MAT file'): Record<string, Mat
 export async function readMat(file: string): Promise<Record<string, MatValue>> {
   let buf: Buffer;
   try {
-    buf = await fs.readFile(file);
+    buf = await readRegularFile(file);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError(
       `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );

@@ -1,5 +1,7 @@
 import { promises as fs } from 'node:fs';
-import { UserError } from '../util/errors.js';
+import path from 'node:path';
+import { UserError } from '../../util/errors.js';
+import { defineDataset, requirePhotoDir } from './dataset.js';
 
 /**
  * UTKFace names are `age_gender_race_datetime.jpg.chip.jpg` (gender 0 = male, 1 = female; race 0..4; the
@@ -44,3 +46,37 @@ export async function listUtkface(dir: string): Promise<UtkListing> {
   }
   return out;
 }
+
+/**
+ * UTKFace: labels come from the file names; malformed names and ages above 100 are skipped and counted.
+ * UTKFace has no identity labels, so each image is its own group in the split.
+ */
+export const utkface = defineDataset({
+  name: 'utkface',
+  description: 'UTKFace: labels from the names age_gender_race_datetime.jpg.chip.jpg',
+  options: {
+    photoDir: { type: 'path', required: true, arg: 'dir', help: 'folder of UTKFace crops' },
+  },
+  async read(opts) {
+    await requirePhotoDir(opts.photoDir, false); // the names are the labels
+    const listing = await listUtkface(opts.photoDir);
+    const rows = listing.samples
+      .filter((s) => s.age <= 100)
+      .map((s) => ({
+        source: path.join(opts.photoDir, s.name),
+        filename: s.name,
+        age: s.age,
+        gender: s.gender,
+        identity: s.name,
+      }));
+    return {
+      rows,
+      counts: {
+        read: listing.samples.length + listing.malformed.length,
+        malformed: listing.malformed.length,
+        ageOver100: listing.samples.length - rows.length,
+      },
+      input: { photoDir: path.resolve(opts.photoDir), malformedNames: listing.malformed.slice(0, 20) },
+    };
+  },
+});

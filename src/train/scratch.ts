@@ -1,60 +1,39 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { TRAIN_OPTIONS } from '../api/train.js';
+import type { Resolved } from '../api/schema.js';
 import { TrainStream, imagePath } from '../data/dataset-stream.js';
 import { type LabelledImage, readLabelsCsv } from '../data/labels-csv.js';
-import { createAdam, setLearningRate } from '../engine/adam.js';
 import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
-import { buildModel } from '../model/index.js';
+import { createAdam } from '../engine/adam.js';
+import { DEFAULT_LR, buildModel } from '../model/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';
+import { withFolderLock } from '../util/folder-lock.js';
+import { makeDir } from '../util/make-dir.js';
 import { UserError } from '../util/errors.js';
-import { createProgress } from '../util/progress.js';
-import { type BackendChoice, type Precision, checkFits, setupBackend } from './backend-setup.js';
+import { checkFits, setupBackend } from './backend-setup.js';
 import { type RunState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type EvalReport, evaluateModel } from './evaluate.js';
+import { type Callback, fit, throwIfStopped } from './fit.js';
 import { type MetricsLine, writeLearningCurve } from './plot.js';
 import { learningRateAt } from './schedule.js';
 import { exportServing } from './serving-export.js';
-import { jointTrainStep } from './step.js';
 
-export interface TrainOptions {
-  modelDir: string;
-  /** Continue the run in `modelDir` from its latest checkpoint (its stored settings win over the ones below). */
-  resume?: boolean;
-  imgDir?: string;
-  trainCsv?: string;
-  valCsv?: string;
-  imageSize: number;
-  arch: string;
-  batchSize: number;
-  /** Peak Adam learning rate (after warm-up, before cosine decay). */
-  lr: number;
-  /** Length of the run in steps; or `epochs` passes over the training CSV. */
-  numSteps?: number;
-  epochs?: number;
-  seed: number;
-  augment: boolean;
-  /** Std (years) of the Gaussian soft age target; 0 = one-hot (as the original tutorial). */
-  ageSigma: number;
-  warmup?: number;
-  schedule?: 'cosine' | 'constant';
-  /** Steps between full validation passes (default 500); stored with the run, so --resume keeps it. */
-  evalEvery?: number;
-  /** Steps between checkpoints (default: only on stop and at the end); stored with the run like evalEvery. */
-  checkpointEvery?: number;
-  backend: BackendChoice;
-  threads?: number;
-  /** bf16 inside oneDNN's convolutions (wasm+dnnl on a CPU with bf16); default f32. */
-  precision?: Precision;
-  json?: boolean;
-  /** Where log lines go (stderr by default; silent with json). */
-  log?: (line: string) => void;
-  /** Aborting it stops training like Ctrl-C does: checkpoint, then a UserError (exit code 130). */
-  signal?: AbortSignal;
-  /** Called after every step (tests, embedding applications). */
-  onStep?: (step: number, loss: number) => void;
-}
+/**
+ * Training a network from scratch on a labels CSV (filename,age,gender), or, with `resume`, continuing
+ * such a run: evaluates the whole validation set every `evalEvery` steps (metrics.jsonl +
+ * learning-curve.svg/png), checkpoints every `checkpointEvery` steps and when the signal stops it, and
+ * exports a serving bundle at the end.
+ */
+
+/** The options as the library resolved them, whether to draw progress, and which ones the caller set. */
+export type TrainSettings = Resolved<typeof TRAIN_OPTIONS> & {
+  json: boolean;
+  /** The options the caller gave: a resumed run refuses any of its own settings given another value. */
+  given: ReadonlySet<string>;
+};
 
 export interface TrainResult {
   servingDir: string;
@@ -67,21 +46,33 @@ export interface TrainResult {
   validation: EvalReport;
 }
 
-/**
- * Trains (or, with `resume`, continues training) a model on a labels CSV (filename,age,gender): evaluates the whole
- * validation set every `evalEvery` steps (metrics.jsonl + learning-curve.svg/png), checkpoints every
- * `checkpointEvery` steps and on SIGINT/SIGTERM, and exports a serving bundle at the end.
- */
-export async function train(opts: TrainOptions): Promise<TrainResult> {
+export async function train(opts: TrainSettings): Promise<TrainResult> {
+  throwIfStopped(opts.signal, 'train');
+  // One run at a time in a run folder: a second one fails at once, naming the first (util/folder-lock.ts).
+  if (!opts.resume) await makeDir(opts.modelDir);
+  else if (!(await exists(opts.modelDir)))
+    throw new UserError(`${opts.modelDir}: no such run folder to resume (start it without --resume)`);
+  return withFolderLock(opts.modelDir, 'agegender train', () => trainInFolder(opts));
+}
+
+async function trainInFolder(opts: TrainSettings): Promise<TrainResult> {
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
   const backend = await setupBackend(opts.backend, opts.threads, opts.precision);
   const { run, resumed } = await startRun(opts);
   const [trainRows, valRows] = await Promise.all([readLabelsCsv(run.trainCsv), readLabelsCsv(run.valCsv)]);
   await requireSomeImages(run.valCsv, valRows, run.imgDir);
-  const evalEvery = run.evalEvery ?? 500;
-  const checkpointEvery = run.checkpointEvery ?? 0;
   const stepsPerEpoch = Math.ceil(trainRows.length / run.batchSize);
-  if (!resumed) run.totalSteps = opts.numSteps ?? Math.ceil((opts.epochs ?? 1) * stepsPerEpoch);
+  const steps = opts.given.has('numSteps') ? opts.numSteps : Math.ceil(opts.epochs * stepsPerEpoch);
+  if (!resumed) run.totalSteps = steps!;
+  else if (opts.given.has('numSteps') || opts.given.has('epochs')) {
+    const flag = opts.given.has('numSteps') ? `--num-steps ${opts.numSteps}` : `--epochs ${opts.epochs}`;
+    if (steps! <= run.step)
+      throw new UserError(
+        `${flag}: the run in ${opts.modelDir} is already at step ${run.step} ` +
+          `(${resumed.dir}); give more steps, or export it as it is with \`agegender export\``,
+      );
+    run.totalSteps = steps!;
+  }
   if (!(run.totalSteps > 0)) throw new UserError('--num-steps / --epochs must give at least one step');
 
   const spec: PreprocessSpec = resumed?.spec ?? defaultPreprocessSpec(run.imageSize);
@@ -116,94 +107,86 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     { imgDir: run.imgDir, spec, batchSize: run.batchSize, augment: run.augment, seed: run.seed, onSkip },
     run.stream,
   );
-  const evaluate = () => evaluateModel(model, valRows, { imgDir: run.imgDir, spec, batchSize: 64, onSkip });
   const checkpoint = () => {
     run.stream = stream.state;
     run.savedAt = new Date().toISOString();
     return saveCheckpoint(opts.modelDir, model, optimizer, run, spec);
   };
 
-  // Ctrl-C / SIGTERM: finish the current step, save a checkpoint, exit. A second signal exits at once.
-  let stopSignal: string | null = null;
-  const onSignal = (sig: string) => {
-    if (stopSignal) process.exit(130);
-    stopSignal = sig;
-    log(`\n${sig}: saving a checkpoint before exiting (send it again to abort)`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const onAbort = () => onSignal('abort');
-  opts.signal?.addEventListener('abort', onAbort);
-
-  const progress = createProgress({ unit: 'steps', total: run.totalSteps - run.step, json: opts.json });
   const startStep = run.step;
   let stepStart = Date.now();
+  let savedAt = -1;
+  const imgPerSec = () => ((run.step - startStep) * run.batchSize) / Math.max(run.trainSeconds, 1e-3);
   // Mean training loss since the last eval: what metrics.jsonl reports as trainLoss.
   let intervalLoss = 0;
   let intervalSteps = 0;
-  try {
-    while (run.step < run.totalSteps) {
-      const batch = await stream.next();
-      setLearningRate(optimizer, lrAt(run.step));
-      const loss = jointTrainStep(
-        model,
-        optimizer,
-        { ...batch, shape: [run.imageSize, run.imageSize, 3] },
-        { ageSigma: run.ageSigma },
-      );
-      if (!Number.isFinite(loss)) throw new UserError(`loss is ${loss} at step ${run.step + 1}: lower --lr`);
-      run.step++;
+  const bookkeeping: Callback = {
+    onStep: (step, loss) => {
+      run.step = step;
       run.smoothLoss = Number.isFinite(run.smoothLoss) ? 0.95 * run.smoothLoss + 0.05 * loss : loss;
       intervalLoss += loss;
       intervalSteps++;
       run.trainSeconds += (Date.now() - stepStart) / 1000;
-      const imgPerSec = ((run.step - startStep) * run.batchSize) / Math.max(run.trainSeconds, 1e-3);
-      progress.tick(1, { loss: run.smoothLoss.toFixed(3), 'img/s': imgPerSec.toFixed(1) });
-
-      if (run.step % evalEvery === 0 || run.step === run.totalSteps) {
-        const t0 = Date.now();
-        run.lastEval = await evaluate();
-        if (run.lastEval.n === 0)
-          throw new UserError(
-            `${run.valCsv}: none of its ${valRows.length} images could be read from ${run.imgDir}, ` +
-              'so the model cannot be validated (see the "skipped" lines above)',
-          );
-        run.evalSeconds += (Date.now() - t0) / 1000;
-        const trainLoss = intervalLoss / intervalSteps;
-        [intervalLoss, intervalSteps] = [0, 0];
-        const line = metricsLine(
-          run,
-          trainLoss,
-          stepsPerEpoch,
-          lrAt(run.step - 1),
-          imgPerSec,
-          stream.skipped,
-        );
-        history.push(line);
-        await fs.appendFile(metricsPath, JSON.stringify(line) + '\n');
-        await writeLearningCurve(opts.modelDir, history);
-        log(
-          `\nstep ${run.step}: val MAE ${line.mae} CS@5 ${line.cs5} gender ${line.genderAcc} ` +
-            `loss ${line.valLoss} (train ${line.trainLoss})`,
-        );
-      }
-      opts.onStep?.(run.step, loss);
-      if (stopSignal || (checkpointEvery && run.step % checkpointEvery === 0)) await checkpoint();
-      if (stopSignal) {
-        progress.stop();
+    },
+  };
+  const evaluation: Callback = {
+    onStep: async (step) => {
+      if (step % run.evalEvery! !== 0 && step !== run.totalSteps) return;
+      const t0 = Date.now();
+      run.lastEval = await evaluateModel(model, valRows, { imgDir: run.imgDir, spec, batchSize: 64, onSkip });
+      if (run.lastEval.n === 0)
         throw new UserError(
-          `stopped by ${stopSignal} at step ${run.step}; checkpoint saved, continue with --resume`,
-          130,
+          `${run.valCsv}: none of its ${valRows.length} images could be read from ${run.imgDir}, ` +
+            'so the model cannot be validated (see the "skipped" lines above)',
         );
+      run.evalSeconds += (Date.now() - t0) / 1000;
+      const line = metricsLine(
+        run,
+        intervalLoss / intervalSteps,
+        stepsPerEpoch,
+        lrAt(step - 1),
+        imgPerSec(),
+        stream.skipped,
+      );
+      [intervalLoss, intervalSteps] = [0, 0];
+      history.push(line);
+      await fs.appendFile(metricsPath, JSON.stringify(line) + '\n');
+      await writeLearningCurve(opts.modelDir, history);
+      log(
+        `\nstep ${step}: val MAE ${line.mae} CS@5 ${line.cs5} gender ${line.genderAcc} ` +
+          `loss ${line.valLoss} (train ${line.trainLoss})`,
+      );
+    },
+  };
+  const checkpoints: Callback = {
+    onStep: async (step) => {
+      if (run.checkpointEvery && step % run.checkpointEvery === 0) {
+        await checkpoint();
+        savedAt = step;
       }
       stepStart = Date.now();
-    }
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    opts.signal?.removeEventListener('abort', onAbort);
-  }
-  progress.stop();
+    },
+    onStop: async (step) => {
+      log(`\nstopped at step ${step}: saving a checkpoint`);
+      if (savedAt !== step) await checkpoint();
+      return 'checkpoint saved, continue with --resume';
+    },
+  };
+  await fit({
+    phase: 'train',
+    model,
+    optimizer,
+    next: async () => ({ ...(await stream.next()), shape: [run.imageSize, run.imageSize, 3] }),
+    steps: run.totalSteps,
+    startStep,
+    stepsPerEpoch,
+    lr: lrAt,
+    ageSigma: run.ageSigma,
+    signal: opts.signal,
+    json: opts.json,
+    fields: () => ({ loss: run.smoothLoss.toFixed(3), 'img/s': imgPerSec().toFixed(1) }),
+    callbacks: [bookkeeping, evaluation, ...(opts.onStep ? [{ onStep: opts.onStep }] : []), checkpoints],
+  });
   const checkpointDir = await checkpoint();
   const servingDir = await exportServing(model, opts.modelDir, spec, run);
   log(`exported ${servingDir}`);
@@ -213,14 +196,25 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     steps: run.step,
     epochs: run.step / stepsPerEpoch,
     wallSeconds: run.trainSeconds + run.evalSeconds,
-    imagesPerSecond: ((run.step - startStep) * run.batchSize) / Math.max(run.trainSeconds, 1e-3),
+    imagesPerSecond: imgPerSec(),
     skipped: stream.skipped,
     validation: run.lastEval!,
   };
 }
 
+/** The settings a run is made of: a resumed run keeps them (the option name, and its name in RunState). */
+const RUN_SETTINGS = [
+  ['arch', 'arch'],
+  ['imgSize', 'imageSize'],
+  ['batchSize', 'batchSize'],
+  ['lr', 'lr'],
+  ['seed', 'seed'],
+  ['ageSigma', 'ageSigma'],
+  ['augment', 'augment'],
+] as const;
+
 /** A fresh run state from the options, or the stored one of the run being resumed. */
-async function startRun(opts: TrainOptions) {
+async function startRun(opts: TrainSettings) {
   if (opts.resume) {
     const resumed = await loadCheckpoint(opts.modelDir);
     if (!resumed)
@@ -228,34 +222,29 @@ async function startRun(opts: TrainOptions) {
         `${opts.modelDir}: no checkpoint to resume from (remove the directory to start over)`,
       );
     const run = resumed.state;
-    run.imgDir = opts.imgDir ?? run.imgDir;
-    run.trainCsv = opts.trainCsv ?? run.trainCsv;
-    run.valCsv = opts.valCsv ?? run.valCsv;
-    if (opts.numSteps) {
-      if (opts.numSteps <= run.step)
+    // A setting given another value than the run's would be silently dropped: refuse it instead.
+    for (const [key, field] of RUN_SETTINGS)
+      if (opts.given.has(key) && opts[key] !== run[field])
         throw new UserError(
-          `--num-steps ${opts.numSteps}: the run in ${opts.modelDir} is already at step ${run.step} ` +
-            `(${resumed.dir}); give more steps, or export it as it is with \`agegender export\``,
+          `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${String(opts[key])}: the run in ` +
+            `${opts.modelDir} was started with ${String(run[field])}, and a resumed run keeps its settings ` +
+            '(leave the flag out, or start a new run in another --model-dir)',
         );
-      run.totalSteps = opts.numSteps;
-    }
-    // Runs saved before these were stored used the defaults.
-    run.evalEvery = opts.evalEvery ?? run.evalEvery ?? 500;
-    run.checkpointEvery = opts.checkpointEvery ?? run.checkpointEvery ?? 0;
+    // The data may have moved; the rhythm of evals and checkpoints may change.
+    if (opts.imgDir) run.imgDir = path.resolve(opts.imgDir);
+    if (opts.trainCsv) run.trainCsv = path.resolve(opts.trainCsv);
+    if (opts.valCsv) run.valCsv = path.resolve(opts.valCsv);
+    if (opts.given.has('evalEvery') || run.evalEvery === undefined) run.evalEvery = opts.evalEvery;
+    if (opts.given.has('checkpointEvery') || run.checkpointEvery === undefined)
+      run.checkpointEvery = opts.checkpointEvery;
     return { run, resumed };
   }
-  if ((await latestCheckpoint(opts.modelDir)) || (await exists(path.join(opts.modelDir, 'metrics.jsonl')))) {
+  if ((await latestCheckpoint(opts.modelDir)) || (await exists(path.join(opts.modelDir, 'metrics.jsonl'))))
     throw new UserError(
       `${opts.modelDir}: already holds a run; add --resume to continue it, or use another --model-dir`,
     );
-  }
-  const st = await fs.stat(opts.modelDir).catch(() => null);
-  if (st && !st.isDirectory())
-    throw new UserError(`--model-dir ${opts.modelDir}: is a file, not a run directory`);
-  if (!opts.imgDir || !opts.trainCsv || !opts.valCsv) {
+  if (!opts.imgDir || !opts.trainCsv || !opts.valCsv)
     throw new UserError('--img-dir, --train-csv and --val-csv are required (except with --resume)');
-  }
-  await fs.mkdir(opts.modelDir, { recursive: true });
   const run: RunState = {
     format: 'agegender-checkpoint',
     version: 1,
@@ -263,16 +252,14 @@ async function startRun(opts: TrainOptions) {
     totalSteps: 0,
     stream: { epoch: 0, cursor: 0 },
     arch: opts.arch,
-    imageSize: opts.imageSize,
+    imageSize: opts.imgSize,
     batchSize: opts.batchSize,
-    lr: opts.lr,
+    lr: opts.lr ?? DEFAULT_LR[opts.arch],
     seed: opts.seed,
     ageSigma: opts.ageSigma,
     augment: opts.augment,
-    warmup: opts.warmup,
-    schedule: opts.schedule,
-    evalEvery: opts.evalEvery ?? 500,
-    checkpointEvery: opts.checkpointEvery ?? 0,
+    evalEvery: opts.evalEvery,
+    checkpointEvery: opts.checkpointEvery,
     imgDir: path.resolve(opts.imgDir),
     trainCsv: path.resolve(opts.trainCsv),
     valCsv: path.resolve(opts.valCsv),

@@ -1,4 +1,4 @@
-import { UserError } from '../util/errors.js';
+import { UserError } from '../../util/errors.js';
 import { matNumbers, matStrings, readMat, type MatStruct, type MatValue } from './mat5.js';
 
 /** The columns of an IMDB-WIKI metadata file (imdb.mat or wiki.mat), one entry per photo. */
