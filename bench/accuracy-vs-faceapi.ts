@@ -7,12 +7,16 @@
  *    faces (ours: predict's detector pass + crop rule; face-api: detectAllFaces(SSD MobileNetV1, the same
  *    min confidence 0.4).withAgeAndGender()); the best-scoring face counts, and a photo without one counts
  *    as wrong for gender and age group (MAE is over the photos a face was found in, with the count).
- * Reports age MAE, CS@5, gender accuracy, accuracy on the age groups 0-2, 3-9, 10-19, ..., 60-69, 70+,
- * and MAE per age band, for both, as one markdown table (and JSON with --out).
+ * Reports age MAE, CS@5, gender accuracy, age-group accuracy, and per age group (0-2, 3-9, 10-19, ...,
+ * 60-69, 70+; bench/age-scores.ts) accuracy, MAE and the mean signed error (predicted - true), for both, as
+ * markdown tables. With --out, the same as JSON plus every image's answers: ours with the raw DEX
+ * expectation and the median of the age distribution (before the bundle's ageCalibration, if any), so that
+ * scripts/fit-age-calibration.ts can score other readouts and calibrations without running the models again.
  *
  *   npm run build && npx tsx bench/accuracy-vs-faceapi.ts \
  *     --utk-csv var/utk150/test.csv --utk-dir var/utk150/crop \
- *     --aaf-csv var/aaf150/val.csv --aaf-photos ../shared/data/aaf/faces [--model-dir models/default] [--limit N]
+ *     --aaf-csv var/aaf150/val.csv --aaf-photos ../shared/data/aaf/faces [--model-dir models/default] \
+ *     [--limit N] [--out var/bench/accuracy.json]
  */
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,6 +27,7 @@ import { decodeRgb } from '../src/data/image.js';
 import { readLabelsCsv, type LabelledImage } from '../src/data/labels-csv.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
+import { distributionMedian, expectation, groupTable, scoreAges, type AgeScores } from './age-scores.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,15 +42,24 @@ const { values } = parseArgs({
 });
 const limit = values.limit ? Number(values.limit) : Infinity;
 
-/** FairFace-style age groups. */
-const GROUPS = ['0-2', '3-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70+'] as const;
-const group = (age: number) => (age <= 2 ? 0 : age <= 9 ? 1 : Math.min(8, Math.floor(age / 10) + 1));
 const BANDS = ['0-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70+'] as const;
 const band = (age: number) => Math.min(7, Math.floor(age / 10));
 
 interface Answer {
   age: number;
   male: boolean;
+  /** Ours only: the raw DEX expectation and the distribution's median (before any ageCalibration). */
+  raw?: number;
+  median?: number;
+}
+
+/** One image's truth and both systems' answers (null: no face found), as written with --out. */
+interface ImageRecord {
+  file: string;
+  age: number;
+  gender: number;
+  agegender: Answer | null;
+  faceapi: Answer | null;
 }
 
 interface Scores {
@@ -54,9 +68,9 @@ interface Scores {
   mae: number;
   cs5: number;
   gender: number;
-  ageGroup: number;
+  /** Age-group accuracy, MAE and mean signed error, overall and per age group. */
+  ages: AgeScores;
   maeByBand: Record<string, number | null>;
-  groupAccByGroup: Record<string, number | null>;
   /** UTKFace file names carry race (0 white, 1 black, 2 asian, 3 indian, 4 others): MAE / gender by race. */
   byRace?: Record<string, { n: number; mae: number; gender: number }>;
   /** Gender accuracy per age band (misses wrong): children's faces are where gender is hard. */
@@ -72,16 +86,12 @@ function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
   let abs = 0;
   let within5 = 0;
   let genderRight = 0;
-  let groupRight = 0;
   const bandAbs = new Array(BANDS.length).fill(0);
   const bandN = new Array(BANDS.length).fill(0);
-  const grpRight = new Array(GROUPS.length).fill(0);
-  const grpN = new Array(GROUPS.length).fill(0);
   const bandRows = new Array(BANDS.length).fill(0);
   const bandGenderRight = new Array(BANDS.length).fill(0);
   rows.forEach((r, i) => {
     const a = answers[i];
-    grpN[group(r.age)]++;
     bandRows[band(r.age)]++;
     if (!a) return;
     if ((a.male ? 1 : 0) === r.gender) bandGenderRight[band(r.age)]++;
@@ -90,10 +100,6 @@ function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
     abs += err;
     if (err <= 5) within5++;
     if ((a.male ? 1 : 0) === r.gender) genderRight++;
-    if (group(Math.round(a.age)) === group(r.age)) {
-      groupRight++;
-      grpRight[group(r.age)]++;
-    }
     bandAbs[band(r.age)] += err;
     bandN[band(r.age)]++;
   });
@@ -137,13 +143,13 @@ function score(rows: LabelledImage[], answers: (Answer | null)[]): Scores {
     mae: r3(abs / Math.max(found, 1)),
     cs5: r3(within5 / Math.max(found, 1)),
     gender: r3(genderRight / rows.length),
-    ageGroup: r3(groupRight / rows.length),
+    ages: scoreAges(
+      rows.map((r) => r.age),
+      answers.map((a) => a?.age ?? null),
+    ),
     maeByBand: Object.fromEntries(BANDS.map((b, k) => [b, bandN[k] ? r3(bandAbs[k] / bandN[k]) : null])),
     genderAccByBand: Object.fromEntries(
       BANDS.map((b, k) => [b, bandRows[k] ? r3(bandGenderRight[k] / bandRows[k]) : null]),
-    ),
-    groupAccByGroup: Object.fromEntries(
-      GROUPS.map((g, k) => [g, grpN[k] ? r3(grpRight[k] / grpN[k]) : null]),
     ),
   };
 }
@@ -171,10 +177,16 @@ const toTensor = async (file: string) => {
 const best = <T extends { score: number }>(list: T[]) =>
   list.reduce<T | null>((a, b) => (!a || b.score > a.score ? b : a), null);
 
-const results: Record<
-  string,
-  { rows: number; agegender: Scores; faceapi: Scores; seconds: Record<string, number> }
-> = {};
+interface SetResult {
+  rows: number;
+  agegender: Scores;
+  faceapi: Scores;
+  /** Our ages read as the raw expectation and as the median (both before any ageCalibration). */
+  agegenderRaw: { expectation: AgeScores; median: AgeScores };
+  seconds: Record<string, number>;
+  images: ImageRecord[];
+}
+const results: Record<string, SetResult> = {};
 
 async function run(
   name: string,
@@ -189,9 +201,19 @@ async function run(
   for (const [i, r] of rows.entries()) {
     const file = fileOf(r);
     let t = performance.now();
-    const [settled] = await predictor.predictSettled([file], { detect });
+    const [settled] = await predictor.predictSettled([file], { detect, ageDistribution: true });
     const face = settled?.ok ? best(settled.faces) : null;
-    ours.push(face ? { age: face.age, male: face.gender === 'M' } : null);
+    const min = predictor.spec.age.min;
+    ours.push(
+      face
+        ? {
+            age: face.age,
+            male: face.gender === 'M',
+            raw: Number(expectation(face.ageDistribution!, min).toFixed(3)),
+            median: Number(distributionMedian(face.ageDistribution!, min).toFixed(3)),
+          }
+        : null,
+    );
     tOurs += performance.now() - t;
     t = performance.now();
     const input = await toTensor(file);
@@ -215,11 +237,29 @@ async function run(
     tPeer += performance.now() - t;
     if ((i + 1) % 100 === 0) process.stderr.write(`${name}: ${i + 1}/${rows.length}\n`);
   }
+  const trueAges = rows.map((r) => r.age);
   results[name] = {
     rows: rows.length,
     agegender: score(rows, ours),
     faceapi: score(rows, peer),
+    agegenderRaw: {
+      expectation: scoreAges(
+        trueAges,
+        ours.map((a) => a?.raw ?? null),
+      ),
+      median: scoreAges(
+        trueAges,
+        ours.map((a) => a?.median ?? null),
+      ),
+    },
     seconds: { agegender: Math.round(tOurs / 100) / 10, faceapi: Math.round(tPeer / 100) / 10 },
+    images: rows.map((r, i) => ({
+      file: r.filename,
+      age: r.age,
+      gender: r.gender,
+      agegender: ours[i]!,
+      faceapi: peer[i]!,
+    })),
   };
 }
 
@@ -249,12 +289,7 @@ for (const [name, r] of Object.entries(results)) {
   lines.push(`| age MAE (found) | ${a.mae.toFixed(2)} | ${f.mae.toFixed(2)} |`);
   lines.push(`| CS@5 (found) | ${pct(a.cs5)} | ${pct(f.cs5)} |`);
   lines.push(`| gender accuracy (misses wrong) | ${pct(a.gender)} | ${pct(f.gender)} |`);
-  lines.push(`| age-group accuracy (misses wrong) | ${pct(a.ageGroup)} | ${pct(f.ageGroup)} |`);
-  for (const g of GROUPS)
-    if (a.groupAccByGroup[g] != null)
-      lines.push(
-        `| age group ${g}: accuracy | ${pct(a.groupAccByGroup[g]!)} | ${pct(f.groupAccByGroup[g]!)} |`,
-      );
+  lines.push(`| age-group accuracy (misses wrong) | ${pct(a.ages.ageGroup)} | ${pct(f.ages.ageGroup)} |`);
   for (const b of BANDS)
     if (a.maeByBand[b] != null || f.maeByBand[b] != null)
       lines.push(`| MAE, ages ${b} | ${yrs(a.maeByBand[b])} | ${yrs(f.maeByBand[b])} |`);
@@ -274,6 +309,18 @@ for (const [name, r] of Object.entries(results)) {
     );
   }
   lines.push(`| seconds (whole set) | ${r.seconds.agegender} | ${r.seconds.faceapi} |`);
+  lines.push(
+    '',
+    `Per age group (agegender / face-api; accuracy counts misses wrong, MAE and bias over faces found):`,
+  );
+  lines.push('', ...groupTable({ agegender: a.ages, 'face-api': f.ages }));
+  const raw = r.agegenderRaw;
+  lines.push(
+    '',
+    `Our raw readouts (before any ageCalibration), expectation / median: age groups ` +
+      `${pct(raw.expectation.ageGroup)} / ${pct(raw.median.ageGroup)}, MAE ${raw.expectation.mae.toFixed(2)} / ` +
+      `${raw.median.mae.toFixed(2)}, mean signed error ${raw.expectation.bias.toFixed(2)} / ${raw.median.bias.toFixed(2)}`,
+  );
 }
 console.log(lines.join('\n'));
 if (values.out) {

@@ -12,8 +12,8 @@ import { round } from '../util/round.js';
 import { clipBox, cropRegion } from './crop-rule.js';
 import { fromMarginCanvas, marginLayout } from './detector-options.js';
 import type { Detection, FaceDetector } from './face-api-detector.js';
-import { classifyFaceCrops } from './readout.js';
-import type { Box, Face, FaceResult, PredictProgress, Settled } from './types.js';
+import { classifyFaceCrops, type FaceAnswer } from './readout.js';
+import type { Box, Face, PredictProgress, Settled } from './types.js';
 
 /**
  * The one face pipeline of Node and the browser: decode (injected) -> shrink -> detect -> margin pass ->
@@ -64,6 +64,8 @@ export interface RunOptions {
   minScore?: number;
   /** Add each face's crop (the network's input) as `crop`. */
   crop?: boolean;
+  /** Add each face's age distribution as `ageDistribution` (for fitting and checking calibrations). */
+  ageDistribution?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: PredictProgress) => void;
 }
@@ -192,7 +194,10 @@ export class FacePipeline {
     for (let start = 0; start < faces.length; start += MODEL_BATCH) {
       opts.signal?.throwIfAborted();
       const chunk = faces.slice(start, start + MODEL_BATCH);
-      const results = await this.classify(chunk.map((f) => f.pixels));
+      const results = await this.classify(
+        chunk.map((f) => f.pixels),
+        opts.ageDistribution,
+      );
       chunk.forEach((f, k) => {
         const slot = out[f.input]!;
         if (!slot.ok) return;
@@ -205,9 +210,9 @@ export class FacePipeline {
   }
 
   /** The network on preprocessed face crops (HWC uint8, imageSize square): age and gender per face. */
-  async classify(crops: Uint8Array[]): Promise<Omit<FaceResult, 'box' | 'score'>[]> {
+  async classify(crops: Uint8Array[], withDistribution = false): Promise<FaceAnswer[]> {
     const { tf, model, spec, source } = this.parts;
-    const answers = await classifyFaceCrops(tf, model, crops, spec);
+    const answers = await classifyFaceCrops(tf, model, crops, spec, withDistribution);
     // Untrained or damaged weights give NaN; an answer like "F/NaN" must not pass for a prediction.
     if (answers.some((a) => !Number.isFinite(a.age) || !Number.isFinite(a.pMale)))
       throw new ModelError(
