@@ -9,9 +9,9 @@
  *    as wrong for gender and age group (MAE is over the photos a face was found in, with the count).
  * Reports age MAE, CS@5, gender accuracy, age-group accuracy, and per age group (0-2, 3-9, 10-19, ...,
  * 60-69, 70+; bench/age-scores.ts) accuracy, MAE and the mean signed error (predicted - true), for both, as
- * markdown tables. With --out, the same as JSON plus every image's answers: ours with the raw DEX
- * expectation and the median of the age distribution (before the bundle's ageCalibration, if any), so that
- * scripts/fit-age-calibration.ts can score other readouts and calibrations without running the models again.
+ * markdown tables. With --out, the same as JSON plus every image's answers: ours also read as the median of
+ * the age distribution beside the DEX expectation, so other readouts can be scored without running the models
+ * again.
  *
  *   npm run build && npx tsx bench/accuracy-vs-faceapi.ts \
  *     --utk-csv var/utk150/test.csv --utk-dir var/utk150/crop \
@@ -48,7 +48,7 @@ const band = (age: number) => Math.min(7, Math.floor(age / 10));
 interface Answer {
   age: number;
   male: boolean;
-  /** Ours only: the raw DEX expectation and the distribution's median (before any ageCalibration). */
+  /** Ours only: the raw DEX expectation and the distribution's median . */
   raw?: number;
   median?: number;
 }
@@ -181,7 +181,7 @@ interface SetResult {
   rows: number;
   agegender: Scores;
   faceapi: Scores;
-  /** Our ages read as the raw expectation and as the median (both before any ageCalibration). */
+  /** Our ages read as the raw expectation and as the median . */
   agegenderRaw: { expectation: AgeScores; median: AgeScores };
   seconds: Record<string, number>;
   images: ImageRecord[];
@@ -317,7 +317,7 @@ for (const [name, r] of Object.entries(results)) {
   const raw = r.agegenderRaw;
   lines.push(
     '',
-    `Our raw readouts (before any ageCalibration), expectation / median: age groups ` +
+    `Our readouts, expectation / median: age groups ` +
       `${pct(raw.expectation.ageGroup)} / ${pct(raw.median.ageGroup)}, MAE ${raw.expectation.mae.toFixed(2)} / ` +
       `${raw.median.mae.toFixed(2)}, mean signed error ${raw.expectation.bias.toFixed(2)} / ${raw.median.bias.toFixed(2)}`,
   );

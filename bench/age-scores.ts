@@ -1,5 +1,5 @@
 /**
- * Age scoring shared by bench/accuracy-vs-faceapi.ts and scripts/fit-age-calibration.ts: the FairFace-style
+ * Age scoring for bench/accuracy-vs-faceapi.ts: the FairFace-style
  * age groups (0-2, 3-9, 10-19, ..., 60-69, 70+) and, per group, accuracy (an answer counts when its rounded
  * age falls in the true group; a photo without a face counts as wrong), MAE and the mean signed error
  * (predicted - true: positive = answered too old) over the images with an answer.

@@ -1,5 +1,5 @@
 import { UserError } from '../util/errors.js';
-import type { AgeCalibration, PreprocessSpec } from './preprocess-spec.js';
+import type { PreprocessSpec } from './preprocess-spec.js';
 
 /**
  * The serving bundle, one directory (or URL prefix) that Node and the browser both read:
@@ -37,31 +37,8 @@ export function parsePreprocessSpec(json: unknown, where: string): PreprocessSpe
   if (!(age && Number.isInteger(age.classes) && age.classes > 0 && Number.isFinite(age.min))) {
     throw new UserError(`${where}: age head description (age.min, age.classes) missing`);
   }
-  if (spec.ageCalibration !== undefined) {
-    const problem = ageCalibrationProblem(spec.ageCalibration);
-    if (problem) throw new UserError(`${where}: bad ageCalibration: ${problem}`);
-  }
   spec.faceCrop ??= null;
   return spec;
-}
-
-/**
- * Why a parsed `ageCalibration` cannot be used, or null when it can: two or more knots, finite numbers,
- * `from` strictly increasing, `to` never decreasing (the map must keep older faces older).
- */
-export function ageCalibrationProblem(value: unknown): string | null {
-  const map = value as Partial<AgeCalibration> | null;
-  const { from, to } = map ?? {};
-  if (!Array.isArray(from) || !Array.isArray(to)) return 'expected { from: number[], to: number[] }';
-  if (from.length < 2 || from.length !== to.length)
-    return `from and to must have the same length, at least 2 (found ${from.length} and ${to.length})`;
-  if (![...from, ...to].every((v) => typeof v === 'number' && Number.isFinite(v)))
-    return 'from and to must hold finite numbers';
-  for (let i = 1; i < from.length; i++) {
-    if (!(from[i]! > from[i - 1]!)) return `from must be strictly increasing (index ${i})`;
-    if (!(to[i]! >= to[i - 1]!)) return `to must not decrease (index ${i})`;
-  }
-  return null;
 }
 
 /** The network must take imageSize x imageSize x 3 and give two outputs (age, gender). */

@@ -40,22 +40,6 @@ export interface PreprocessSpec {
    * (absent = false). Set by training when it measured a gain on validation.
    */
   flipAverage?: boolean;
-  /**
-   * Age calibration (absent = none): the raw DEX expectation is mapped through this monotone
-   * piecewise-linear curve before it is reported (src/infer/age-calibration.ts). Fitted on held-out
-   * photos by scripts/fit-age-calibration.ts to undo the pull of young and old faces toward the middle.
-   */
-  ageCalibration?: AgeCalibration;
-}
-
-/** Knots of a piecewise-linear map: raw expectation `from[i]` is reported as age `to[i]`. */
-export interface AgeCalibration {
-  /** Raw DEX expectations, strictly increasing. */
-  from: number[];
-  /** Reported ages, never decreasing. */
-  to: number[];
-  /** Optional detail: how the knots were fitted (data, method), for people reading the file. */
-  fittedOn?: string;
 }
 
 /**

@@ -2,7 +2,6 @@ import type * as tfTypes from '@tensorflow/tfjs';
 import { normalizeInto } from '../data/normalize.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { round } from '../util/round.js';
-import { calibrateAge } from './age-calibration.js';
 import { formatLabel, type FaceResult } from './types.js';
 
 /** One face's answer without its place; with `withDistribution`, also the network's age distribution. */
@@ -10,15 +9,14 @@ export type FaceAnswer = Omit<FaceResult, 'box' | 'score'> & { ageDistribution?:
 
 /**
  * The network's two softmax outputs -> the answer per face, pure (shared with the browser entry): age is
- * the DEX expectation over the classes (sum of p_i * age_i), passed through the bundle's ageCalibration
- * when it has one; ageSpread the standard deviation of the (uncalibrated) distribution; gender M when
- * P(male) (output index 1) is at least 0.5.
+ * the DEX expectation over the classes (sum of p_i * age_i), ageSpread the standard deviation of that
+ * distribution, gender M when P(male) (output index 1) is at least 0.5.
  */
 export function readOut(
   ageP: Float32Array,
   genderP: Float32Array,
   count: number,
-  spec: Pick<PreprocessSpec, 'age' | 'ageCalibration'>,
+  spec: Pick<PreprocessSpec, 'age'>,
   withDistribution = false,
 ): FaceAnswer[] {
   const classes = spec.age.classes;
@@ -28,16 +26,15 @@ export function readOut(
     for (let k = 0; k < classes; k++) mean += ageP[i * classes + k]! * (spec.age.min + k);
     let variance = 0;
     for (let k = 0; k < classes; k++) variance += ageP[i * classes + k]! * (spec.age.min + k - mean) ** 2;
-    const age = spec.ageCalibration ? calibrateAge(mean, spec.ageCalibration) : mean;
     const pMale = genderP[i * 2 + 1]!;
     const gender = pMale >= 0.5 ? 'M' : 'F';
     const answer: FaceAnswer = {
-      age: round(age, 2),
+      age: round(mean, 2),
       ageSpread: round(Math.sqrt(variance), 2),
       gender,
       pMale: round(pMale, 4),
       pFemale: round(1 - pMale, 4),
-      label: formatLabel(gender, age),
+      label: formatLabel(gender, mean),
     };
     if (withDistribution) answer.ageDistribution = ageP.slice(i * classes, (i + 1) * classes);
     out.push(answer);
@@ -63,7 +60,7 @@ export async function classifyFaceCrops(
   tf: typeof tfTypes,
   model: tfTypes.LayersModel,
   crops: Uint8Array[],
-  spec: Pick<PreprocessSpec, 'age' | 'ageCalibration' | 'imageSize' | 'normalization' | 'flipAverage'>,
+  spec: Pick<PreprocessSpec, 'age' | 'imageSize' | 'normalization' | 'flipAverage'>,
   withDistribution = false,
 ): Promise<FaceAnswer[]> {
   if (crops.length === 0) return [];

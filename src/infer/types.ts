@@ -19,7 +19,7 @@ export interface FaceResult {
   box: Box;
   /** Detector confidence in [0, 1]; 1 for --no-detect. */
   score: number;
-  /** DEX expectation sum_i p_i * age_i, through the bundle's ageCalibration when it has one. */
+  /** DEX expectation: sum_i p_i * age_i. */
   age: number;
   /** Standard deviation of the age distribution (years): how sure the model is. */
   ageSpread: number;
@@ -32,7 +32,7 @@ export interface FaceResult {
 
 /**
  * One face's answer; with `crop: true`, also the pixels the network saw (imageSize square, RGB); with
- * `ageDistribution: true`, the age head's softmax (class i = age.min + i, before any ageCalibration).
+ * `ageDistribution: true`, the age head's softmax (class i = age.min + i).
  */
 export type Face = FaceResult & { crop?: Rgb; ageDistribution?: Float32Array };
 
