@@ -84,7 +84,7 @@ export const TRAIN_OPTIONS = defineOptions({
     max: 50,
     default: 2,
     arg: 'years',
-    help: 'Gaussian soft age target std; 0 = one-hot like the seed',
+    help: 'Gaussian soft age target std in years; 0 = one-hot',
   },
   backend: BACKEND,
   precision: {
