@@ -319,7 +319,7 @@ test('a --model-dir or --feature-cache that is a file is a one-line error for fi
     const r = await runCli(['finetune', '--data', data, '--epochs', '1', ...args]);
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /train\.csv: is a file, not a folder/);
+    assert.match(r.stderr, /train\.csv: exists and is a file, not a folder/);
     assert.doesNotMatch(r.stderr, /internal error/);
   }
 });

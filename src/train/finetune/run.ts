@@ -67,7 +67,7 @@ export async function finetune(
     valCsv: path.join(dir, 'val.csv'),
   }));
   if (opts.featureCache && (await fs.stat(opts.featureCache).catch(() => null))?.isDirectory() === false)
-    throw new UserError(`${opts.featureCache}: is a file, not a folder`);
+    throw new UserError(`${opts.featureCache}: exists and is a file, not a folder`);
   // One run at a time in a run folder: a second one fails at once, naming the first (util/folder-lock.ts).
   await makeDir(opts.modelDir);
   return withFolderLock(opts.modelDir, 'agegender finetune', () =>
