@@ -143,6 +143,10 @@ describe('npm pack, installed into an empty project', { timeout: 900_000 }, () =
     await fs.writeFile(script, LIBRARY_SMOKE);
     for (const node of await nodeBinaries()) {
       const version = (await run(node, ['--version'])).stdout.trim();
+      // The CLI itself on this Node: the same face lines as npx gave.
+      const bin = path.join(project, 'node_modules', 'agegender', 'bin', 'agegender.js');
+      const cliHere = await run(node, [bin, 'predict', photo(), '--json'], { cwd: project });
+      assert.equal(cliHere.stdout, cli.stdout, `${version}: agegender predict`);
       const { stdout } = await run(node, [script, photo()], { cwd: project });
       const out = JSON.parse(stdout) as LibrarySmoke;
       console.log(
