@@ -142,9 +142,9 @@ export class Predictor {
     }
     const total = 2;
     opts.signal?.throwIfAborted();
-    const [{ leaseEngine, describeBackend }, tf] = await Promise.all([
+    const [{ leaseEngine, describeBackend }, { tf }] = await Promise.all([
       import('../engine/backend.js'),
-      import('@tensorflow/tfjs'),
+      import('../engine/tfjs.js'),
     ]);
     const { BACKEND_CHOICES } = await import('../engine/backend-choices.js');
     const backend = BACKEND_CHOICES.find((c) => c === (opts.backend ?? 'auto'));
