@@ -5,6 +5,7 @@ import { tf } from './tfjs.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import type { WeightStorage } from './backend-choices.js';
 import { toFloat16 } from './float16.js';
+import { fuseConvRelu } from './fuse-relu.js';
 import { UserError, reason } from '../util/errors.js';
 
 /** File names of the tfjs layers format, as `tf.loadLayersModel('.../model.json')` expects in a browser. */
@@ -183,9 +184,18 @@ export function weightBytes(w: tfTypes.io.WeightsManifestEntry): number {
   return count * (DTYPE_BYTES[dtype] ?? 4);
 }
 
-/** Loads a layers model saved by `saveLayersModelToDir` (or by tfjs-node / the Python converter). */
-export async function loadLayersModelFromDir(dir: string): Promise<tfTypes.LayersModel> {
+/**
+ * Loads a layers model saved by `saveLayersModelToDir` (or by tfjs-node / the Python converter). With
+ * `inference`, each ReLU right after a convolution runs inside it (./fuse-relu.ts): same answers, fewer
+ * kernels, but a topology not to train further.
+ */
+export async function loadLayersModelFromDir(
+  dir: string,
+  opts: { inference?: boolean } = {},
+): Promise<tfTypes.LayersModel> {
   const artifacts = await readModelArtifacts(dir);
+  if (opts.inference && artifacts.modelTopology)
+    artifacts.modelTopology = fuseConvRelu(artifacts.modelTopology);
   try {
     return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (err) {

@@ -154,7 +154,7 @@ export class Predictor {
     try {
       opts.onProgress?.({ stage: 'engine', done: 1, total });
       opts.signal?.throwIfAborted();
-      const { model, spec, metrics } = await loadBundle(modelDir);
+      const { model, spec, metrics } = await loadBundle(modelDir, { inference: true });
       const choice = chooseFaceCrop(spec, opts.detector);
       const { faceCrop } = choice;
       const cropNote = choice.fallback
