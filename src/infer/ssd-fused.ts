@@ -5,7 +5,7 @@ import type { Detection } from './face-api-detector.js';
 /**
  * face-api's SSD MobileNetV1 face detector, the same network and weights computed with fused kernels.
  * face-api runs each layer as 3 kernels (conv, then a bias add or batch norm, then a clip to [0, 6]) and
- * its non-max suppression downloads all 5,118 boxes again for every pair it compares. Here each layer is
+ * its non-max suppression downloads all of its boxes again for every pair it compares. Here each layer is
  * one fused convolution (bias and relu6 inside the kernel; the depthwise layers' batch norm folded into
  * their filters and bias), the image goes up as float32 (no int32 upload and cast), and the boxes are read
  * once. Same answers to float rounding (test/ssd-fused.test.ts compares with face-api's own); on the
