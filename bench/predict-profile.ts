@@ -1,7 +1,9 @@
 /**
  * Where a warm `predict` spends its time: the default model and detector on the bench's composite group
- * photos (test/helpers/predict-photos.ts), a few warm-up passes, then one profiled pass per photo with
- * the time per tfjs kernel summed over the photos (largest first), and which of them oneDNN ran.
+ * photos (test/helpers/predict-photos.ts), a few warm-up passes, then the time per stage (decode, detect,
+ * crop + resize, the network on both views and on one view: what the test-time flip costs), then one
+ * profiled pass per photo with the time per tfjs kernel summed over the photos (largest first), and
+ * which of them oneDNN ran. The machine is often shared: CPU time per stage is printed beside wall time.
  *
  *   npx tsx bench/predict-profile.ts [--photos 4] [--backend wasm+dnnl|wasm] [--threads N] [--top 15]
  */
@@ -10,7 +12,12 @@ import * as tf from '@tensorflow/tfjs';
 import { BACKEND_CHOICES } from '../src/engine/backend-choices.js';
 import { describeBackend } from '../src/engine/backend.js';
 import { dnnlCallCounts } from '../src/engine/dnnl/index.js';
+import sharp from 'sharp';
+import { decodeRgbWithin } from '../src/data/image.js';
+import { cropRegion } from '../src/infer/crop-rule.js';
+import { cropFace, MAX_DECODE_SIDE, type FacePipeline, type Resize } from '../src/infer/face-pipeline.js';
 import { Predictor } from '../src/infer/predictor.js';
+import { classifyFaceCrops } from '../src/infer/readout.js';
 import { makeGroupPhotos } from '../test/helpers/predict-photos.js';
 
 const { values } = parseArgs({
@@ -43,6 +50,41 @@ const runs = 3;
 for (let i = 0; i < runs; i++) await predictor.predictBatch(inputs);
 const perPhoto = (performance.now() - t0) / runs / inputs.length;
 
+// Stages, as the pipeline runs them (src/infer/face-pipeline.ts), each timed alone.
+const resize: Resize = async (img, width, height, kernel) => {
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(width, height, { fit: 'fill', kernel })
+    .raw()
+    .toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+};
+const detector = await predictor.detector();
+const { model } = (predictor as unknown as { pipeline: FacePipeline }).pipeline.parts;
+const stages = new Map<string, { wall: number; cpu: number }>();
+async function timed<T>(stage: string, f: () => Promise<T>): Promise<T> {
+  const [w0, c0] = [performance.now(), process.cpuUsage()];
+  const out = await f();
+  const c = process.cpuUsage(c0);
+  const e = stages.get(stage) ?? { wall: 0, cpu: 0 };
+  stages.set(stage, { wall: e.wall + performance.now() - w0, cpu: e.cpu + (c.user + c.system) / 1000 });
+  return out;
+}
+for (let i = 0; i < runs; i++) {
+  for (const jpeg of inputs) {
+    const img = await timed('decode', () => decodeRgbWithin(Buffer.from(jpeg), MAX_DECODE_SIDE));
+    const found = await timed('detect', () => detector.detect(img));
+    const crops = await timed('crop + resize', () =>
+      Promise.all(
+        found.map((d) => cropFace(img, cropRegion(d.box, predictor.faceCrop), predictor.spec, resize)),
+      ),
+    );
+    await timed('classify, both views', () => classifyFaceCrops(tf, model, crops, predictor.spec));
+    await timed('classify, one view', () =>
+      classifyFaceCrops(tf, model, crops, { ...predictor.spec, flipAverage: false }),
+    );
+  }
+}
+
 const byKernel = new Map<string, { ms: number; calls: number }>();
 let total = 0;
 const countsBefore = dnnlCallCounts();
@@ -65,6 +107,11 @@ console.log(`${describeBackend()}; ${n} photos, ${photos.reduce((s, p) => s + p.
 console.log(
   `warm per photo ${perPhoto.toFixed(0)} ms; kernels ${(total / n).toFixed(0)} ms/photo (profiled)`,
 );
+console.log('stage                     wall ms/photo   cpu ms/photo');
+for (const [stage, e] of stages)
+  console.log(
+    `${stage.padEnd(26)}${(e.wall / runs / n).toFixed(1).padStart(10)}${(e.cpu / runs / n).toFixed(1).padStart(15)}`,
+  );
 // Which calls oneDNN really ran (element-wise kernels hand small tensors back to wasm).
 const countsAfter = dnnlCallCounts();
 const engineOf = (name: string) => {

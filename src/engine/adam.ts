@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 
 /**
  * Adam with tfjs's exact update rule and state (same moment variables, same serialisation as
@@ -13,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 
 interface WasmHeapBackend {
   dataIdMap: { get(dataId: object): { refCount: number } | undefined };
-  typedArrayFromHeap(info: { shape: number[]; dtype: tf.DataType; dataId: object }): Float32Array;
+  typedArrayFromHeap(info: { shape: number[]; dtype: tfTypes.DataType; dataId: object }): Float32Array;
 }
 
 /** The private state of tf.AdamOptimizer (tfjs-core 4.22 adam_optimizer.ts). */
@@ -22,10 +23,10 @@ interface AdamInternals {
   beta1: number;
   beta2: number;
   epsilon: number;
-  accBeta1: tf.Variable;
-  accBeta2: tf.Variable;
-  accumulatedFirstMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
-  accumulatedSecondMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
+  accBeta1: tfTypes.Variable;
+  accBeta2: tfTypes.Variable;
+  accumulatedFirstMoment: Array<{ originalName: string; variable: tfTypes.Variable } | undefined>;
+  accumulatedSecondMoment: Array<{ originalName: string; variable: tfTypes.Variable } | undefined>;
 }
 
 const FUSED = Symbol.for('agegender.fusedAdam');
@@ -43,14 +44,14 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     return 'Adam';
   }
 
-  override applyGradients(variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
+  override applyGradients(variableGradients: Parameters<tfTypes.AdamOptimizer['applyGradients']>[0]): void {
     if (tf.getBackend() !== 'wasm') {
       super.applyGradients(variableGradients);
       return;
     }
     const self = this as unknown as AdamInternals;
     const list = Array.isArray(variableGradients) ? variableGradients : null;
-    const map = list ? null : (variableGradients as Record<string, tf.Tensor>);
+    const map = list ? null : (variableGradients as Record<string, tfTypes.Tensor>);
     const names = list ? list.map((v) => v.name) : Object.keys(map!);
     registerFusedAdamKernel();
     const c1 = 1 - self.accBeta1.dataSync()[0]!;
@@ -78,7 +79,11 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       ownData(v);
       const next = tf
         .engine()
-        .runKernel(FUSED_ADAM, { w: value, g: gradient, m, v }, { lr, b1, b2, eps, c1, c2 }) as tf.Tensor;
+        .runKernel(
+          FUSED_ADAM,
+          { w: value, g: gradient, m, v },
+          { lr, b1, b2, eps, c1, c2 },
+        ) as tfTypes.Tensor;
       value.assign(next);
       next.dispose();
     });
@@ -98,7 +103,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
 const FUSED_ADAM = 'AgegenderFusedAdam';
 
 interface HeapKernelBackend extends WasmHeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  makeOutput(shape: number[], dtype: tfTypes.DataType): tfTypes.TensorInfo;
 }
 
 function registerFusedAdamKernel(): void {
@@ -107,7 +112,7 @@ function registerFusedAdamKernel(): void {
     kernelName: FUSED_ADAM,
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { w, g, m, v } = inputs as Record<'w' | 'g' | 'm' | 'v', tf.TensorInfo>;
+      const { w, g, m, v } = inputs as Record<'w' | 'g' | 'm' | 'v', tfTypes.TensorInfo>;
       const { lr, b1, b2, eps, c1, c2 } = attrs as Record<string, number>;
       const be = backend as HeapKernelBackend;
       const out = be.makeOutput(w.shape.slice(), 'float32');
@@ -135,7 +140,7 @@ function registerFusedAdamKernel(): void {
  * Gives `t` memory of its own before an in-place update: tensors made by clone() or reshape() share
  * their source's memory (reference-counted), and they must keep seeing the old values.
  */
-function ownData(t: tf.Variable): void {
+function ownData(t: tfTypes.Variable): void {
   const be = tf.backend() as unknown as WasmHeapBackend;
   if ((be.dataIdMap.get(t.dataId)?.refCount ?? 1) <= 1) return;
   const copy = tf.mul(t, 1);
@@ -147,7 +152,7 @@ function ownData(t: tf.Variable): void {
  * Sets an optimizer's learning rate for the next steps (a schedule's value). tfjs keeps it in a
  * protected field read at every step, and offers no setter.
  */
-export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+export function setLearningRate(optimizer: tfTypes.Optimizer, lr: number): void {
   (optimizer as unknown as { learningRate: number }).learningRate = lr;
 }
 
@@ -157,6 +162,6 @@ export function createAdam(
   beta1 = 0.9,
   beta2 = 0.999,
   epsilon?: number,
-): tf.AdamOptimizer {
+): tfTypes.AdamOptimizer {
   return new FusedAdamOptimizer(learningRate, beta1, beta2, epsilon);
 }

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import { EngineInUseError, UserError, reason } from '../util/errors.js';
 import { type BackendChoice, PRECISION_CHOICES, type Precision } from './backend-choices.js';
 import { registerFastBatchNormGrad } from './batchnorm-grad.js';
@@ -111,7 +111,8 @@ async function startWasm(
   dnnl: 'require' | 'try' | 'off',
   precision: Precision,
 ): Promise<BackendInfo> {
-  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  // require, not import: see ./tfjs.ts (the same scan of a CommonJS package's exports).
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   const { registerWasmTrainingKernels } = await import('./wasm-kernels/index.js');
   const dnnlModule = await import('./dnnl/index.js');
   // Read the .wasm files from node_modules: no fetch, no network.

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 
 /**
  * The gradient of tfjs's FusedBatchNorm kernel, as tfjs-core 4.22 defines it, minus one `tile`: the
@@ -12,16 +13,21 @@ let registered = false;
 export function registerFastBatchNormGrad(): void {
   if (registered) return;
   registered = true;
-  const config: tf.GradConfig = {
+  const config: tfTypes.GradConfig = {
     kernelName: 'FusedBatchNorm',
     inputsToSave: ['x', 'mean', 'variance', 'scale'],
     gradFunc: (dy, saved, attrs) => {
-      const dyT = dy as tf.Tensor;
+      const dyT = dy as tfTypes.Tensor;
       const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
-      const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+      const [x, mean, variance, scale] = saved as [
+        tfTypes.Tensor,
+        tfTypes.Tensor,
+        tfTypes.Tensor,
+        tfTypes.Tensor | undefined,
+      ];
       const scaleValue = scale ?? tf.scalar(1);
       const reductionAxes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
-      const reduce = (t: tf.Tensor) => (mean.rank === 1 ? tf.sum(t, reductionAxes) : t);
+      const reduce = (t: tfTypes.Tensor) => (mean.rank === 1 ? tf.sum(t, reductionAxes) : t);
       const xMinusMean = tf.sub(x, mean);
       const dyTimesScale = tf.mul(dyT, scaleValue);
       const invStd = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import type { HeapBackend } from './wasm-kernels/kernel-call.js';
 
 /**
@@ -103,13 +104,13 @@ export function batchNormTrainBackward(
 
 /** What a kernel needs of a backend: fresh outputs and Float32Array views of tensors. */
 interface Memory {
-  alloc(shape: number[]): tf.TensorInfo;
-  view(t: tf.TensorInfo): Float32Array;
+  alloc(shape: number[]): tfTypes.TensorInfo;
+  view(t: tfTypes.TensorInfo): Float32Array;
 }
 
 interface CpuLike {
   data: { get(id: object): { values: Float32Array } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+  makeTensorInfo(shape: number[], dtype: tfTypes.DataType, values: Float32Array): tfTypes.TensorInfo;
 }
 
 function memoryOf(backendName: string, backend: object): Memory {
@@ -134,7 +135,7 @@ function registerKernels(): void {
       kernelName: BN_TRAIN,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const { x, gamma, beta } = inputs as Record<'x' | 'gamma' | 'beta', tf.TensorInfo>;
+        const { x, gamma, beta } = inputs as Record<'x' | 'gamma' | 'beta', tfTypes.TensorInfo>;
         const { epsilon } = attrs as unknown as { epsilon: number };
         const mem = memoryOf(backendName, backend);
         const c = gamma.shape[0]!;
@@ -152,7 +153,7 @@ function registerKernels(): void {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { dy, x, gamma, mean, variance } = inputs as Record<
           'dy' | 'x' | 'gamma' | 'mean' | 'variance',
-          tf.TensorInfo
+          tfTypes.TensorInfo
         >;
         const { epsilon } = attrs as unknown as { epsilon: number };
         const mem = memoryOf(backendName, backend);
@@ -172,16 +173,16 @@ function registerKernels(): void {
     gradFunc: (dys, saved, attrs) => {
       // Only y's gradient is followed: the layer uses the batch mean and variance for its moving
       // averages, which are off the loss's path.
-      const dy = (dys as tf.Tensor[])[0]!;
+      const dy = (dys as tfTypes.Tensor[])[0]!;
       // beta is not needed for the gradient; oneDNN's kernel wants it bound all the same.
-      const [x, gamma, beta, mean, variance] = saved as tf.Tensor[];
+      const [x, gamma, beta, mean, variance] = saved as tfTypes.Tensor[];
       const [dx, dgamma, dbeta] = tf
         .engine()
         .runKernel(
           BN_TRAIN_GRAD,
           { dy, x: x!, gamma: gamma!, beta: beta!, mean: mean!, variance: variance! },
           attrs,
-        ) as tf.Tensor[];
+        ) as tfTypes.Tensor[];
       return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
     },
   });
@@ -189,15 +190,15 @@ function registerKernels(): void {
 
 /** y, batch mean, batch variance of x [..., C] normalised over every axis but the last. */
 export function batchNormTrain(
-  x: tf.Tensor,
-  gamma: tf.Tensor1D,
-  beta: tf.Tensor1D,
+  x: tfTypes.Tensor,
+  gamma: tfTypes.Tensor1D,
+  beta: tfTypes.Tensor1D,
   epsilon: number,
-): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] {
+): [tfTypes.Tensor, tfTypes.Tensor1D, tfTypes.Tensor1D] {
   return tf.engine().runKernel(BN_TRAIN, { x, gamma, beta }, { epsilon }) as [
-    tf.Tensor,
-    tf.Tensor1D,
-    tf.Tensor1D,
+    tfTypes.Tensor,
+    tfTypes.Tensor1D,
+    tfTypes.Tensor1D,
   ];
 }
 
@@ -208,16 +209,16 @@ interface BatchNormLayer {
   axis: number;
   momentum: number;
   epsilon: number;
-  gamma: { read(): tf.Tensor } | null;
-  beta: { read(): tf.Tensor } | null;
-  movingMean: { read(): tf.Tensor; write(t: tf.Tensor): void };
-  movingVariance: { read(): tf.Tensor; write(t: tf.Tensor): void };
+  gamma: { read(): tfTypes.Tensor } | null;
+  beta: { read(): tfTypes.Tensor } | null;
+  movingMean: { read(): tfTypes.Tensor; write(t: tfTypes.Tensor): void };
+  movingVariance: { read(): tfTypes.Tensor; write(t: tfTypes.Tensor): void };
 }
 type LayerCall = (
   this: BatchNormLayer,
-  inputs: tf.Tensor | tf.Tensor[],
+  inputs: tfTypes.Tensor | tfTypes.Tensor[],
   kwargs: Record<string, unknown>,
-) => tf.Tensor;
+) => tfTypes.Tensor;
 
 let installed = false;
 
@@ -245,8 +246,8 @@ export function installFusedBatchNormTraining(): void {
     return tf.tidy(() => {
       const [y, mean, variance] = batchNormTrain(
         x,
-        this.gamma!.read() as tf.Tensor1D,
-        this.beta!.read() as tf.Tensor1D,
+        this.gamma!.read() as tfTypes.Tensor1D,
+        this.beta!.read() as tfTypes.Tensor1D,
         this.epsilon,
       );
       // The layer's own moving-average update: moving -= (moving - batch) * (1 - momentum).

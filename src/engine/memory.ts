@@ -1,5 +1,6 @@
 import os from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import { UserError } from '../util/errors.js';
 import { isFusedAdam } from './adam.js';
 
@@ -38,9 +39,9 @@ export interface TrainingMemoryEstimate {
 
 /** `optimizer`: the one training will use (default tf.train.adam's costs). */
 export function estimateTrainingMemory(
-  model: tf.LayersModel,
+  model: tfTypes.LayersModel,
   batchSize: number,
-  optimizer?: tf.Optimizer,
+  optimizer?: tfTypes.Optimizer,
 ): TrainingMemoryEstimate {
   const parameters = model.countParams();
   let weighted = 0;
@@ -78,21 +79,21 @@ export interface FitOptions {
   /** Default: the active tfjs backend. */
   backendName?: string;
   /** The optimizer training will use (our fused Adam needs far less than tf.train.adam). */
-  optimizer?: tf.Optimizer;
+  optimizer?: tfTypes.Optimizer;
 }
 
 export function assertFitsBackend(
-  model: tf.LayersModel,
+  model: tfTypes.LayersModel,
   backendName: string,
   batchSize: number,
-  optimizer?: tf.Optimizer,
+  optimizer?: tfTypes.Optimizer,
 ): TrainingMemoryEstimate;
-export function assertFitsBackend(model: tf.LayersModel, opts: FitOptions): TrainingMemoryEstimate;
+export function assertFitsBackend(model: tfTypes.LayersModel, opts: FitOptions): TrainingMemoryEstimate;
 export function assertFitsBackend(
-  model: tf.LayersModel,
+  model: tfTypes.LayersModel,
   backendOrOpts: string | FitOptions,
   batchSizeArg?: number,
-  optimizerArg?: tf.Optimizer,
+  optimizerArg?: tfTypes.Optimizer,
 ): TrainingMemoryEstimate {
   const opts: FitOptions =
     typeof backendOrOpts === 'string'

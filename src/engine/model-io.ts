@@ -1,9 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import type { WeightStorage } from './backend-choices.js';
 import { toFloat16 } from './float16.js';
+import { fuseConvRelu } from './fuse-relu.js';
 import { UserError, reason } from '../util/errors.js';
 
 /** File names of the tfjs layers format, as `tf.loadLayersModel('.../model.json')` expects in a browser. */
@@ -29,7 +31,7 @@ function concatWeightData(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
  * directory appears at once (rename of a finished temp directory).
  */
 export async function saveLayersModelToDir(
-  model: tf.LayersModel,
+  model: tfTypes.LayersModel,
   dir: string,
   opts: {
     includeOptimizer?: boolean;
@@ -74,10 +76,10 @@ export async function saveLayersModelToDir(
 /** The float32 weights of `specs` as float16 (tfjs's quantization entry added); others copied as they are. */
 function halveWeights(
   data: Uint8Array,
-  specs: tf.io.WeightsManifestEntry[],
-): [Uint8Array, tf.io.WeightsManifestEntry[]] {
+  specs: tfTypes.io.WeightsManifestEntry[],
+): [Uint8Array, tfTypes.io.WeightsManifestEntry[]] {
   const parts: Uint8Array[] = [];
-  const out: tf.io.WeightsManifestEntry[] = [];
+  const out: tfTypes.io.WeightsManifestEntry[] = [];
   let at = 0;
   for (const spec of specs) {
     if (spec.quantization) throw new Error(`weight ${spec.name} is already quantized`);
@@ -102,12 +104,12 @@ function halveWeights(
 }
 
 /** Reads model.json and its weight shards from `dir` into memory artifacts (no fetch, no tfjs-node). */
-export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
+export async function readModelArtifacts(dir: string): Promise<tfTypes.io.ModelArtifacts> {
   const jsonPath = path.join(dir, MODEL_JSON);
   let json: {
     modelTopology: object;
-    weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-    trainingConfig?: tf.io.TrainingConfig;
+    weightsManifest: { paths: string[]; weights: tfTypes.io.WeightsManifestEntry[] }[];
+    trainingConfig?: tfTypes.io.TrainingConfig;
     format?: string;
     generatedBy?: string;
     convertedBy?: string | null;
@@ -120,7 +122,7 @@ export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifa
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw new UserError(`${jsonPath}: not a tfjs layers model (no modelTopology / weightsManifest)`);
   }
-  const specs: tf.io.WeightsManifestEntry[] = [];
+  const specs: tfTypes.io.WeightsManifestEntry[] = [];
   const buffers: Uint8Array[] = [];
   for (const group of json.weightsManifest) {
     specs.push(...group.weights);
@@ -142,18 +144,28 @@ export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifa
         'copy or export the bundle again',
     );
   }
-  const weightData = concatWeightData(
-    buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
-  );
   return {
     modelTopology: json.modelTopology,
     weightSpecs: specs,
-    weightData: weightData.buffer as ArrayBuffer,
+    weightData: oneBuffer(buffers),
     trainingConfig: json.trainingConfig,
     format: json.format,
     generatedBy: json.generatedBy,
     convertedBy: json.convertedBy ?? undefined,
   };
+}
+
+/**
+ * The weight files as one ArrayBuffer; a single file read whole is handed over as it is, not copied
+ * twice (the default model's 21 MB were sliced, then concatenated: ~40 MB of copies at every load).
+ */
+function oneBuffer(buffers: Uint8Array[]): ArrayBuffer {
+  const only = buffers.length === 1 ? buffers[0]! : null;
+  if (only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength)
+    return only.buffer as ArrayBuffer;
+  return concatWeightData(
+    buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+  ).buffer as ArrayBuffer;
 }
 
 const DTYPE_BYTES: Record<string, number> = {
@@ -166,15 +178,24 @@ const DTYPE_BYTES: Record<string, number> = {
 };
 
 /** Bytes one manifest entry takes in the weight files (quantized entries are stored in their own dtype). */
-export function weightBytes(w: tf.io.WeightsManifestEntry): number {
+export function weightBytes(w: tfTypes.io.WeightsManifestEntry): number {
   const count = w.shape.reduce((a, b) => a * b, 1);
   const dtype = w.quantization?.dtype ?? w.dtype;
   return count * (DTYPE_BYTES[dtype] ?? 4);
 }
 
-/** Loads a layers model saved by `saveLayersModelToDir` (or by tfjs-node / the Python converter). */
-export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
+/**
+ * Loads a layers model saved by `saveLayersModelToDir` (or by tfjs-node / the Python converter). With
+ * `inference`, each ReLU right after a convolution runs inside it (./fuse-relu.ts): same answers, fewer
+ * kernels, but a topology not to train further.
+ */
+export async function loadLayersModelFromDir(
+  dir: string,
+  opts: { inference?: boolean } = {},
+): Promise<tfTypes.LayersModel> {
   const artifacts = await readModelArtifacts(dir);
+  if (opts.inference && artifacts.modelTopology)
+    artifacts.modelTopology = fuseConvRelu(artifacts.modelTopology);
   try {
     return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (err) {

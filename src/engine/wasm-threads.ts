@@ -3,7 +3,8 @@ import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 /**
@@ -152,7 +153,7 @@ export async function createThreadedWasmModule(
 }
 
 export interface BackendFactoryEntry {
-  factory: () => tf.KernelBackend | Promise<tf.KernelBackend>;
+  factory: () => tfTypes.KernelBackend | Promise<tfTypes.KernelBackend>;
   priority: number;
 }
 

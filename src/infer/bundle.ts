@@ -53,14 +53,20 @@ export interface LoadedBundle {
   metrics: unknown;
 }
 
-/** Network, spec and metrics of a bundle, checked against each other. The tfjs backend must be set. */
-export async function loadBundle(bundleDir: string): Promise<LoadedBundle> {
+/**
+ * Network, spec and metrics of a bundle, checked against each other. The tfjs backend must be set.
+ * `inference`: the network only predicts (ReLUs fused into the convolutions, see engine/fuse-relu.ts).
+ */
+export async function loadBundle(
+  bundleDir: string,
+  opts: { inference?: boolean } = {},
+): Promise<LoadedBundle> {
   const { loadLayersModelFromDir } = await import('../engine/model-io.js');
   await checkModelFiles(bundleDir);
   const [spec, metrics, model] = await Promise.all([
     readPreprocessSpec(bundleDir),
     readMetrics(bundleDir),
-    loadLayersModelFromDir(bundleDir),
+    loadLayersModelFromDir(bundleDir, opts),
   ]);
   try {
     checkModelShape(model.inputs[0]?.shape ?? [], model.outputs.length, spec, bundleDir);

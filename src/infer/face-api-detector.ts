@@ -1,6 +1,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import type { Rgb } from '../data/square.js';
 import { byPosition, DEFAULT_MIN_SCORE, TINY_INPUT_SIZE, type DetectorName } from './detector-options.js';
+import { fusedSsd, type FusedSsd, type SsdParams } from './ssd-fused.js';
 import type { Box } from './types.js';
 
 // The face detector over a face-api module, pure (no Node API): the Node detector (detector.ts, face-api's
@@ -28,10 +29,9 @@ export interface FaceDetector {
 /** The parts of face-api (either build) the detector uses. */
 export interface FaceApiModule {
   nets: {
-    ssdMobilenetv1: { isLoaded: boolean };
+    ssdMobilenetv1: { isLoaded: boolean; params: unknown };
     tinyFaceDetector: { isLoaded: boolean };
   };
-  SsdMobilenetv1Options: new (o: { minConfidence: number; maxResults: number }) => unknown;
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
   detectAllFaces(
     input: never,
@@ -46,20 +46,28 @@ export interface FaceApiModule {
  */
 const NUDGE = 1e-6;
 
+/** Most faces SSD reports in one photo. */
+const MAX_RESULTS = 100;
+
 /** A FaceDetector over face-api's loaded net `name`, computing on the tfjs instance `tf`. */
 export function faceApiDetector(api: FaceApiModule, tf: typeof tfTypes, name: DetectorName): FaceDetector {
+  // SSD runs fused (ssd-fused.ts: same network and weights, fewer kernels); built on first use.
+  let ssd: FusedSsd | null = null;
   return {
     name,
     async detect(image: Rgb, opts: DetectOptions = {}): Promise<Detection[]> {
       const minScore = opts.minScore ?? DEFAULT_MIN_SCORE[name];
       const asked = Math.min(1 - NUDGE, Math.max(NUDGE, minScore));
-      const options =
-        name === 'ssd-mobilenetv1'
-          ? new api.SsdMobilenetv1Options({ minConfidence: asked, maxResults: 100 })
-          : new api.TinyFaceDetectorOptions({
-              inputSize: opts.inputSize ?? TINY_INPUT_SIZE,
-              scoreThreshold: asked,
-            });
+      if (name === 'ssd-mobilenetv1') {
+        ssd ??= fusedSsd(tf, api.nets.ssdMobilenetv1.params as SsdParams);
+        return (await ssd.detect(image, asked, MAX_RESULTS))
+          .filter((d) => d.score >= minScore)
+          .sort(byPosition);
+      }
+      const options = new api.TinyFaceDetectorOptions({
+        inputSize: opts.inputSize ?? TINY_INPUT_SIZE,
+        scoreThreshold: asked,
+      });
       // An int32 tensor: face-api takes it as is, without a canvas (none in Node; exact pixels in the page).
       const input = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
       try {

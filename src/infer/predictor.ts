@@ -141,9 +141,9 @@ export class Predictor {
     }
     const total = 2;
     opts.signal?.throwIfAborted();
-    const [{ leaseEngine, describeBackend }, tf] = await Promise.all([
+    const [{ leaseEngine, describeBackend }, { tf }] = await Promise.all([
       import('../engine/backend.js'),
-      import('@tensorflow/tfjs'),
+      import('../engine/tfjs.js'),
     ]);
     const { BACKEND_CHOICES } = await import('../engine/backend-choices.js');
     const backend = BACKEND_CHOICES.find((c) => c === (opts.backend ?? 'auto'));
@@ -153,7 +153,7 @@ export class Predictor {
     try {
       opts.onProgress?.({ stage: 'engine', done: 1, total });
       opts.signal?.throwIfAborted();
-      const { model, spec, metrics } = await loadBundle(modelDir);
+      const { model, spec, metrics } = await loadBundle(modelDir, { inference: true });
       const choice = chooseFaceCrop(spec, opts.detector);
       const { faceCrop } = choice;
       const cropNote = choice.fallback

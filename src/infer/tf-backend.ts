@@ -7,9 +7,9 @@ import type * as tfTypes from '@tensorflow/tfjs';
  * pays for tfjs only when it predicts.
  */
 export async function ensureBackend(name: string = 'auto', threads?: number): Promise<typeof tfTypes> {
-  const [{ BACKEND_CHOICES, initBackend }, tf] = await Promise.all([
+  const [{ BACKEND_CHOICES, initBackend }, { tf }] = await Promise.all([
     import('../engine/backend.js'),
-    import('@tensorflow/tfjs'),
+    import('../engine/tfjs.js'),
   ]);
   const backend = BACKEND_CHOICES.find((c) => c === name);
   if (!backend) {

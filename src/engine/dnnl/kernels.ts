@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import {
   type ConvGeometry,
   type Epilogue,
@@ -31,7 +32,7 @@ import { DnnlContext, type Plan, PlanCache, alignedMemory } from './plan.js';
 interface WasmBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  makeOutput(shape: number[], dtype: tfTypes.DataType): tfTypes.TensorInfo;
 }
 
 /** Names of the kernels `registerDnnlKernels` replaces on 'wasm'. */
@@ -65,7 +66,7 @@ export const DNNL_ELEMENTWISE_KERNELS = ['Relu', 'Relu6', 'ClipByValue', 'Add', 
 export const MIN_ELEMENTWISE = 16384;
 
 const OURS = Symbol.for('agegender.dnnlKernel');
-type Marked = tf.KernelConfig & { [OURS]?: tf.KernelConfig | undefined };
+type Marked = tfTypes.KernelConfig & { [OURS]?: tfTypes.KernelConfig | undefined };
 
 interface State {
   ctx: DnnlContext;
@@ -85,7 +86,7 @@ interface State {
 }
 let state: State | undefined;
 
-function address(b: WasmBackend, base: number, t: tf.TensorInfo): number {
+function address(b: WasmBackend, base: number, t: tfTypes.TensorInfo): number {
   const d = b.dataIdMap.get(t.dataId as object);
   if (!d) throw new Error('oneDNN kernel: tensor data not in the wasm heap');
   return base + d.memoryOffset;
@@ -98,7 +99,7 @@ function count(name: string, dnnl: boolean): void {
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-const allF32 = (...ts: Array<tf.TensorInfo | undefined>) => ts.every((t) => !t || t.dtype === 'float32');
+const allF32 = (...ts: Array<tfTypes.TensorInfo | undefined>) => ts.every((t) => !t || t.dtype === 'float32');
 
 /** Past this many bytes of reordered weights, no new copies are made (a runaway guard, not a budget). */
 const REORDERED_LIMIT = 1 << 30;
@@ -115,10 +116,10 @@ function runPlan(
   b: WasmBackend,
   plan: Plan,
   planKey: string,
-  inputs: tf.TensorInfo[],
+  inputs: tfTypes.TensorInfo[],
   outShape: number[],
   reuse: number[] = [],
-): tf.TensorInfo {
+): tfTypes.TensorInfo {
   const s = state!;
   const out = b.makeOutput(outShape, 'float32');
   if (sizeOf(outShape) === 0) return out;
@@ -151,7 +152,7 @@ function runPlan(
   return out;
 }
 
-function geometry(info: tf.backend_util.Conv2DInfo, depthwise: boolean): ConvGeometry | null {
+function geometry(info: tfTypes.backend_util.Conv2DInfo, depthwise: boolean): ConvGeometry | null {
   if (info.dataFormat !== 'channelsLast') return null;
   const g: ConvGeometry = {
     n: info.batchSize,
@@ -201,13 +202,13 @@ function eltwiseOf(
 }
 
 type KernelFn = (args: {
-  inputs: tf.NamedTensorInfoMap;
+  inputs: tfTypes.NamedTensorInfoMap;
   backend: WasmBackend;
-  attrs: tf.NamedAttrMap;
-}) => tf.TensorInfo | tf.TensorInfo[] | null;
+  attrs: tfTypes.NamedAttrMap;
+}) => tfTypes.TensorInfo | tfTypes.TensorInfo[] | null;
 
 /** A config that tries `fn` and hands the call to `previous` when it returns null. */
-function wrap(name: string, previous: tf.KernelConfig | undefined, fn: KernelFn): Marked {
+function wrap(name: string, previous: tfTypes.KernelConfig | undefined, fn: KernelFn): Marked {
   return {
     kernelName: name,
     backendName: 'wasm',
@@ -229,8 +230,11 @@ function wrap(name: string, previous: tf.KernelConfig | undefined, fn: KernelFn)
 
 function convForward(fused: boolean, depthwise: boolean): KernelFn {
   return ({ inputs, backend, attrs }) => {
-    const { x, filter, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
-    const a = attrs as unknown as tf.FusedConv2DAttrs;
+    const { x, filter, bias, preluActivationWeights } = inputs as Record<
+      string,
+      tfTypes.TensorInfo | undefined
+    >;
+    const a = attrs as unknown as tfTypes.FusedConv2DAttrs;
     if (!allF32(x, filter, bias) || preluActivationWeights) return null;
     const eltwise = fused ? eltwiseOf(a.activation, a.leakyreluAlpha) : null;
     if (eltwise === undefined) return null;
@@ -256,8 +260,10 @@ function convForward(fused: boolean, depthwise: boolean): KernelFn {
 
 function convBackwardData(depthwise: boolean): KernelFn {
   return ({ inputs, backend, attrs }) => {
-    const { dy, filter } = inputs as Record<string, tf.TensorInfo>;
-    const a = attrs as unknown as tf.Conv2DBackpropInputAttrs & { dilations?: number | [number, number] };
+    const { dy, filter } = inputs as Record<string, tfTypes.TensorInfo>;
+    const a = attrs as unknown as tfTypes.Conv2DBackpropInputAttrs & {
+      dilations?: number | [number, number];
+    };
     if (!allF32(dy, filter)) return null;
     const info = tf.backend_util.computeConv2DInfo(
       a.inputShape,
@@ -280,8 +286,10 @@ function convBackwardData(depthwise: boolean): KernelFn {
 
 function convBackwardWeights(depthwise: boolean): KernelFn {
   return ({ inputs, backend, attrs }) => {
-    const { x, dy } = inputs as Record<string, tf.TensorInfo>;
-    const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs & { dilations?: number | [number, number] };
+    const { x, dy } = inputs as Record<string, tfTypes.TensorInfo>;
+    const a = attrs as unknown as tfTypes.Conv2DBackpropFilterAttrs & {
+      dilations?: number | [number, number];
+    };
     if (!allF32(x, dy)) return null;
     const info = tf.backend_util.computeConv2DInfo(
       x!.shape as [number, number, number, number],
@@ -304,8 +312,8 @@ function convBackwardWeights(depthwise: boolean): KernelFn {
 
 function matMul(fused: boolean): KernelFn {
   return ({ inputs, backend, attrs }) => {
-    const { a, b, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
-    const at = attrs as unknown as tf._FusedMatMulAttrs;
+    const { a, b, bias, preluActivationWeights } = inputs as Record<string, tfTypes.TensorInfo | undefined>;
+    const at = attrs as unknown as tfTypes._FusedMatMulAttrs;
     if (!allF32(a, b, bias) || preluActivationWeights) return null;
     const eltwise = fused ? eltwiseOf(at.activation, at.leakyreluAlpha) : null;
     if (eltwise === undefined) return null;
@@ -342,9 +350,9 @@ function matMul(fused: boolean): KernelFn {
 }
 
 /** An activation, f(x) element by element; `params` gives oneDNN's alpha and beta from the attributes. */
-function eltwise(alg: number, params: (attrs: tf.NamedAttrMap) => [number, number]): KernelFn {
+function eltwise(alg: number, params: (attrs: tfTypes.NamedAttrMap) => [number, number]): KernelFn {
   return ({ inputs, backend, attrs }) => {
-    const { x } = inputs as Record<string, tf.TensorInfo>;
+    const { x } = inputs as Record<string, tfTypes.TensorInfo>;
     if (!x || !allF32(x)) return null;
     const count = sizeOf(x.shape);
     if (count < MIN_ELEMENTWISE) return null;
@@ -361,7 +369,7 @@ function eltwise(alg: number, params: (attrs: tf.NamedAttrMap) => [number, numbe
  * other broadcasts stay on wasm.
  */
 const add: KernelFn = ({ inputs, backend }) => {
-  const { a, b } = inputs as Record<string, tf.TensorInfo>;
+  const { a, b } = inputs as Record<string, tfTypes.TensorInfo>;
   if (!a || !b || !allF32(a, b)) return null;
   const count = sizeOf(a.shape);
   if (Math.max(count, sizeOf(b.shape)) < MIN_ELEMENTWISE) return null;
@@ -385,12 +393,13 @@ const add: KernelFn = ({ inputs, backend }) => {
 
 /** Batch norm of an NHWC tensor with given statistics (inference, and training's batch moments). */
 const batchNorm: KernelFn = ({ inputs, backend, attrs }) => {
-  const { x, mean, variance, offset, scale } = inputs as Record<string, tf.TensorInfo | undefined>;
+  const { x, mean, variance, offset, scale } = inputs as Record<string, tfTypes.TensorInfo | undefined>;
   if (!x || !mean || !variance || !allF32(x, mean, variance, offset, scale)) return null;
   if (x.shape.length !== 4 || sizeOf(x.shape) < MIN_ELEMENTWISE) return null;
   const [n, h, w, c] = x.shape as [number, number, number, number];
   // Per-channel vectors only ([c], or [1, 1, 1, c]); any other broadcast goes to wasm.
-  const perChannel = (t: tf.TensorInfo | undefined) => !t || (sizeOf(t.shape) === c && t.shape.at(-1) === c);
+  const perChannel = (t: tfTypes.TensorInfo | undefined) =>
+    !t || (sizeOf(t.shape) === c && t.shape.at(-1) === c);
   if (![mean, variance, offset, scale].every(perChannel)) return null;
   const epsilon = (attrs as unknown as { varianceEpsilon: number }).varianceEpsilon;
   const s = state!;
@@ -408,9 +417,9 @@ const batchNorm: KernelFn = ({ inputs, backend, attrs }) => {
 function runPlainPlan(
   b: WasmBackend,
   plan: Plan,
-  inputs: tf.TensorInfo[],
+  inputs: tfTypes.TensorInfo[],
   outShapes: number[][],
-): tf.TensorInfo[] {
+): tfTypes.TensorInfo[] {
   const outs = outShapes.map((shape) => b.makeOutput(shape, 'float32'));
   const base = state!.ctx.api.addressOf(b.wasm.HEAPU8);
   plan.run([...inputs, ...outs].map((t) => address(b, base, t)));
@@ -418,7 +427,7 @@ function runPlainPlan(
 }
 
 /** The NHWC geometry of a training batch norm's input oneDNN takes (4-D, big enough), or null. */
-function bnTrainGeometry(x: tf.TensorInfo | undefined, c: number) {
+function bnTrainGeometry(x: tfTypes.TensorInfo | undefined, c: number) {
   if (!x || x.shape.length !== 4 || sizeOf(x.shape) < MIN_ELEMENTWISE || x.shape[3] !== c) return null;
   const [n, h, w] = x.shape as [number, number, number, number];
   return { n, h, w, c };
@@ -426,7 +435,7 @@ function bnTrainGeometry(x: tf.TensorInfo | undefined, c: number) {
 
 /** Training batch norm (engine/batchnorm-train.ts): y, batch mean, batch variance. */
 const batchNormTrain: KernelFn = ({ inputs, backend, attrs }) => {
-  const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo | undefined>;
+  const { x, gamma, beta } = inputs as Record<string, tfTypes.TensorInfo | undefined>;
   if (!gamma || !beta || !allF32(x, gamma, beta)) return null;
   const c = gamma.shape[0]!;
   const g = bnTrainGeometry(x, c);
@@ -439,7 +448,7 @@ const batchNormTrain: KernelFn = ({ inputs, backend, attrs }) => {
 
 /** Its gradient: dx, dgamma, dbeta. */
 const batchNormTrainGrad: KernelFn = ({ inputs, backend, attrs }) => {
-  const { dy, x, gamma, beta, mean, variance } = inputs as Record<string, tf.TensorInfo | undefined>;
+  const { dy, x, gamma, beta, mean, variance } = inputs as Record<string, tfTypes.TensorInfo | undefined>;
   if (!dy || !gamma || !beta || !mean || !variance || !allF32(dy, x, gamma, beta, mean, variance))
     return null;
   const c = gamma.shape[0]!;

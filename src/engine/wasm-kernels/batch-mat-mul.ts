@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
 import { release, runConfig, transpose } from './kernel-call.js';
 
 /**
@@ -13,17 +13,17 @@ import { release, runConfig, transpose } from './kernel-call.js';
  * e.g. a dense layer's input gradient dy.W^T becomes (W.dy^T)^T, transposing two batch-sized
  * matrices instead of the 8M-element weight.
  */
-export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfig {
+export function makeBatchMatMulConfig(original: tfTypes.KernelConfig): tfTypes.KernelConfig {
   return {
     kernelName: 'BatchMatMul',
     backendName: 'wasm',
     setupFunc: original.setupFunc,
     kernelFunc: (args) => {
       const { inputs, backend, attrs } = args;
-      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+      const { a, b } = inputs as { a: tfTypes.TensorInfo; b: tfTypes.TensorInfo };
+      const { transposeA, transposeB } = attrs as unknown as tfTypes.BatchMatMulAttrs;
       if (!transposeA && !transposeB) return original.kernelFunc(args);
-      const size = (t: tf.TensorInfo) => t.shape.reduce((p, d) => p * d, 1);
+      const size = (t: tfTypes.TensorInfo) => t.shape.reduce((p, d) => p * d, 1);
       const outRows = a.shape[a.shape.length - (transposeA ? 1 : 2)]!;
       const outCols = b.shape[b.shape.length - (transposeB ? 2 : 1)]!;
       const outBatch = Math.max(
@@ -35,7 +35,7 @@ export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfi
       // form (compute the transposed product from the other operands, then transpose the result).
       const direct = (transposeA ? size(a) : 0) + (transposeB ? size(b) : 0);
       const swapped = (transposeA ? 0 : size(a)) + (transposeB ? 0 : size(b)) + outSize;
-      const mm = (x: tf.TensorInfo, y: tf.TensorInfo) =>
+      const mm = (x: tfTypes.TensorInfo, y: tfTypes.TensorInfo) =>
         runConfig(original, backend, { a: x, b: y }, { transposeA: false, transposeB: false });
       if (direct <= swapped) {
         const at = transposeA ? swapLast(backend, a) : a;
@@ -58,7 +58,7 @@ export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfi
   };
 }
 
-function swapLast(backend: object, t: tf.TensorInfo): tf.TensorInfo {
+function swapLast(backend: object, t: tfTypes.TensorInfo): tfTypes.TensorInfo {
   const r = t.shape.length;
   const perm = [...Array(r).keys()].map((i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
   return transpose(backend, t, perm);

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { conv2dExplicit, padOrCropHW, release, transpose } from './kernel-call.js';
 
 /**
@@ -9,13 +10,13 @@ import { conv2dExplicit, padOrCropHW, release, transpose } from './kernel-call.j
  * dy^T [OH, OW, N, Co] dilated by the forward stride, output [Ci, KH, KW, Co]. That runs on the
  * backend's own XNNPACK Conv2D, far faster than any loop we could write in JS.
  */
-export const conv2dBackpropFilterConfig: tf.KernelConfig = {
+export const conv2dBackpropFilterConfig: tfTypes.KernelConfig = {
   kernelName: 'Conv2DBackpropFilter',
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const { x, dy } = inputs as { x: tfTypes.TensorInfo; dy: tfTypes.TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-      attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+      attrs as unknown as tfTypes.Conv2DBackpropFilterAttrs;
     if (dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropFilter supports NHWC only');
     const info = tf.backend_util.computeConv2DInfo(
       x.shape as [number, number, number, number],

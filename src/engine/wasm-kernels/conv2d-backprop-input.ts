@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import {
   conv2dExplicit,
   padOrCropHW,
@@ -19,7 +20,9 @@ import {
  * (r_h, r_w) with the filter taps of that phase, then interleaved; no multiply by the zeros
  * a dilated dy would hold. Other strided shapes: zero insertion into dy, then the stride-1 form.
  */
-export function makeConv2dBackpropInputConfig(original: tf.KernelConfig | undefined): tf.KernelConfig {
+export function makeConv2dBackpropInputConfig(
+  original: tfTypes.KernelConfig | undefined,
+): tfTypes.KernelConfig {
   return {
     kernelName: 'Conv2DBackpropInput',
     backendName: 'wasm',
@@ -28,9 +31,9 @@ export function makeConv2dBackpropInputConfig(original: tf.KernelConfig | undefi
     setupFunc: original?.setupFunc,
     kernelFunc: (args) => {
       const { inputs, backend, attrs } = args;
-      const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+      const { dy, filter } = inputs as { dy: tfTypes.TensorInfo; filter: tfTypes.TensorInfo };
       const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-        attrs as unknown as tf.Conv2DBackpropInputAttrs;
+        attrs as unknown as tfTypes.Conv2DBackpropInputAttrs;
       if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
       const info = tf.backend_util.computeConv2DInfo(
         inputShape,
@@ -83,16 +86,16 @@ function phase(r: number, s: number, k: number, pad: number, q: number, dyLen: n
 
 function subPixel(
   backend: object,
-  dy: tf.TensorInfo,
-  swapped: tf.TensorInfo,
-  info: tf.backend_util.Conv2DInfo,
-): tf.TensorInfo {
+  dy: tfTypes.TensorInfo,
+  swapped: tfTypes.TensorInfo,
+  info: tfTypes.backend_util.Conv2DInfo,
+): tfTypes.TensorInfo {
   const s = info.strideHeight;
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
   const qh = h / s;
   const qw = w / s;
-  const parts: tf.TensorInfo[] = [];
+  const parts: tfTypes.TensorInfo[] = [];
   for (let rh = 0; rh < s; rh++) {
     const ph = phase(rh, s, kh, info.padInfo.top, qh, oh);
     for (let rw = 0; rw < s; rw++) {
@@ -125,7 +128,7 @@ function subPixel(
   // Interleave the phases: dx[b, s*q + rh, s*p + rw, c] = parts[rh*s + rw][b, q, p, c]. Two stacks
   // (columns, then rows) are plain block copies; the wasm DepthToSpace measured ~8x slower.
   const pack = tf.getKernel('Pack', 'wasm')!;
-  const rows: tf.TensorInfo[] = [];
+  const rows: tfTypes.TensorInfo[] = [];
   for (let rh = 0; rh < s; rh++) {
     const cols = runConfig(pack, backend, parts.slice(rh * s, rh * s + s), { axis: 3 });
     rows.push(run(backend, 'Reshape', { x: cols }, { shape: [n, qh, w, ci] }));

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { pad, release, reshape, run, runConfig } from './kernel-call.js';
 
 /**
@@ -8,18 +9,18 @@ import { pad, release, reshape, run, runConfig } from './kernel-call.js';
  * xs the strided window of the padded input that tap sees. KH*KW slices, products and sums, all on
  * wasm kernels: linear in the tensor sizes, with no JS loop over elements.
  */
-export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
+export const depthwiseBackpropFilterConfig: tfTypes.KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropFilter',
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const { x, dy } = inputs as { x: tfTypes.TensorInfo; dy: tfTypes.TensorInfo };
     const {
       strides,
       dilations,
       pad: padding,
       dimRoundingMode,
       filterShape,
-    } = attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
+    } = attrs as unknown as tfTypes.DepthwiseConv2dNativeBackpropFilterAttrs;
     const info = tf.backend_util.computeConv2DInfo(
       x.shape as [number, number, number, number],
       filterShape,
@@ -44,7 +45,7 @@ export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
           ])
         : x;
     const dy5 = reshape(backend, dy, [n, oh, ow, c, m]);
-    const taps: tf.TensorInfo[] = [];
+    const taps: tfTypes.TensorInfo[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
         const window = run(

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { padOrCropHW, release, reshape, reverse, run, slice, zeroInsert } from './kernel-call.js';
 
 /**
@@ -7,13 +8,13 @@ import { padOrCropHW, release, reshape, reverse, run, slice, zeroInsert } from '
  * The transposed depthwise convolution: a stride-1 depthwise conv of dy (zeros inserted for a strided
  * forward conv) with the spatially flipped filter, one pass per channel multiplier m, summed.
  */
-export const depthwiseBackpropInputConfig: tf.KernelConfig = {
+export const depthwiseBackpropInputConfig: tfTypes.KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropInput',
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    const { dy, filter } = inputs as { dy: tfTypes.TensorInfo; filter: tfTypes.TensorInfo };
     const { strides, dilations, pad, dimRoundingMode, inputShape } =
-      attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
+      attrs as unknown as tfTypes.DepthwiseConv2dNativeBackpropInputAttrs;
     const info = tf.backend_util.computeConv2DInfo(
       inputShape,
       filter.shape as [number, number, number, number],
@@ -30,7 +31,7 @@ export const depthwiseBackpropInputConfig: tf.KernelConfig = {
     const [kh, kw, , m] = filter.shape as [number, number, number, number];
     const flipped = reverse(backend, filter, [0, 1]);
     const dy5 = m > 1 ? reshape(backend, dy, [n, oh, ow, c, m]) : dy;
-    let sum: tf.TensorInfo | undefined;
+    let sum: tfTypes.TensorInfo | undefined;
     for (let k = 0; k < m; k++) {
       let dyk = dy;
       if (m > 1) {

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { makeBatchMatMulConfig } from './batch-mat-mul.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
@@ -15,7 +16,7 @@ import { maxPoolGradConfig } from './max-pool-grad.js';
  */
 
 const OURS = Symbol.for('agegender.wasmTrainingKernel');
-type Marked = tf.KernelConfig & { [OURS]?: true };
+type Marked = tfTypes.KernelConfig & { [OURS]?: true };
 
 /** Names of the kernels `registerWasmTrainingKernels` registers for 'wasm'. */
 export const WASM_TRAINING_KERNELS = [
@@ -29,7 +30,7 @@ export const WASM_TRAINING_KERNELS = [
   'Mean',
 ] as const;
 
-function install(config: tf.KernelConfig): void {
+function install(config: tfTypes.KernelConfig): void {
   const current = tf.getKernel(config.kernelName, 'wasm') as Marked | undefined;
   if (current?.[OURS]) return;
   // registerKernel warns on a duplicate and overwrites; unregister first to replace quietly.

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { type HeapBackend, release, reshape, run } from './kernel-call.js';
 
 /**
@@ -11,15 +12,15 @@ import { type HeapBackend, release, reshape, run } from './kernel-call.js';
  */
 export function makeLeadingAxesReduceConfig(
   kernelName: 'Sum' | 'Mean',
-  original: tf.KernelConfig,
-): tf.KernelConfig {
+  original: tfTypes.KernelConfig,
+): tfTypes.KernelConfig {
   return {
     // The original's setupFunc stays: the wasm backend calls it at start-up to bind its C++ function.
     ...original,
     kernelName,
     backendName: 'wasm',
     kernelFunc: (args) => {
-      const x = args.inputs.x as tf.TensorInfo;
+      const x = args.inputs.x as tfTypes.TensorInfo;
       const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
       const rank = x.shape.length;
       const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);

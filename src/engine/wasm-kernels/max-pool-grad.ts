@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { HeapBackend } from './kernel-call.js';
 
 /**
@@ -7,12 +8,12 @@ import type { HeapBackend } from './kernel-call.js';
  * maximum of its window (row-major, as the cpu backend picks it) receives the cell's gradient. The
  * channel loop is innermost, so every read of x and dy is sequential.
  */
-export const maxPoolGradConfig: tf.KernelConfig = {
+export const maxPoolGradConfig: tfTypes.KernelConfig = {
   kernelName: 'MaxPoolGrad',
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-    const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
+    const { dy, input } = inputs as { dy: tfTypes.TensorInfo; input: tfTypes.TensorInfo };
+    const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tfTypes.MaxPoolGradAttrs;
     const info = tf.backend_util.computePool2DInfo(
       input.shape as [number, number, number, number],
       filterSize,
@@ -47,10 +48,10 @@ export const maxPoolGradConfig: tf.KernelConfig = {
  */
 function pool2x2Grad(
   heap: HeapBackend,
-  input: tf.TensorInfo,
-  dy: tf.TensorInfo,
-  info: tf.backend_util.Conv2DInfo,
-): tf.TensorInfo {
+  input: tfTypes.TensorInfo,
+  dy: tfTypes.TensorInfo,
+  info: tfTypes.backend_util.Conv2DInfo,
+): tfTypes.TensorInfo {
   const dx = heap.makeOutput(input.shape.slice(), 'float32');
   const x = heap.typedArrayFromHeap(input);
   const g = heap.typedArrayFromHeap(dy);
@@ -112,9 +113,9 @@ function generalGrad(
   x: Float32Array,
   g: Float32Array,
   out: Float32Array,
-  dx: tf.TensorInfo,
-  info: tf.backend_util.Conv2DInfo,
-): tf.TensorInfo {
+  dx: tfTypes.TensorInfo,
+  info: tfTypes.backend_util.Conv2DInfo,
+): tfTypes.TensorInfo {
   void heap;
   const { batchSize, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
