@@ -16,7 +16,8 @@ import { defineDataset, requirePhotoDir } from './dataset.js';
  */
 export const imdbWiki = defineDataset({
   name: 'imdb-wiki',
-  description: "IMDB-WIKI: labels from imdb.mat / wiki.mat with the original age rule and filters, split by identity",
+  description:
+    'IMDB-WIKI: labels from imdb.mat / wiki.mat with the original age rule and filters, split by identity',
   options: {
     dbPath: { type: 'path', required: true, arg: 'file', help: 'imdb.mat or wiki.mat (MATLAB v5)' },
     photoDir: {
