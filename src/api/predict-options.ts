@@ -1,7 +1,8 @@
 import { DEFAULT_MIN_SCORE, DETECTORS } from '../infer/detector-options.js';
 import { DEFAULT_MAX_PIXELS } from '../infer/face-pipeline.js';
 import type { PredictProgress } from '../infer/types.js';
-import type { CustomSpec } from './schema.js';
+import { SIGNAL } from './common-options.js';
+import { defineOptions, type CustomSpec } from './schema.js';
 
 /**
  * Prediction options shared by the Node library (api/predict.ts), the predict CLI (cli/predict.ts, flags
@@ -11,6 +12,14 @@ import type { CustomSpec } from './schema.js';
 
 export const DETECTOR_CHOICES = [...DETECTORS, 'ssd', 'tiny'] as const;
 export type DetectorOption = (typeof DETECTOR_CHOICES)[number];
+
+/** A serving bundle's folder (loadPredictor, predict, serve). */
+export const MODEL_DIR = {
+  type: 'path',
+  arg: 'dir',
+  help: 'serving bundle (model.json, weights.bin, preprocess.json)',
+  defaultHelp: 'the bundled model',
+} as const;
 
 export const DETECTOR = {
   type: 'choice',
@@ -77,3 +86,12 @@ export const LOAD_PROGRESS: CustomSpec<(p: LoadProgress) => void> = {
   expect: 'a function',
   check: (v): v is (p: LoadProgress) => void => typeof v === 'function',
 };
+
+/** The options of each `predict` / `predictEach` call, in Node and in the browser. */
+export const PREDICT_OPTIONS = defineOptions({
+  detect: DETECT,
+  minScore: MIN_SCORE,
+  crop: CROP,
+  signal: SIGNAL,
+  onProgress: PREDICT_PROGRESS,
+});

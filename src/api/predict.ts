@@ -7,13 +7,12 @@ import type { Box } from '../infer/types.js';
 import { InvalidImageError, type ImageTooLargeError } from '../util/errors.js';
 import { BACKEND, SIGNAL, THREADS } from './common-options.js';
 import {
-  CROP,
-  DETECT,
   DETECTOR,
   LOAD_PROGRESS,
   MAX_PIXELS,
   MIN_SCORE,
-  PREDICT_PROGRESS,
+  MODEL_DIR,
+  PREDICT_OPTIONS,
   type DetectorOption,
 } from './predict-options.js';
 import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
@@ -27,12 +26,7 @@ export type { PredictProgress } from '../infer/types.js';
  * makes its --model-dir, --backend, --threads, --detector, --min-score and --max-pixels flags from them.
  */
 export const LOAD_PREDICTOR_OPTIONS = defineOptions({
-  modelDir: {
-    type: 'path',
-    arg: 'dir',
-    help: 'serving bundle (model.json, weights.bin, preprocess.json)',
-    defaultHelp: 'the bundled model',
-  },
+  modelDir: MODEL_DIR,
   backend: BACKEND,
   threads: THREADS,
   detector: DETECTOR,
@@ -47,17 +41,9 @@ export const LOAD_PREDICTOR_OPTIONS = defineOptions({
   onProgress: LOAD_PROGRESS,
 });
 
-/** The options of each `predict` / `predictEach` call. */
-export const PREDICT_OPTIONS = defineOptions({
-  detect: DETECT,
-  minScore: MIN_SCORE,
-  crop: CROP,
-  signal: SIGNAL,
-  onProgress: PREDICT_PROGRESS,
-});
-
 export type LoadPredictorOptions = OptionsOf<typeof LOAD_PREDICTOR_OPTIONS>;
 export type PredictOptions = OptionsOf<typeof PREDICT_OPTIONS>;
+export { PREDICT_OPTIONS };
 
 /**
  * What `predict` takes in Node: an image file path or `file:` URL, an encoded image in memory (a Buffer or

@@ -6,7 +6,7 @@ import {
   type OptionsOf,
   type Resolved,
 } from '../api/schema.js';
-import { DETECTORS } from '../infer/detector-options.js';
+import { DETECTOR, MODEL_DIR } from '../api/predict-options.js';
 import { UserError } from '../util/errors.js';
 
 const isHost = (v: unknown): v is string => typeof v === 'string' && /^[\w.:[\]-]+$/.test(v);
@@ -37,21 +37,10 @@ const HOST = {
 export const SERVE_OPTIONS = defineOptions({
   port: { type: 'int', min: 0, max: 65535, default: 8080, help: 'TCP port (0 picks a free one)' },
   host: HOST,
-  modelDir: {
-    type: 'path',
-    arg: 'dir',
-    help: 'serving bundle (model.json, weights.bin, preprocess.json)',
-    defaultHelp: 'the bundled model',
-  },
+  modelDir: MODEL_DIR,
   backend: BACKEND,
   threads: THREADS,
-  detector: {
-    type: 'choice',
-    choices: [...DETECTORS, 'ssd', 'tiny'],
-    arg: 'name',
-    help: 'face detector: ssd (ssd-mobilenetv1) or tiny (tiny-face-detector)',
-    defaultHelp: "the bundle's",
-  },
+  detector: DETECTOR,
   maxBodyMb: {
     type: 'number',
     min: 0.001,

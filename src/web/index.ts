@@ -22,15 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
 import { SIGNAL } from '../api/common-options.js';
-import {
-  CROP,
-  DETECT,
-  DETECTOR,
-  LOAD_PROGRESS,
-  MAX_PIXELS,
-  MIN_SCORE,
-  PREDICT_PROGRESS,
-} from '../api/predict-options.js';
+import { DETECTOR, LOAD_PROGRESS, MAX_PIXELS, MIN_SCORE, PREDICT_OPTIONS } from '../api/predict-options.js';
 import { defineOptions, resolveOptions, type CustomSpec, type OptionsOf } from '../api/schema.js';
 import { BUNDLE_FILES, checkModelShape, parsePreprocessSpec } from '../data/bundle-format.js';
 import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
@@ -103,16 +95,8 @@ export const WEB_LOAD_OPTIONS = defineOptions({
   onProgress: LOAD_PROGRESS,
 });
 
-export const WEB_PREDICT_OPTIONS = defineOptions({
-  detect: DETECT,
-  minScore: MIN_SCORE,
-  crop: CROP,
-  signal: SIGNAL,
-  onProgress: PREDICT_PROGRESS,
-});
-
 export type WebLoadOptions = OptionsOf<typeof WEB_LOAD_OPTIONS>;
-export type WebPredictOptions = OptionsOf<typeof WEB_PREDICT_OPTIONS>;
+export type WebPredictOptions = OptionsOf<typeof PREDICT_OPTIONS>;
 
 /** One input's outcome in `predictEach`: its faces, or the typed error saying why it could not be read. */
 export type WebPredictOutcome =
@@ -177,7 +161,7 @@ export async function loadPredictor(options: WebLoadOptions = {}): Promise<WebPr
 
   const settle = (inputs: WebImageInput[], popts: WebPredictOptions | undefined, fn: string) => {
     if (pipeline.isClosed) throw new PredictorDisposedError(`${fn}: this predictor was disposed`);
-    const o = resolveOptions(fn, WEB_PREDICT_OPTIONS, popts);
+    const o = resolveOptions(fn, PREDICT_OPTIONS, popts);
     const nameOf = (i: number) => (inputs.length === 1 ? 'input' : `input ${i + 1}`);
     return pipeline.run(
       inputs.length,
