@@ -367,3 +367,90 @@ test('fuzz: 3000 bad requests to the HTTP API: no crash, no hang, always a JSON 
   }
   assert.ok(served > 0, 'some mutated images still decode and are answered');
 });
+
+test('fuzz: 80 damaged model folders: loadPredictor refuses each with one line, or loads one that answers sanely', async () => {
+  const { loadPredictor } = await import('../src/api/predict.js');
+  const { writeTestBundle } = await import('./helpers/predict-bundle.js');
+  const { execFileSync } = await import('node:child_process');
+  const base = await writeTestBundle(path.join(dir, 'model-base'), { imageSize: 16 });
+  const files = ['model.json', 'weights.bin', 'preprocess.json', 'metrics.json'] as const;
+  const crop = await fs.readFile(path.join(utkfaceDir, pickUtkface(1, 5)[0]!.file));
+  const rand = mulberry32(SEED + 4);
+  const edits: ((d: string) => Promise<void>)[] = [
+    // Truncated or byte-flipped files.
+    async (d) => {
+      const f = path.join(d, pick(rand, files));
+      if (!(await fs.stat(f).catch(() => null))?.isFile()) return;
+      const b = await fs.readFile(f);
+      await fs.writeFile(f, b.subarray(0, Math.floor(rand() * b.length)));
+    },
+    async (d) => {
+      const f = path.join(d, pick(rand, files));
+      if (!(await fs.stat(f).catch(() => null))?.isFile()) return;
+      const b = Buffer.from(await fs.readFile(f));
+      for (let k = 0; k < 1 + rand() * 8; k++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+      await fs.writeFile(f, b);
+    },
+    // Weight paths that leave the folder or do not exist; a weights file of the wrong size.
+    async (d) => {
+      const f = path.join(d, 'model.json');
+      if (!(await fs.stat(f).catch(() => null))?.isFile()) return;
+      const m = JSON.parse(await fs.readFile(f, 'utf8'));
+      m.weightsManifest[0].paths = [
+        pick(rand, ['../model-base/weights.bin', '/etc/hostname', 'nope.bin', '']),
+      ];
+      await fs.writeFile(f, JSON.stringify(m));
+    },
+    async (d) => {
+      const f = path.join(d, 'weights.bin');
+      // (Never open a FIFO an earlier edit made: writing to it would wait for a reader.)
+      if ((await fs.stat(f).catch(() => null))?.isFile())
+        await fs.appendFile(f, Buffer.alloc(1 + Math.floor(rand() * 64)));
+    },
+    // Special files and folders where files belong; a missing file.
+    async (d) => {
+      const f = path.join(d, pick(rand, files));
+      await fs.rm(f, { recursive: true, force: true });
+      const kind = pick(rand, ['fifo', 'dir', 'none']);
+      if (kind === 'fifo') execFileSync('mkfifo', [f]);
+      else if (kind === 'dir') await fs.mkdir(f);
+    },
+    // preprocess.json with values out of their ranges or of the wrong type.
+    async (d) => {
+      const f = path.join(d, 'preprocess.json');
+      if (!(await fs.stat(f).catch(() => null))?.isFile()) return;
+      const s = JSON.parse(await fs.readFile(f, 'utf8'));
+      const key = pick(rand, ['imageSize', 'normalization', 'age', 'faceCrop', 'resize', 'genderLabels']);
+      s[key] = pick(rand, [0, -1, 1e9, 'x', null, [], { scale: -1 }, { classes: 3 }]);
+      await fs.writeFile(f, JSON.stringify(s));
+    },
+  ];
+  let loaded = 0;
+  for (let i = 0; i < 80; i++) {
+    const d = path.join(dir, `model-${i}`);
+    await fs.cp(base, d, { recursive: true });
+    const n = 1 + Math.floor(rand() * 2);
+    for (let k = 0; k < n; k++) await pick(rand, edits)(d);
+    const what = `case ${i} (seed ${SEED + 4})`;
+    const t0 = performance.now();
+    const predictor = await loadPredictor({ modelDir: d }).catch((err: unknown) => {
+      if (!(err instanceof UserError))
+        throw new Error(`${what}: crashed with ${(err as Error)?.stack ?? err}`);
+      assert.ok(!err.message.includes('\n'), `${what}: multi-line error ${err.message}`);
+      return null;
+    });
+    if (predictor) {
+      loaded++;
+      try {
+        const faces = await predictor.predict(crop, { detect: false });
+        for (const f of faces) assert.ok(Number.isFinite(f.age) && Number.isFinite(f.pMale), what);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw new Error(`${what}: predict crashed with ${err}`);
+      } finally {
+        await predictor.dispose();
+      }
+    }
+    assert.ok(performance.now() - t0 < 10_000, `${what}: took ${performance.now() - t0} ms`);
+  }
+  assert.ok(loaded < 80, 'some damaged folders are refused');
+});
