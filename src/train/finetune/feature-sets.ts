@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fromFloat16 } from '../../engine/float16.js';
+import { fromFloat16, fromFloat16Into } from '../../engine/float16.js';
 import { FlipMetricsAccumulator, type SetReport } from '../../model/metrics.js';
 import { shuffleInPlace } from '../../util/random.js';
 import type { StepBatch } from '../step.js';
@@ -120,7 +120,7 @@ function gather(
     const r = global - unit.global;
     const view = Math.min(set.views - 1, Math.floor(rand() * set.views));
     const at = (r * set.views + view) * per;
-    x.set(fromFloat16(loaded.get(unitOf[global]!)!.subarray(at, at + per)), j * per);
+    fromFloat16Into(loaded.get(unitOf[global]!)!.subarray(at, at + per), x, j * per);
     const row = set.rows[unit.block.start + r]!;
     ages[j] = row.age;
     genders[j] = row.gender;
