@@ -99,18 +99,21 @@ const epoch = batches.stepsPerEpoch;
 const steps = Number(args.steps) > 0 ? Math.min(Number(args.steps), epoch) : epoch;
 // Trained batches are every `stride`-th of the epoch; the ones between are read and assembled only.
 const stride = Math.floor(epoch / steps);
-let pulled = 0;
-let dataSeconds = 0;
-const pull = async (): Promise<StepBatch> => {
-  const t = performance.now();
-  const batch = await batches.next();
-  dataSeconds += (performance.now() - t) / 1000;
-  pulled++;
-  return batch;
-};
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+};
+let pulled = 0;
+let dataSeconds = 0;
+let dataCpu = 0;
+const pull = async (): Promise<StepBatch> => {
+  const t = performance.now();
+  const c = cpu();
+  const batch = await batches.next();
+  dataSeconds += (performance.now() - t) / 1000;
+  dataCpu += cpu() - c;
+  pulled++;
+  return batch;
 };
 
 // One warm-up step (kernel set-up, weight packing) outside the timing, on a batch not from the cache.
@@ -149,9 +152,25 @@ await fit({
 const fitSeconds = (performance.now() - t0) / 1000;
 const fitCpu = cpu() - c0;
 const dataInFit = dataSeconds;
+const dataCpuInFit = dataCpu;
 // The rest of the epoch's batches: read and assembled, so every block of the cache is streamed once.
 while (pulled < epoch) await pull();
 const stepSeconds = (fitSeconds - dataInFit) / steps;
+// The same model step on one batch held in memory, right after: what the machine gives a step now, so a
+// slower step inside the epoch would show the streaming's cost (GC, page cache) rather than the load.
+const reference = Math.min(16, steps);
+const t1 = performance.now();
+await fit({
+  phase: 'heads',
+  model,
+  next: () => warmBatch,
+  steps: reference,
+  stepsPerEpoch: reference,
+  lr: () => 1e-4,
+  ageSigma: 2,
+  json: true,
+});
+const referenceSeconds = (performance.now() - t1) / 1000 / reference;
 const round = (x: number, d = 3) => +x.toFixed(d);
 console.log(
   JSON.stringify({
@@ -164,9 +183,11 @@ console.log(
     stepsTimed: steps,
     // The model step (forward, backward, Adam) on a batch; flat in the number of rows.
     modelSecondsPerStep: round(stepSeconds),
-    cpuSecondsPerStep: round(fitCpu / steps),
+    modelCpuSecondsPerStep: round((fitCpu - dataCpuInFit) / steps),
+    inMemorySecondsPerStep: round(referenceSeconds),
     // Reading the blocks from disk and assembling the batches, for every batch of the epoch (measured).
     dataSecondsPerEpoch: round(dataSeconds, 1),
+    dataCpuSecondsPerEpoch: round(dataCpu, 1),
     blockReadSeconds: round(reads.seconds, 1),
     blocksRead: reads.blocks,
     secondsPerStep: round(stepSeconds + dataSeconds / epoch),
