@@ -5,12 +5,13 @@
  *
  * Every batch of the epoch is read from disk and assembled (all blocks, in the epoch's drawn order, so
  * peak RSS is that of streaming the whole cache), but only `--steps` of them, spread evenly over the
- * epoch, are trained on: a full epoch at 500k rows takes tens of minutes on 2 cores. The epoch time is
- * then the measured reading time of every batch plus batches x the measured model step (extrapolated,
- * and said so in the output); `--steps 0` trains on every batch instead (measured, nothing
- * extrapolated). Prints one JSON line.
+ * epoch in `--segments` runs of consecutive batches, are trained on: a full epoch at 500k rows takes
+ * hours on 2 cores. The epoch time is then the measured reading time of every batch plus batches x the
+ * median model step (extrapolated, and said so in the output); `--steps 0` trains on every batch instead.
+ * A model step on a batch held in memory, timed right after, tells the machine's load from streaming's cost.
+ * Prints one JSON line.
  *
- *   npx tsx bench/train-heads-scale.ts --rows 20000 [--views 4] [--steps 64] [--dir var/scale] [--group-mb 1024] [--backend auto]
+ *   npx tsx bench/train-heads-scale.ts --rows 20000 [--views 4] [--steps 32] [--segments 4] [--dir var/scale] [--group-mb 1024] [--backend auto]
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -29,9 +30,10 @@ const { values: args } = parseArgs({
   options: {
     rows: { type: 'string', default: '20000' },
     views: { type: 'string', default: '4' },
-    steps: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '32' },
     dir: { type: 'string', default: 'var/scale' },
     backend: { type: 'string', default: 'auto' },
+    segments: { type: 'string', default: '4' },
     'group-mb': { type: 'string', default: String(GROUP_BYTES / 2 ** 20) },
   },
 });
@@ -97,21 +99,21 @@ const groupBytes = Number(args['group-mb']) * 2 ** 20;
 const batches = featureBatches([set], batchSize, mulberry32(6), groupBytes);
 const epoch = batches.stepsPerEpoch;
 const steps = Number(args.steps) > 0 ? Math.min(Number(args.steps), epoch) : epoch;
-// Trained batches are every `stride`-th of the epoch; the ones between are read and assembled only.
-const stride = Math.floor(epoch / steps);
+// Trained batches: `segments` runs of consecutive batches (as training reads them), starting at evenly
+// spaced points of the epoch; the batches between are read and assembled only.
+const segments = Math.min(Number(args.segments), steps);
+const perSegment = Math.ceil(steps / segments);
+const segmentStart = (k: number) => Math.floor((k * epoch) / segments);
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
 let pulled = 0;
 let dataSeconds = 0;
-let dataCpu = 0;
 const pull = async (): Promise<StepBatch> => {
   const t = performance.now();
-  const c = cpu();
   const batch = await batches.next();
   dataSeconds += (performance.now() - t) / 1000;
-  dataCpu += cpu() - c;
   pulled++;
   return batch;
 };
@@ -134,28 +136,42 @@ await fit({
   json: true,
 });
 
-const t0 = performance.now();
-const c0 = cpu();
+// Each trained step's model time (forward, backward, Adam): from its batch's arrival to the step's end.
+const stepWall: number[] = [];
+const stepCpu: number[] = [];
+let arrived = { wall: 0, cpu: 0 };
+let trained = 0;
 await fit({
   phase: 'heads',
   model,
   next: async () => {
-    for (let k = 1; k < stride; k++) await pull();
-    return pull();
+    const k = Math.floor(trained / perSegment);
+    if (trained++ % perSegment === 0) while (pulled < segmentStart(k)) await pull();
+    const batch = await pull();
+    arrived = { wall: performance.now(), cpu: cpu() };
+    return batch;
   },
   steps,
   stepsPerEpoch: steps,
   lr: (step) => learningRateAt(step, steps, 1e-3),
   ageSigma: 2,
   json: true,
+  callbacks: [
+    {
+      onStep: () => {
+        stepWall.push((performance.now() - arrived.wall) / 1000);
+        stepCpu.push(cpu() - arrived.cpu);
+      },
+    },
+  ],
 });
-const fitSeconds = (performance.now() - t0) / 1000;
-const fitCpu = cpu() - c0;
-const dataInFit = dataSeconds;
-const dataCpuInFit = dataCpu;
 // The rest of the epoch's batches: read and assembled, so every block of the cache is streamed once.
 while (pulled < epoch) await pull();
-const stepSeconds = (fitSeconds - dataInFit) / steps;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+// The median: the first step after a skip also collects the skipped batches' garbage, which training,
+// reading one batch a step, does not make.
+const stepSeconds = median(stepWall);
 // The same model step on one batch held in memory, right after: what the machine gives a step now, so a
 // slower step inside the epoch would show the streaming's cost (GC, page cache) rather than the load.
 const reference = Math.min(16, steps);
@@ -181,13 +197,13 @@ console.log(
     streamed: disk > groupBytes,
     stepsPerEpoch: epoch,
     stepsTimed: steps,
-    // The model step (forward, backward, Adam) on a batch; flat in the number of rows.
+    // The model step (forward, backward, Adam) on a batch, median and mean of the trained steps; flat in the number of rows.
     modelSecondsPerStep: round(stepSeconds),
-    modelCpuSecondsPerStep: round((fitCpu - dataCpuInFit) / steps),
+    modelSecondsPerStepMean: round(mean(stepWall)),
+    modelCpuSecondsPerStep: round(median(stepCpu)),
     inMemorySecondsPerStep: round(referenceSeconds),
     // Reading the blocks from disk and assembling the batches, for every batch of the epoch (measured).
     dataSecondsPerEpoch: round(dataSeconds, 1),
-    dataCpuSecondsPerEpoch: round(dataCpu, 1),
     blockReadSeconds: round(reads.seconds, 1),
     blocksRead: reads.blocks,
     secondsPerStep: round(stepSeconds + dataSeconds / epoch),
@@ -195,7 +211,7 @@ console.log(
     epochTime:
       steps === epoch
         ? 'measured: every batch trained'
-        : `extrapolated: ${steps} of ${epoch} batches trained (spread over the epoch), every batch read`,
+        : `extrapolated: ${steps} of ${epoch} batches trained (${segments} runs spread over the epoch), every batch read`,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     engine,
   }),
