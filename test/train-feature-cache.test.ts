@@ -168,7 +168,11 @@ describe('the feature cache', () => {
     const batches = featureBatches(sets, 6, mulberry32(5), 96);
     for (let epoch = 0; epoch < 2; epoch++) {
       const seen: number[] = [];
-      for (let b = 0; b < batches.stepsPerEpoch; b++) seen.push(...Array.from((await batches.next()).ages));
+      for (let b = 0; b < batches.stepsPerEpoch; b++) {
+        seen.push(...Array.from((await batches.next()).ages));
+        // Never more than a group in memory, even for a batch that straddles two groups.
+        assert.ok(batches.heldBytes() <= 96, `${batches.heldBytes()} bytes held after batch ${b}`);
+      }
       assert.deepEqual(
         seen.sort((a, b) => a - b),
         Array.from({ length: 40 }, (_, i) => i),

@@ -155,8 +155,11 @@ export async function cachedFeatures(
   return { rows: done.flatMap((blk) => blk.rows), views, per, shape, skipped, blocks: stored };
 }
 
-async function readBits(file: string): Promise<Uint16Array> {
+/** A block's features file as float16 bits (read whole: a block is what training holds at a time). */
+export async function readBits(file: string): Promise<Uint16Array> {
   const bytes = await fs.readFile(file);
+  // A file read this size has a memory of its own: viewed in place, unless it is oddly aligned.
+  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
   const bits = new Uint16Array(bytes.length / 2);
   new Uint8Array(bits.buffer).set(bytes);
   return bits;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fromFloat16 } from '../../engine/float16.js';
+import { fromFloat16, fromFloat16Into } from '../../engine/float16.js';
 import { FlipMetricsAccumulator, type SetReport } from '../../model/metrics.js';
 import { shuffleInPlace } from '../../util/random.js';
 import type { StepBatch } from '../step.js';
@@ -29,14 +29,15 @@ interface Unit {
  * Training batches over every row of `sets`, each row in a random one of its views (the augmentation),
  * all drawn from `rand`. When every row fits in `groupBytes`, each epoch is one shuffle of all rows;
  * otherwise each epoch draws an order of the blocks, cuts it into groups of about `groupBytes`, and
- * shuffles the rows within each group (a batch may straddle two groups).
+ * shuffles the rows within each group (a batch may straddle two groups); only the blocks of the group
+ * being read are held (`heldBytes`), so memory stays flat in the number of rows.
  */
 export function featureBatches(
   sets: FeatureSet[],
   batchSize: number,
   rand: () => number,
   groupBytes = GROUP_BYTES,
-): { stepsPerEpoch: number; next: () => Promise<StepBatch> } {
+): { stepsPerEpoch: number; next: () => Promise<StepBatch>; heldBytes: () => number } {
   const units: Unit[] = [];
   let offset = 0;
   for (const [i, s] of sets.entries()) {
@@ -52,9 +53,9 @@ export function featureBatches(
   const stepsPerEpoch = Math.ceil(total / batchSize);
   const loaded = new Map<number, Uint16Array>();
   let order = all;
-  /** Streaming: the group of each position of `order`, and of each unit. */
-  let groupAt = new Uint32Array(0);
+  /** Streaming: the group of each unit in this epoch's order, and the group being read. */
   const groupOf = new Uint32Array(units.length);
+  let current = -1;
   let b = 0;
 
   const drawOrder = () => {
@@ -64,7 +65,6 @@ export function featureBatches(
       rand,
     );
     const out = new Uint32Array(total);
-    groupAt = new Uint32Array(total);
     let at = 0;
     for (let g = 0, u = 0; u < shuffled.length; g++) {
       const start = at;
@@ -76,56 +76,53 @@ export function featureBatches(
         bytes += unit.bytes;
       } while (u < shuffled.length && bytes + units[shuffled[u]!]!.bytes <= groupBytes);
       shuffleInPlace(out.subarray(start, at), rand);
-      groupAt.fill(g, start, at);
     }
     return out;
   };
 
   return {
     stepsPerEpoch,
+    heldBytes: () => [...loaded.keys()].reduce((n, u) => n + units[u]!.bytes, 0),
     next: async () => {
-      if (b % stepsPerEpoch === 0) order = drawOrder();
+      if (b % stepsPerEpoch === 0) {
+        order = drawOrder();
+        current = -1;
+      }
       const at = (b++ % stepsPerEpoch) * batchSize;
       const idx = order.subarray(at, at + batchSize);
-      // Streaming: keep only the blocks of this batch's groups.
-      if (!whole) {
-        const groups = new Set([groupAt[at]!, groupAt[at + idx.length - 1]!]);
-        for (const u of loaded.keys()) if (!groups.has(groupOf[u]!)) loaded.delete(u);
-      }
-      for (const global of idx) {
+      const per = sets[0]!.per;
+      const x = new Float32Array(idx.length * per);
+      const ages = new Int32Array(idx.length);
+      const genders = new Int32Array(idx.length);
+      for (let j = 0; j < idx.length; j++) {
+        const global = idx[j]!;
         const u = unitOf[global]!;
-        if (!loaded.has(u)) loaded.set(u, await units[u]!.block.load());
+        // Streaming: the groups come one after another in `order`, so the first row of a new group means
+        // the last one is done for this epoch: its blocks are let go before the new group's are read,
+        // and memory holds one group even for a batch that straddles two.
+        if (!whole && groupOf[u] !== current) {
+          loaded.clear();
+          current = groupOf[u]!;
+        }
+        let bits = loaded.get(u);
+        if (!bits) {
+          bits = await units[u]!.block.load();
+          loaded.set(u, bits);
+        }
+        const unit = units[u]!;
+        const set = sets[unit.set]!;
+        const r = global - unit.global;
+        // Each row in a random one of its views (the augmentation).
+        const view = Math.min(set.views - 1, Math.floor(rand() * set.views));
+        const from = (r * set.views + view) * per;
+        fromFloat16Into(bits.subarray(from, from + per), x, j * per);
+        const row = set.rows[unit.block.start + r]!;
+        ages[j] = row.age;
+        genders[j] = row.gender;
       }
-      return gather(sets, units, unitOf, loaded, idx, rand);
+      return { x, shape: sets[0]!.shape, ages, genders };
     },
   };
-}
-
-/** The rows at global indices `idx`, each in a random one of its views, decoded to float32. */
-function gather(
-  sets: FeatureSet[],
-  units: Unit[],
-  unitOf: Uint32Array,
-  loaded: Map<number, Uint16Array>,
-  idx: Uint32Array,
-  rand: () => number,
-): StepBatch {
-  const per = sets[0]!.per;
-  const x = new Float32Array(idx.length * per);
-  const ages = new Int32Array(idx.length);
-  const genders = new Int32Array(idx.length);
-  idx.forEach((global, j) => {
-    const unit = units[unitOf[global]!]!;
-    const set = sets[unit.set]!;
-    const r = global - unit.global;
-    const view = Math.min(set.views - 1, Math.floor(rand() * set.views));
-    const at = (r * set.views + view) * per;
-    x.set(fromFloat16(loaded.get(unitOf[global]!)!.subarray(at, at + per)), j * per);
-    const row = set.rows[unit.block.start + r]!;
-    ages[j] = row.age;
-    genders[j] = row.gender;
-  });
-  return { x, shape: sets[0]!.shape, ages, genders };
 }
 
 /** Metrics on one set, block by block: on the plain view, and on the average of the plain and mirrored views. */

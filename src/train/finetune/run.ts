@@ -112,7 +112,7 @@ async function finetuneInFolder(
     spec = { ...defaultPreprocessSpec(DLIB_INPUT_SIZE), normalization: DLIB_NORMALIZATION, faceCrop };
     const net = await buildDlibAgeGenderNet(opts);
     model = net.image;
-    log(`finetune: dlib-resnet backbone (face-api weights), ${engine}; caching trunk features`);
+    log(`finetune: dlib-resnet backbone (face-api weights), ${engine}; caching the heads' features`);
     const cacheDir = opts.featureCache ?? path.join(opts.modelDir, 'feature-cache');
     ({ validation, trainImages } = await trainHeadsPhase(
       net,
