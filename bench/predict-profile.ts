@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_CHOICES } from '../src/engine/backend-choices.js';
+import { BACKEND_CHOICES } from '../src/engine/engine-options.js';
 import { describeBackend } from '../src/engine/backend.js';
 import { dnnlCallCounts } from '../src/engine/dnnl/index.js';
 import sharp from 'sharp';

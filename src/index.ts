@@ -39,5 +39,5 @@ export {
 } from './util/errors.js';
 export { BUNDLE_FILES } from './data/bundle-format.js';
 export type { FaceCropRule, Normalization, PreprocessSpec } from './data/preprocess-spec.js';
-export type { BackendChoice } from './engine/backend-choices.js';
+export type { BackendChoice } from './engine/engine-options.js';
 export type { DetectorName } from './infer/detector-options.js';

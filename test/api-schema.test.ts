@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Command } from 'commander';
-import { defineOptions, resolveOptions } from '../src/api/schema.js';
+import { defineOptions, resolveOptions } from '../src/util/option-schema.js';
 import { addFlags, typedFlags } from '../src/cli/flags.js';
 import { InvalidOptionError, UserError } from '../src/util/errors.js';
 

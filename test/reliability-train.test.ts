@@ -259,7 +259,7 @@ test('a NaN model is an error, not a result: evaluate, export, and every trainin
   // finite numbers.)
   const tf = await import('@tensorflow/tfjs');
   const { FINETUNE_OPTIONS } = await import('../src/api/finetune.js');
-  const { resolveOptions } = await import('../src/api/schema.js');
+  const { resolveOptions } = await import('../src/util/option-schema.js');
   const { readLabelsCsv } = await import('../src/data/labels-csv.js');
   const { defaultPreprocessSpec } = await import('../src/data/preprocess-spec.js');
   const { buildDlibAgeGenderNet } = await import('../src/model/agegender-net.js');

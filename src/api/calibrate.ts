@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { FaceCropRule } from '../data/preprocess-spec.js';
-import { BACKEND, PROGRESS, SIGNAL } from './common-options.js';
+import { BACKEND } from '../engine/engine-options.js';
+import { PROGRESS, SIGNAL } from '../util/run-options.js';
 import { DETECTOR } from './predict-options.js';
 import { withProgress } from './progress.js';
-import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
+import { defineOptions, resolveOptions, type OptionsOf } from '../util/option-schema.js';
 
 /** `agegender calibrate`'s options, declared once for the CLI and the library. */
 export const CALIBRATE_OPTIONS = defineOptions({

@@ -1,29 +1,10 @@
+import { EVALUATE_OPTIONS } from '../train/evaluate-options.js';
 import type { EvaluateResult } from '../train/evaluate.js';
-import { BACKEND, PROGRESS } from './common-options.js';
+import { resolveOptions, type OptionsOf } from '../util/option-schema.js';
 import { withProgress } from './progress.js';
-import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
 
+export { EVALUATE_OPTIONS };
 export type { EvaluateResult };
-
-/** `agegender evaluate`'s options, declared once for the CLI and the library. */
-export const EVALUATE_OPTIONS = defineOptions({
-  modelDir: {
-    type: 'path',
-    required: true,
-    arg: 'dir',
-    help: 'a serving bundle, or a run directory (newest serving bundle, else checkpoint)',
-  },
-  csv: {
-    type: 'path',
-    required: true,
-    arg: 'file',
-    help: 'rows to score, CSV filename,age,gender (gender 1 = male)',
-  },
-  imgDir: { type: 'path', required: true, arg: 'dir', help: 'directory the CSV filenames are relative to' },
-  batchSize: { type: 'int', min: 1, max: 4096, default: 64, help: 'images per forward pass' },
-  backend: BACKEND,
-  progress: PROGRESS,
-});
 
 export type EvaluateOptions = OptionsOf<typeof EVALUATE_OPTIONS>;
 

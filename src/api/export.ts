@@ -1,5 +1,5 @@
 import type { ExportResult } from '../train/export.js';
-import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
+import { defineOptions, resolveOptions, type OptionsOf } from '../util/option-schema.js';
 
 export type { ExportResult };
 

@@ -1,8 +1,8 @@
 import { DEFAULT_MIN_SCORE, DETECTORS } from '../infer/detector-options.js';
 import { DEFAULT_MAX_PIXELS } from '../infer/face-pipeline.js';
 import type { PredictProgress } from '../infer/types.js';
-import { SIGNAL } from './common-options.js';
-import { defineOptions, type CustomSpec } from './schema.js';
+import { SIGNAL } from '../util/run-options.js';
+import { defineOptions, type CustomSpec } from '../util/option-schema.js';
 
 /**
  * Prediction options shared by the Node library (api/predict.ts), the predict CLI (cli/predict.ts, flags

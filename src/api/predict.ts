@@ -5,7 +5,8 @@ import type { ImageTensor, RawImage } from '../infer/image-input.js';
 import type { Predictor, PredictorInput } from '../infer/predictor.js';
 import type { Box } from '../infer/types.js';
 import { InvalidImageError, type ImageTooLargeError } from '../util/errors.js';
-import { BACKEND, SIGNAL, THREADS } from './common-options.js';
+import { BACKEND, THREADS } from '../engine/engine-options.js';
+import { SIGNAL } from '../util/run-options.js';
 import {
   DETECTOR,
   LOAD_PROGRESS,
@@ -15,7 +16,7 @@ import {
   PREDICT_OPTIONS,
   type DetectorOption,
 } from './predict-options.js';
-import { defineOptions, resolveOptions, type OptionsOf } from './schema.js';
+import { defineOptions, resolveOptions, type OptionsOf } from '../util/option-schema.js';
 
 export type { DetectorOption, RawImage, ImageTensor, Box };
 export type { LoadProgress, LoadStage } from './predict-options.js';

@@ -3,9 +3,9 @@ import type { FrameFaces } from '../data/datasets/dataset.js';
 import type { PreprocessSummary } from '../data/prepare-dataset.js';
 import { parseSplitRatio, type SplitRatio } from '../data/split.js';
 import { InvalidOptionError } from '../util/errors.js';
-import { PROGRESS, SEED } from './common-options.js';
+import { PROGRESS, SEED } from '../util/run-options.js';
 import { withProgress } from './progress.js';
-import { defineOptions, resolveOptions, type OptionsOf, type Schema } from './schema.js';
+import { defineOptions, resolveOptions, type OptionsOf, type Schema } from '../util/option-schema.js';
 
 export type { PreprocessSummary, SplitRatio };
 

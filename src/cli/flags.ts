@@ -1,9 +1,9 @@
 import { type Command, Option } from 'commander';
-import type { OptionSpec, OptionsOf, Schema } from '../api/schema.js';
+import type { OptionSpec, OptionsOf, Schema } from '../util/option-schema.js';
 import { num } from './parse-number.js';
 
 /**
- * A command's flags, made from its option schema (src/api/schema.ts): `--kebab-name` per option, the
+ * A command's flags, made from its option schema (src/util/option-schema.ts): `--kebab-name` per option, the
  * schema's help, range and default in `--help`, numbers parsed strictly with a one-line error naming the
  * flag. No default is given to commander: an option the user did not type stays unset, and the library
  * function fills in the schema's default, so a default lives in one place.

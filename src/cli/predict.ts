@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { THREADS } from '../api/common-options.js';
+import { THREADS } from '../engine/engine-options.js';
 import {
   loadPredictor,
   LOAD_PREDICTOR_OPTIONS,
@@ -9,7 +9,7 @@ import {
   type Face,
   type LoadPredictorOptions,
 } from '../api/predict.js';
-import { defineOptions, resolveOptions, type OptionsOf, type Schema } from '../api/schema.js';
+import { defineOptions, resolveOptions, type OptionsOf, type Schema } from '../util/option-schema.js';
 import { reason } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { addFlags, typedFlags } from './flags.js';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { tf } from './tfjs.js';
 import { EngineInUseError, UserError, reason } from '../util/errors.js';
-import { type BackendChoice, PRECISION_CHOICES, type Precision } from './backend-choices.js';
+import { type BackendChoice, PRECISION_CHOICES, type Precision } from './engine-options.js';
 import { registerFastBatchNormGrad } from './batchnorm-grad.js';
 import { installFusedBatchNormTraining } from './batchnorm-train.js';
 
@@ -15,8 +15,8 @@ import { installFusedBatchNormTraining } from './batchnorm-train.js';
  * that the package lacks.
  */
 
-export { BACKEND_CHOICES, PRECISION_CHOICES } from './backend-choices.js';
-export type { BackendChoice, Precision } from './backend-choices.js';
+export { BACKEND_CHOICES, PRECISION_CHOICES } from './engine-options.js';
+export type { BackendChoice, Precision } from './engine-options.js';
 
 export interface BackendOptions {
   backend?: BackendChoice;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from './tfjs.js';
 import { writeDirAtomic } from '../util/atomic.js';
-import type { WeightStorage } from './backend-choices.js';
+import type { WeightStorage } from './engine-options.js';
 import { toFloat16 } from './float16.js';
 import { fuseConvRelu } from './fuse-relu.js';
 import { UserError, reason } from '../util/errors.js';

@@ -2,16 +2,12 @@ import type * as tfTypes from '@tensorflow/tfjs';
 import type { Rgb } from '../data/square.js';
 import { byPosition, DEFAULT_MIN_SCORE, TINY_INPUT_SIZE, type DetectorName } from './detector-options.js';
 import { fusedSsd, type FusedSsd, type SsdParams } from './ssd-fused.js';
-import type { Box } from './types.js';
+import type { Detection } from './types.js';
+
+export type { Detection };
 
 // The face detector over a face-api module, pure (no Node API): the Node detector (detector.ts, face-api's
 // node-wasm build) and the browser entry (src/web/, its ESM build) wrap the same code, so they detect alike.
-
-/** One face found by a detector, in pixels of the image it was given. */
-export interface Detection {
-  box: Box;
-  score: number;
-}
 
 export interface DetectOptions {
   /** Minimum detector confidence in [0, 1]; the detector's own default when absent. */

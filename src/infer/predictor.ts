@@ -56,7 +56,7 @@ export type LoadStage = 'engine' | 'model';
 export interface PredictorLoadOptions {
   /** Serving bundle: model.json + weights.bin + preprocess.json (+ metrics.json); default the bundled one. */
   modelDir?: string;
-  /** Engine: one of BACKEND_CHOICES (src/engine/backend-choices.ts); default 'auto'. */
+  /** Engine: one of BACKEND_CHOICES (src/engine/engine-options.ts); default 'auto'. */
   backend?: string;
   /** wasm threads (default: the engine's, all cores). */
   threads?: number;
@@ -145,7 +145,7 @@ export class Predictor {
       import('../engine/backend.js'),
       import('../engine/tfjs.js'),
     ]);
-    const { BACKEND_CHOICES } = await import('../engine/backend-choices.js');
+    const { BACKEND_CHOICES } = await import('../engine/engine-options.js');
     const backend = BACKEND_CHOICES.find((c) => c === (opts.backend ?? 'auto'));
     if (!backend)
       throw new UserError(`unknown backend "${opts.backend}" (expected ${BACKEND_CHOICES.join(', ')})`);

@@ -1,6 +1,6 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import type { Rgb } from '../data/square.js';
-import type { Detection } from './face-api-detector.js';
+import type { Detection } from './types.js';
 
 /**
  * face-api's SSD MobileNetV1 face detector, the same network and weights computed with fused kernels.

@@ -13,6 +13,12 @@ export interface Box {
   h: number;
 }
 
+/** One face found by a detector, in pixels of the image it was given. */
+export interface Detection {
+  box: Box;
+  score: number;
+}
+
 /** One face's answer, as printed by `predict --json`, returned by the HTTP API and shown on the page. */
 export interface FaceResult {
   /** Where the face is; the whole image for --no-detect. */

@@ -51,6 +51,20 @@ export function ageBand(age: number): (typeof AGE_BANDS)[number] {
 }
 
 /** Running sums for the metrics, fed batch by batch (so evaluation memory stays flat). */
+export interface BandRow extends AgeGenderMetrics {
+  band: (typeof AGE_BANDS)[number] | 'all';
+  gender: 'female' | 'male' | 'all';
+}
+
+export interface EvalReport extends AgeGenderMetrics {
+  /** The seed's joint loss (hard targets), averaged over images. */
+  loss: number;
+  /** Rows whose image could not be read (missing or corrupt): not scored. */
+  skipped: number;
+  /** Metrics by age band x true gender (with 'all' rows), when asked for. */
+  bands?: BandRow[];
+}
+
 export class MetricsAccumulator {
   private n = 0;
   private absErr = 0;

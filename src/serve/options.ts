@@ -1,11 +1,11 @@
-import { BACKEND, THREADS } from '../api/common-options.js';
+import { BACKEND, THREADS } from '../engine/engine-options.js';
 import {
   defineOptions,
   resolveOptions,
   type CustomSpec,
   type OptionsOf,
   type Resolved,
-} from '../api/schema.js';
+} from '../util/option-schema.js';
 import { DETECTOR, MODEL_DIR } from '../api/predict-options.js';
 import { UserError } from '../util/errors.js';
 
@@ -25,7 +25,7 @@ const HOST = {
 } satisfies CustomSpec<string>;
 
 /**
- * `agegender serve`'s options and `serve()`'s, declared once (src/api/schema.ts). The limits' defaults:
+ * `agegender serve`'s options and `serve()`'s, declared once (src/util/option-schema.ts). The limits' defaults:
  * - 10 MiB covers any phone photo; 40 Mpx is a 7,300 x 5,500 photo (about 120 MB of RGB once decoded);
  * - one inference at a time (the model already uses the one engine fully); a queue of 16 holds a burst of
  *   a few seconds at ~0.1-0.3 s per image, beyond it 503 + Retry-After;

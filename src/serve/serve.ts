@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { loadPredictor, type FacePredictor } from '../api/predict.js';
-import { resolveOptions } from '../api/schema.js';
+import { resolveOptions } from '../util/option-schema.js';
 import { ModelError, UserError } from '../util/errors.js';
 import { limitsOf, SERVE_OPTIONS, type ServeOptions } from './options.js';
 

@@ -6,7 +6,7 @@ import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { weightBytes } from '../engine/model-io.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
-import type { EvalReport } from './evaluate.js';
+import type { EvalReport } from '../model/metrics.js';
 
 /**
  * Training checkpoints. Each one is a directory `ckpt-<step>/` that appears complete or not at all

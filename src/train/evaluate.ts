@@ -1,8 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { EVALUATE_OPTIONS } from '../api/evaluate.js';
-import type { Resolved } from '../api/schema.js';
 import { evalBatches } from '../data/dataset-stream.js';
 import { type LabelledImage, readLabelsCsv } from '../data/labels-csv.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
@@ -11,7 +9,7 @@ import { buildModel } from '../model/index.js';
 import { AGE_CLASSES, ageTargets, genderTargets, jointLoss } from '../model/losses.js';
 import {
   AGE_BANDS,
-  type AgeGenderMetrics,
+  type EvalReport,
   MetricsAccumulator,
   ageBand,
   expectedAge,
@@ -21,23 +19,7 @@ import { ModelError, UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { setupBackend } from './backend-setup.js';
 import { loadCheckpoint } from './checkpoint.js';
-
-/** The options as the library resolved them, and whether to draw progress. */
-export type EvaluateSettings = Resolved<typeof EVALUATE_OPTIONS> & { json: boolean };
-
-export interface BandRow extends AgeGenderMetrics {
-  band: (typeof AGE_BANDS)[number] | 'all';
-  gender: 'female' | 'male' | 'all';
-}
-
-export interface EvalReport extends AgeGenderMetrics {
-  /** The seed's joint loss (hard targets), averaged over images. */
-  loss: number;
-  /** Rows whose image could not be read (missing or corrupt): not scored. */
-  skipped: number;
-  /** Metrics by age band x true gender (with 'all' rows), when asked for. */
-  bands?: BandRow[];
-}
+import type { EvaluateSettings } from './evaluate-options.js';
 
 /**
  * Scores a model on every readable row of `rows` (one pass, file order, no augmentation): the DEX

@@ -1,13 +1,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { TRAIN_OPTIONS } from '../api/train.js';
-import type { Resolved } from '../api/schema.js';
 import { TrainStream, imagePath } from '../data/dataset-stream.js';
 import { type LabelledImage, readLabelsCsv } from '../data/labels-csv.js';
 import { type PreprocessSpec, defaultPreprocessSpec } from '../data/preprocess-spec.js';
 import { createAdam } from '../engine/adam.js';
 import { DEFAULT_LR, buildModel } from '../model/index.js';
+import type { EvalReport } from '../model/metrics.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';
 import { withFolderLock } from '../util/folder-lock.js';
@@ -15,7 +14,8 @@ import { makeDir } from '../util/make-dir.js';
 import { UserError } from '../util/errors.js';
 import { checkFits, setupBackend } from './backend-setup.js';
 import { type RunState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { type EvalReport, evaluateModel } from './evaluate.js';
+import { evaluateModel } from './evaluate.js';
+import type { TrainSettings } from './scratch-options.js';
 import { type Callback, fit, throwIfStopped } from './fit.js';
 import { type MetricsLine, writeLearningCurve } from './plot.js';
 import { learningRateAt } from './schedule.js';
@@ -27,13 +27,6 @@ import { exportServing } from './serving-export.js';
  * learning-curve.svg/png), checkpoints every `checkpointEvery` steps and when the signal stops it, and
  * exports a serving bundle at the end.
  */
-
-/** The options as the library resolved them, whether to draw progress, and which ones the caller set. */
-export type TrainSettings = Resolved<typeof TRAIN_OPTIONS> & {
-  json: boolean;
-  /** The options the caller gave: a resumed run refuses any of its own settings given another value. */
-  given: ReadonlySet<string>;
-};
 
 export interface TrainResult {
   servingDir: string;

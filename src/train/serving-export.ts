@@ -2,7 +2,7 @@ import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { BUNDLE_FILES } from '../data/bundle-format.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
-import type { WeightStorage } from '../engine/backend-choices.js';
+import type { WeightStorage } from '../engine/engine-options.js';
 import { saveLayersModelToDir } from '../engine/model-io.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';

@@ -18,6 +18,13 @@ export interface ProgressEvent {
 export type ProgressCallback = (event: ProgressEvent) => void;
 
 /**
+ * Where a long function's progress goes: a callback (called after every unit of work with count, rate
+ * and ETA), 'stderr' (a bar on a terminal, a line every 10 s on a pipe: what the CLI shows), or nowhere
+ * (the default).
+ */
+export type ProgressOption = ProgressCallback | 'stderr';
+
+/**
  * The library API runs a command inside `reportProgressTo(callback, ...)`; every createProgress in that
  * call (the trainer's, evaluation's, preprocessing's) then reports to the callback instead of drawing a
  * bar, without threading a callback through each of those modules' options.

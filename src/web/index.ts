@@ -21,9 +21,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
-import { SIGNAL } from '../api/common-options.js';
+import { SIGNAL } from '../util/run-options.js';
 import { DETECTOR, LOAD_PROGRESS, MAX_PIXELS, MIN_SCORE, PREDICT_OPTIONS } from '../api/predict-options.js';
-import { defineOptions, resolveOptions, type CustomSpec, type OptionsOf } from '../api/schema.js';
+import { defineOptions, resolveOptions, type CustomSpec, type OptionsOf } from '../util/option-schema.js';
 import { BUNDLE_FILES, checkModelShape, parsePreprocessSpec } from '../data/bundle-format.js';
 import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
 import { chooseFaceCrop } from '../infer/crop-rule.js';

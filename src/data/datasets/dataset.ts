@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { UserError } from '../../util/errors.js';
 // Type-only: an adapter declares its options in the schema's shape; the api layer validates them.
-import type { Resolved, Schema } from '../../api/schema.js';
+import type { Resolved, Schema } from '../../util/option-schema.js';
 import type { LabelledSource } from '../prepare-dataset.js';
 
 /**

@@ -9,7 +9,7 @@ import { fit } from '../fit.js';
 import { learningRateAt } from '../schedule.js';
 import { cachedFeatures, type FeatureSet } from './feature-cache.js';
 import { featureBatches, scoreFeatures } from './feature-sets.js';
-import type { DataSet, FinetuneSettings } from './run.js';
+import type { DataSet, FinetuneSettings } from './options.js';
 
 /**
  * Phase "heads": the backbone is frozen, so the heads' features of every image and view are computed once

@@ -1,8 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import type { FINETUNE_OPTIONS } from '../../api/finetune.js';
-import type { Resolved } from '../../api/schema.js';
 import { readLabelsCsv } from '../../data/labels-csv.js';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../../data/preprocess-spec.js';
 import { loadBundle } from '../../infer/bundle.js';
@@ -16,6 +14,7 @@ import { throwIfStopped } from '../fit.js';
 import { writeServingBundle } from '../serving-export.js';
 import { trainFullPhase } from './full-phase.js';
 import { trainHeadsPhase } from './heads-phase.js';
+import type { DataSet, FinetuneSettings } from './options.js';
 import { withFolderLock } from '../../util/folder-lock.js';
 import { makeDir } from '../../util/make-dir.js';
 
@@ -34,17 +33,6 @@ import { makeDir } from '../../util/make-dir.js';
  * Several datasets can be given (e.g. UTKFace and AAF); each is scored on its own validation CSV, and the
  * training rows of all are pooled.
  */
-
-/** The options as the library resolved them (schema defaults filled in), and whether to draw progress. */
-export type FinetuneSettings = Resolved<typeof FINETUNE_OPTIONS> & { json: boolean };
-
-/** One `preprocess` output folder: crop/, train.csv, val.csv; named by its folder's base name. */
-export interface DataSet {
-  name: string;
-  imgDir: string;
-  trainCsv: string;
-  valCsv: string;
-}
 
 export interface FinetuneResult {
   servingDir: string;

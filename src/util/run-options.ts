@@ -1,23 +1,7 @@
-import { BACKEND_CHOICES } from '../engine/backend-choices.js';
+import type { CustomSpec } from './option-schema.js';
 import type { ProgressOption } from './progress.js';
-import type { CustomSpec } from './schema.js';
 
-/** Options that several commands share, declared once (each command's schema spreads the ones it takes). */
-
-export const BACKEND = {
-  type: 'choice',
-  choices: BACKEND_CHOICES,
-  default: 'auto',
-  help: 'tensor engine (auto: wasm+dnnl when oneDNN is installed, else wasm; tensorflow when tfjs-node is)',
-} as const;
-
-export const THREADS = {
-  type: 'int',
-  min: 1,
-  max: 64,
-  help: 'threads of the engine',
-  defaultHelp: 'all cores',
-} as const;
+/** How a long run is seeded, watched and stopped: options several commands share, declared once. */
 
 export const SEED = { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'seed of the random draws' } as const;
 

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../util/errors.js';
+import { InvalidOptionError } from './errors.js';
 
 /**
  * One declaration per option of a command: its name, type, range, default and help. Everything else is
