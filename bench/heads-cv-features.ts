@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { evalBatches } from '../src/data/dataset-stream.js';
 import { readLabelsCsv } from '../src/data/labels-csv.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
-import { DLIB_INPUT_SIZE, DLIB_NORMALIZATION, buildDlibResNet } from '../src/model/dlib-resnet.js';
+import { DLIB_RESNET } from '../src/model/backbones/dlib-resnet.js';
 import { setupBackend } from '../src/train/backend-setup.js';
 
 const { values } = parseArgs({
@@ -24,9 +24,9 @@ const { values } = parseArgs({
 if (!values.csv || !values['img-dir'] || !values.out)
   throw new Error('usage: --csv FILE --img-dir DIR --out PREFIX');
 console.error(await setupBackend('auto'));
-const size = DLIB_INPUT_SIZE;
-const spec = { ...defaultPreprocessSpec(size), normalization: DLIB_NORMALIZATION, faceCrop: null };
-const dlib = await buildDlibResNet();
+const size = DLIB_RESNET.inputSize;
+const spec = { ...defaultPreprocessSpec(size), normalization: DLIB_RESNET.normalization, faceCrop: null };
+const dlib = await DLIB_RESNET.build();
 const image = tf.input({ shape: [size, size, 3] });
 const full = tf.model({ inputs: image, outputs: dlib.tail(dlib.trunk(image)) });
 

@@ -7,17 +7,12 @@ import { loadResized, normalizeInto } from '../src/data/image.js';
 import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { initBackend } from '../src/engine/backend.js';
 import { loadLayersModelFromDir, saveLayersModelToDir } from '../src/engine/model-io.js';
-import {
-  DLIB_INPUT_SIZE,
-  DLIB_NORMALIZATION,
-  buildDlibResNet,
-  dlibDescriptorMatrix,
-  dlibWeightFiles,
-} from '../src/model/dlib-resnet.js';
+import { dlibDescriptorMatrix, dlibWeightFiles } from '../src/model/backbones/dlib-resnet-layers.js';
+import { DLIB_RESNET } from '../src/model/backbones/dlib-resnet.js';
 import { ageGenderHeads } from '../src/model/heads.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';
 
-const S = DLIB_INPUT_SIZE;
+const S = DLIB_RESNET.inputSize;
 
 describe('dlib face-recognition ResNet as tfjs layers', () => {
   let pixels: Uint8Array[];
@@ -29,12 +24,12 @@ describe('dlib face-recognition ResNet as tfjs layers', () => {
       pickUtkface(4, 7).map((s) => loadResized(path.join(utkfaceDir, s.file), spec)),
     );
     const buf = new Float32Array(4 * S * S * 3);
-    pixels.forEach((p, i) => normalizeInto(p, DLIB_NORMALIZATION, S, buf, i * S * S * 3));
+    pixels.forEach((p, i) => normalizeInto(p, DLIB_RESNET.normalization, S, buf, i * S * S * 3));
     x = tf.tensor4d(buf, [4, S, S, 3]);
   });
 
   it("gives face-api's own FaceRecognitionNet descriptors", async () => {
-    const { trunk, tail } = await buildDlibResNet();
+    const { trunk, tail } = await DLIB_RESNET.build();
     const image = tf.input({ shape: [S, S, 3] });
     const model = tf.model({ inputs: image, outputs: tail(trunk(image)) });
     const fc = await dlibDescriptorMatrix();
@@ -55,7 +50,7 @@ describe('dlib face-recognition ResNet as tfjs layers', () => {
   });
 
   it('with heads, saves as a plain layers model that reloads with the same outputs', async () => {
-    const { trunk, tail } = await buildDlibResNet();
+    const { trunk, tail } = await DLIB_RESNET.build();
     const heads = ageGenderHeads({ hidden: 16, dropout: 0.2, seed: 3 });
     const image = tf.input({ shape: [S, S, 3] });
     const model = tf.model({ inputs: image, outputs: heads(tail(trunk(image))) });

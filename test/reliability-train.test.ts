@@ -262,8 +262,8 @@ test('a NaN model is an error, not a result: evaluate, export, and every trainin
   const { resolveOptions } = await import('../src/util/option-schema.js');
   const { readLabelsCsv } = await import('../src/data/labels-csv.js');
   const { defaultPreprocessSpec } = await import('../src/data/preprocess-spec.js');
-  const { buildDlibAgeGenderNet } = await import('../src/model/agegender-net.js');
-  const { DLIB_NORMALIZATION } = await import('../src/model/dlib-resnet.js');
+  const { buildAgeGenderNet } = await import('../src/model/agegender-net.js');
+  const { DLIB_RESNET } = await import('../src/model/backbones/dlib-resnet.js');
   const { trainHeadsPhase } = await import('../src/train/finetune/heads-phase.js');
   const settings = resolveOptions('finetune', FINETUNE_OPTIONS, {
     data: [data],
@@ -272,7 +272,7 @@ test('a NaN model is an error, not a result: evaluate, export, and every trainin
     augmentViews: 0,
     ensemble: 1,
   });
-  const net = await buildDlibAgeGenderNet(settings);
+  const net = await buildAgeGenderNet(DLIB_RESNET, settings);
   const age = net.headsTrain.getLayer('age');
   age.setWeights(age.getWeights().map((w) => tf.fill(w.shape, NaN)));
   const set = {
@@ -282,7 +282,7 @@ test('a NaN model is an error, not a result: evaluate, export, and every trainin
     valCsv: path.join(data, 'val.csv'),
   };
   const rows = { train: await readLabelsCsv(set.trainCsv), val: await readLabelsCsv(set.valCsv) };
-  const spec = { ...defaultPreprocessSpec(150), normalization: DLIB_NORMALIZATION, faceCrop: null };
+  const spec = { ...defaultPreprocessSpec(150), normalization: DLIB_RESNET.normalization, faceCrop: null };
   await assert.rejects(
     trainHeadsPhase(
       net,

@@ -1,10 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { DLIB_INPUT_SIZE, DLIB_TRUNK_END, buildDlibResNet } from './dlib-resnet.js';
+import type { Backbone } from './backbones/index.js';
 import { headEnsemble } from './heads.js';
+import type { FeatureKind, HeadsRecipe } from './heads-recipe.js';
+
+export { FEATURE_KINDS, type FeatureKind, type HeadsRecipe } from './heads-recipe.js';
 
 /**
- * The shipped image -> age/gender network (models/default): the dlib face-recognition ResNet as the
- * backbone, feature taps on it, and an ensemble of age/gender heads. It is assembled here once, as layer
+ * The shipped image -> age/gender network (models/default): a pretrained backbone (model/backbones/; the
+ * default model's is the dlib face-recognition ResNet), feature taps on it, and an ensemble of age/gender heads. It is assembled here once, as layer
  * objects shared by four models, so the heads trained on cached features are the very layers the exported
  * image model ends in:
  *
@@ -14,32 +17,8 @@ import { headEnsemble } from './heads.js';
  * cached (src/train/finetune/feature-cache.ts); only the heads train on them, seconds per epoch.
  */
 
-/**
- * What the heads see: 'fine' = the backbone's 256 pooled features (identity-trained, the descriptor's
- * input) plus the trunk's 8x8x128 map average-pooled to 4x4 (2,048 values: where on the face, not only
- * what); 'multi' = the same map at 2x2 (512 values of mid-level texture and shape, which age needs and
- * identity training learns to ignore); 'pooled' = the 256 alone. The first is the default model's: it beat
- * 'multi' on validation age (UTKFace MAE 4.23 vs 4.32, AAF 5.03 vs 5.28).
- */
-export const FEATURE_KINDS = ['fine', 'multi', 'pooled'] as const;
-export type FeatureKind = (typeof FEATURE_KINDS)[number];
-
-/** Names the backbone and its cut point: part of the feature cache's key (with the feature kind). */
-export const DLIB_BACKBONE_ID = `dlib-resnet/face-api-1.7/${DLIB_TRUNK_END}`;
-
-export interface HeadsRecipe {
-  features: FeatureKind;
-  /** Units of the heads' hidden layer (0 = linear heads). */
-  hidden: number;
-  dropout: number;
-  /** Seeds the heads' initial weights (member i: seed + 1000 i). */
-  seed: number;
-  /** Sets of heads trained side by side, their logits averaged. */
-  ensemble: number;
-}
-
-export interface DlibAgeGenderNet {
-  /** image [150,150,3] -> the heads' input features: what is run once per image and view, and cached. */
+export interface AgeGenderNet {
+  /** image -> the heads' input features: what is run once per image and view, and cached. */
   features: tf.LayersModel;
   /** features -> [age, gender], the members' logits averaged: what is scored and served. */
   heads: tf.LayersModel;
@@ -50,12 +29,13 @@ export interface DlibAgeGenderNet {
 }
 
 /** Builds the network with the backbone's pretrained weights and freshly initialised heads. */
-export async function buildDlibAgeGenderNet(recipe: HeadsRecipe): Promise<DlibAgeGenderNet> {
-  const dlib = await buildDlibResNet();
-  const image = tf.input({ shape: [DLIB_INPUT_SIZE, DLIB_INPUT_SIZE, 3], name: 'image' });
-  const describe = featureTaps(dlib.tail, recipe.features);
-  const featuresOut = describe(dlib.trunk(image));
-  const features = tf.model({ inputs: image, outputs: featuresOut, name: 'dlib_features' });
+export async function buildAgeGenderNet(backbone: Backbone, recipe: HeadsRecipe): Promise<AgeGenderNet> {
+  const layers = await backbone.build();
+  const side = backbone.inputSize;
+  const image = tf.input({ shape: [side, side, 3], name: 'image' });
+  const describe = featureTaps(layers.tail, recipe.features);
+  const featuresOut = describe(layers.trunk(image));
+  const features = tf.model({ inputs: image, outputs: featuresOut, name: `${backbone.layerPrefix}features` });
   const ensemble = headEnsemble(
     { hidden: recipe.hidden, dropout: recipe.dropout, seed: recipe.seed, normalizeInput: true },
     recipe.ensemble,
@@ -68,7 +48,7 @@ export async function buildDlibAgeGenderNet(recipe: HeadsRecipe): Promise<DlibAg
     image: tf.model({
       inputs: image,
       outputs: ensemble.averaged(featuresOut),
-      name: 'agegender_dlib',
+      name: 'agegender',
     }),
   };
 }

@@ -1,6 +1,7 @@
 import type { LabelledImage } from '../../data/labels-csv.js';
 import type { PreprocessSpec } from '../../data/preprocess-spec.js';
-import { DLIB_BACKBONE_ID, type DlibAgeGenderNet } from '../../model/agegender-net.js';
+import type { AgeGenderNet } from '../../model/agegender-net.js';
+import { BACKBONES } from '../../model/backbones/index.js';
 import { summarizeReports, type SetReport } from '../../model/metrics.js';
 import { UserError } from '../../util/errors.js';
 import { mulberry32 } from '../../util/random.js';
@@ -16,7 +17,7 @@ import type { DataSet, FinetuneSettings } from './options.js';
  * and cached (feature-cache.ts), and the heads train on those: seconds per epoch. Each epoch is scored on every set's validation rows.
  */
 export async function trainHeadsPhase(
-  net: DlibAgeGenderNet,
+  net: AgeGenderNet,
   spec: PreprocessSpec,
   sets: DataSet[],
   csvRows: { train: LabelledImage[]; val: LabelledImage[] }[],
@@ -30,7 +31,7 @@ export async function trainHeadsPhase(
   const features = (set: DataSet, part: 'train' | 'val') =>
     cachedFeatures(net.features, csvRows[sets.indexOf(set)]![part], {
       cacheDir: opts.cacheDir,
-      backboneId: `${DLIB_BACKBONE_ID}/${opts.features}`,
+      backboneId: `${BACKBONES[opts.backbone].id}/${opts.features}`,
       imgDir: set.imgDir,
       spec,
       json: opts.json,

@@ -1,5 +1,6 @@
 import { BACKEND, THREADS, WEIGHT_STORAGES } from '../../engine/engine-options.js';
-import { FEATURE_KINDS } from '../../model/agegender-net.js';
+import { BACKBONE_NAMES } from '../../model/backbones/index.js';
+import { FEATURE_KINDS } from '../../model/heads-recipe.js';
 import { type CustomSpec, defineOptions, type Resolved } from '../../util/option-schema.js';
 import { LOG, PROGRESS, SEED, SIGNAL } from '../../util/run-options.js';
 
@@ -31,6 +32,13 @@ export const FINETUNE_OPTIONS = defineOptions({
     required: true,
     arg: 'dir',
     help: 'run directory: metrics.jsonl, feature-cache/, serving/<timestamp>/',
+  },
+  backbone: {
+    type: 'choice',
+    choices: BACKBONE_NAMES,
+    default: 'dlib-resnet',
+    cli: false,
+    help: 'the pretrained network under the heads (src/model/backbones/)',
   },
   epochs: {
     type: 'int',

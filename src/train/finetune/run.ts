@@ -4,8 +4,8 @@ import type * as tf from '@tensorflow/tfjs';
 import { readLabelsCsv } from '../../data/labels-csv.js';
 import { defaultPreprocessSpec, type FaceCropRule, type PreprocessSpec } from '../../data/preprocess-spec.js';
 import { loadBundle } from '../../infer/bundle.js';
-import { DLIB_BACKBONE_ID, buildDlibAgeGenderNet } from '../../model/agegender-net.js';
-import { DLIB_INPUT_SIZE, DLIB_NORMALIZATION } from '../../model/dlib-resnet.js';
+import { buildAgeGenderNet } from '../../model/agegender-net.js';
+import { BACKBONES, type Backbone } from '../../model/backbones/index.js';
 import type { SetReport } from '../../model/metrics.js';
 import { UserError } from '../../util/errors.js';
 import { exists } from '../../util/exists.js';
@@ -91,16 +91,17 @@ async function finetuneInFolder(
   let spec: PreprocessSpec;
   let validation: SetReport[] = [];
   let trainImages = 0;
+  const backbone = BACKBONES[opts.backbone];
   if (opts.initFrom) {
-    ({ model, spec } = await startFromBundle(opts.initFrom));
+    ({ model, spec } = await startFromBundle(opts.initFrom, backbone));
     log(
       `finetune: starting from ${opts.initFrom} (${(model.countParams() / 1e6).toFixed(2)}M params), ${engine}`,
     );
   } else {
-    spec = { ...defaultPreprocessSpec(DLIB_INPUT_SIZE), normalization: DLIB_NORMALIZATION, faceCrop };
-    const net = await buildDlibAgeGenderNet(opts);
+    spec = { ...defaultPreprocessSpec(backbone.inputSize), normalization: backbone.normalization, faceCrop };
+    const net = await buildAgeGenderNet(backbone, opts);
     model = net.image;
-    log(`finetune: dlib-resnet backbone (face-api weights), ${engine}; caching the heads' features`);
+    log(`finetune: ${backbone.name} backbone (${backbone.source}), ${engine}; caching the heads' features`);
     const cacheDir = opts.featureCache ?? path.join(opts.modelDir, 'feature-cache');
     ({ validation, trainImages } = await trainHeadsPhase(
       net,
@@ -148,12 +149,9 @@ async function finetuneInFolder(
   );
   const { log: _log, signal: _signal, json: _json, progress: _progress, ...settings } = opts;
   const metrics = {
-    arch: 'dlib-resnet',
-    backbone: {
-      id: DLIB_BACKBONE_ID,
-      source: '@vladmandic/face-api model/face_recognition_model (dlib, public domain)',
-    },
-    imageSize: DLIB_INPUT_SIZE,
+    arch: backbone.name,
+    backbone: { id: backbone.id, source: backbone.source },
+    imageSize: backbone.inputSize,
     settings,
     trainImages,
     ...(refit.some(Boolean) ? { valSeenInTraining: sets.filter((_, i) => refit[i]).map((s) => s.name) } : {}),
@@ -166,22 +164,27 @@ async function finetuneInFolder(
 }
 
 /**
- * `initFrom`: a serving bundle of this kind (dlib-resnet backbone + heads, e.g. models/default) as the
- * start. A bundle of a network trained from scratch has other layers and preprocessing: refused, or the
- * run would train it as something it is not and record it as dlib-resnet.
+ * `initFrom`: a serving bundle built on this backbone (e.g. models/default) as the start. A bundle of a
+ * network trained from scratch, or on another backbone, has other layers and preprocessing: refused, or
+ * the run would train it as something it is not and record it as this backbone.
  */
-async function startFromBundle(dir: string): Promise<{ model: tf.LayersModel; spec: PreprocessSpec }> {
+async function startFromBundle(
+  dir: string,
+  backbone: Backbone,
+): Promise<{ model: tf.LayersModel; spec: PreprocessSpec }> {
   const { model, spec } = await loadBundle(dir);
-  const dlib = model.layers.some((l) => l.name.startsWith('dlib_')) && spec.imageSize === DLIB_INPUT_SIZE;
-  if (!dlib) {
+  const ours =
+    model.layers.some((l) => l.name.startsWith(backbone.layerPrefix)) &&
+    spec.imageSize === backbone.inputSize;
+  if (!ours) {
     const arch = await fs.readFile(path.join(dir, 'metrics.json'), 'utf8').then(
       (t) => (JSON.parse(t) as { arch?: string }).arch,
       () => undefined,
     );
     model.dispose();
     throw new UserError(
-      `--init-from ${dir}: a ${arch ?? 'non-dlib-resnet'} bundle (${spec.imageSize} px), not one made by finetune ` +
-        '(dlib-resnet backbone, 150 px, e.g. models/default)',
+      `--init-from ${dir}: a ${arch ?? `non-${backbone.name}`} bundle (${spec.imageSize} px), not one made by ` +
+        `finetune (${backbone.name} backbone, ${backbone.inputSize} px, e.g. models/default)`,
     );
   }
   return { model, spec };

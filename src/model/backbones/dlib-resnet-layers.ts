@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { UserError, reason } from '../util/errors.js';
+import { UserError, reason } from '../../util/errors.js';
+import type { BackboneLayers } from './backbone.js';
 
 /**
  * The dlib face-recognition ResNet (Davis King, dlib 19.x, released into the public domain; trained on ~3M
@@ -18,17 +19,10 @@ import { UserError, reason } from '../util/errors.js';
  *   serialisable without custom layers). Where the strided 'valid' conv comes out one pixel smaller than
  *   the pool, the conv branch is zero-padded at the bottom/right, as face-api does.
  *
- * Input: [N, 150, 150, 3] RGB normalised as (x - mean) / 255 (DLIB_NORMALIZATION). Stages at 35x35 (32
+ * Input: [N, 150, 150, 3] RGB normalised as (x - mean) / 255 (model/backbones/dlib-resnet.ts). Stages at 35x35 (32
  * channels), 17x17 (64), 8x8 (128), 4x4 and 2x2 (256), global average pooling to 256 values, then the
  * 256 -> 128 face descriptor.
  */
-
-export const DLIB_INPUT_SIZE = 150;
-export const DLIB_NORMALIZATION = {
-  kind: 'mean-scale' as const,
-  mean: [122.782, 117.001, 104.298] as [number, number, number],
-  scale: 1 / 255,
-};
 
 /** The blocks in order: name in face-api's weight file, kind, output channels. */
 const BLOCKS: { name: string; down: boolean; width: number }[] = [
@@ -47,13 +41,6 @@ const BLOCKS: { name: string; down: boolean; width: number }[] = [
   { name: 'conv256_2', down: false, width: 256 },
   { name: 'conv256_down_out', down: true, width: 256 },
 ];
-
-/**
- * Where the network is split: everything up to and including this block is the "trunk" (~90% of the
- * FLOPs), whose 8x8x128 map the feature taps of model/agegender-net.ts read; the blocks after it are the
- * "tail" (the two 256-wide stages at 4x4 and 2x2, and the global pooling).
- */
-export const DLIB_TRUNK_END = 'conv128_2';
 
 const require = createRequire(import.meta.url);
 
@@ -93,19 +80,16 @@ function folded(w: tf.NamedTensorMap, prefix: string): [tf.Tensor, tf.Tensor] {
   });
 }
 
-export interface DlibParts {
-  /** image [N,150,150,3] -> the trunk's 8x8x128 map. */
-  trunk: (image: tf.SymbolicTensor) => tf.SymbolicTensor;
-  /** the trunk's map -> the remaining blocks + global average pooling: 256 features. */
-  tail: (map: tf.SymbolicTensor) => tf.SymbolicTensor;
-}
-
 /**
  * Builds the backbone as layers holding face-api's weights. `trunk` and `tail` apply the same layer
  * objects every call (shared weights), so one build serves the feature extractor and the exported
  * image -> age/gender model.
  */
-export async function buildDlibResNet(): Promise<DlibParts> {
+export async function buildDlibResNet(
+  /** The block that ends the trunk: the split between `trunk` and `tail`. */
+  trunkEnd: string,
+  inputSize: number,
+): Promise<BackboneLayers> {
   const w = await readDlibWeights();
   const assign: [tf.layers.Layer, tf.Tensor[]][] = [];
   const conv = (
@@ -175,7 +159,8 @@ export async function buildDlibResNet(): Promise<DlibParts> {
       return relu(`${b.name}/out`, add.apply([y, short]) as tf.SymbolicTensor);
     };
   });
-  const trunkEnd = BLOCKS.findIndex((b) => b.name === DLIB_TRUNK_END);
+  const split = BLOCKS.findIndex((b) => b.name === trunkEnd);
+  if (split < 0) throw new Error(`dlib-resnet: no block named ${trunkEnd}`);
   const stem = conv('conv32_down', 32, 7, 2, 'valid');
   const stemPool = tf.layers.maxPooling2d({
     poolSize: 3,
@@ -186,16 +171,16 @@ export async function buildDlibResNet(): Promise<DlibParts> {
   const gap = tf.layers.globalAveragePooling2d({ name: 'dlib_gap' });
   const trunk = (image: tf.SymbolicTensor) => {
     let x = stemPool.apply(relu('stem', stem.apply(image) as tf.SymbolicTensor)) as tf.SymbolicTensor;
-    for (let i = 0; i <= trunkEnd; i++) x = blockFns[i]!(x);
+    for (let i = 0; i <= split; i++) x = blockFns[i]!(x);
     return x;
   };
   const tail = (map: tf.SymbolicTensor) => {
     let y = map;
-    for (let i = trunkEnd + 1; i < BLOCKS.length; i++) y = blockFns[i]!(y);
+    for (let i = split + 1; i < BLOCKS.length; i++) y = blockFns[i]!(y);
     return gap.apply(y) as tf.SymbolicTensor;
   };
   // Layers get their weight variables when first applied: build them all once, then load the weights.
-  tail(trunk(tf.input({ shape: [DLIB_INPUT_SIZE, DLIB_INPUT_SIZE, 3] })));
+  tail(trunk(tf.input({ shape: [inputSize, inputSize, 3] })));
   for (const [layer, weights] of assign) layer.setWeights(weights);
   tf.dispose(assign.flatMap(([, ws]) => ws));
   tf.dispose(Object.values(w));
