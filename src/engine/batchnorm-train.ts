@@ -10,7 +10,7 @@ import type { HeapBackend } from './wasm-kernels/kernel-call.js';
  * the forward reads the input three times (mean, centred variance, output) and writes once; the backward
  * reads dy and x twice and writes once. Same arithmetic as tfjs (biased batch variance, moving averages
  * updated with the layer's momentum), accumulated in float64. These JS kernels serve wasm and cpu; with
- * wasm+dnnl, oneDNN's batch-norm primitives take the 4-D tensors of 16K values or more (dnnl/kernels.ts).
+ * wasm+dnnl, oneDNN's batch-norm primitives take the 4-D tensors of 16K values or more (dnnl/elementwise-kernels.ts).
  *
  * Installed process-wide by initBackend (engine/backend.ts), like the other kernel overrides: the
  * BatchNormalization layer's training call is routed here when the backend has the kernels (wasm, cpu)
