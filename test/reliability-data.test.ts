@@ -17,7 +17,7 @@ import {
 import { parseLabelsCsv } from '../src/data/labels-csv.js';
 import { parseSplitRatio } from '../src/data/split.js';
 import { confinedPath } from '../src/util/confine.js';
-import { firstLines } from '../src/util/first-lines.js';
+import { skipLog } from '../src/util/skip-log.js';
 import { InvalidOptionError, UserError } from '../src/util/errors.js';
 import { pickUtkface, repoRoot, tempDir, utkfaceDir } from './helpers/fixtures.js';
 import { runCli as cli } from './helpers/spawn-cli.js';
@@ -442,16 +442,16 @@ test('user mistakes are one-line errors: output folder a file or under a file, e
   }
 });
 
-test('firstLines shows the first lines and then one line for the rest (no flood of "skipped" lines)', () => {
+test('skipLog names each unreadable file once, the first ones only, then counts the rest', () => {
   const shown: string[] = [];
-  const log = firstLines((l) => shown.push(l), 3);
-  for (let i = 0; i < 108; i++) log.line(`skipped ${i}.jpg: no such file`);
+  const log = skipLog((l) => shown.push(l), 3);
+  for (let epoch = 0; epoch < 2; epoch++) for (let i = 0; i < 108; i++) log.skip(`${i}.jpg`, 'no such file');
   log.finish();
   assert.deepEqual(shown, [
     'skipped 0.jpg: no such file',
     'skipped 1.jpg: no such file',
     'skipped 2.jpg: no such file',
-    '... and 105 more like these (not shown)',
+    '... and 105 more images skipped (not shown)',
   ]);
 });
 

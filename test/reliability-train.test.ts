@@ -214,6 +214,17 @@ test('finetune --init-from refuses a bundle of another kind (a network trained f
   assert.match(r.stderr, /--init-from .*: a resnet-xs bundle \(16 px\), not one made by finetune/);
 });
 
+test('unreadable images are named once each, the first ten, then counted: no flood of "skipped" lines', async () => {
+  const bundle = await writeTestBundle(path.join(dir, 'skips-bundle'), { imageSize: 16 });
+  const csv = path.join(dir, 'mostly-missing.csv');
+  const gone = Array.from({ length: 25 }, (_, i) => ({ file: `gone_${i}.jpg`, age: 30, gender: 1 as const }));
+  await writeLabelsCsv(csv, [...pickUtkface(2), ...gone]);
+  const r = await runCli(['evaluate', '--model-dir', bundle, '--csv', csv, '--img-dir', utkfaceDir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('skipped ')).length, 10, r.stderr);
+  assert.match(r.stderr, /^\.\.\. and 15 more images skipped \(not shown\)$/m);
+});
+
 test('a NaN model is an error, not a result: evaluate, export, and every training phase refuse it', async () => {
   // evaluate on a bundle whose weights are NaN.
   const bundle = await writeTestBundle(path.join(dir, 'nan-bundle'), { imageSize: 16 });
@@ -293,6 +304,7 @@ test('a NaN model is an error, not a result: evaluate, export, and every trainin
       { ...settings, json: true, cacheDir: cache },
       () => {},
       async () => {},
+      () => {},
     ),
     (e: unknown) => e instanceof UserError && /^heads phase: the loss is NaN at step 1/.test(e.message),
   );

@@ -17,6 +17,7 @@ import {
 } from '../model/metrics.js';
 import { ModelError, UserError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
+import { skipLog } from '../util/skip-log.js';
 import { setupBackend } from './backend-setup.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { EvaluateSettings } from './evaluate-options.js';
@@ -145,15 +146,17 @@ export async function evaluate(opts: EvaluateSettings): Promise<EvaluateResult> 
   const rows = await readLabelsCsv(opts.csv);
   const { model, spec, source } = await loadForEval(opts.modelDir);
   const progress = createProgress({ unit: 'images', total: rows.length, json: opts.json });
+  const skips = skipLog((line) => process.stderr.write(line + '\n'));
   const report = await evaluateModel(model, rows, {
     imgDir: opts.imgDir,
     spec,
     batchSize: opts.batchSize,
     byBand: true,
-    onSkip: opts.json ? undefined : (file, why) => process.stderr.write(`skipped ${file}: ${why}\n`),
+    onSkip: opts.json ? undefined : skips.skip,
     onBatch: (n) => progress.tick(n),
   });
   progress.stop();
+  skips.finish();
   model.dispose();
   if (report.n === 0)
     throw new UserError(

@@ -10,6 +10,7 @@ import type { EvalReport } from '../model/metrics.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/exists.js';
 import { withFolderLock } from '../util/folder-lock.js';
+import { skipLog } from '../util/skip-log.js';
 import { makeDir } from '../util/make-dir.js';
 import { UserError } from '../util/errors.js';
 import { checkFits, setupBackend } from './backend-setup.js';
@@ -90,11 +91,8 @@ async function trainInFolder(opts: TrainSettings): Promise<TrainResult> {
       (resumed ? `; resumed at step ${run.step} from ${resumed.dir}` : ''),
   );
   if (resumed?.skipped) log(`${resumed.skipped.reason}; resumed from the checkpoint before it`);
-  const skippedFiles = new Set<string>();
-  const onSkip = (file: string, why: string) => {
-    if (!skippedFiles.has(file)) log(`skipped ${file}: ${why}`);
-    skippedFiles.add(file);
-  };
+  const skips = skipLog(log);
+  const onSkip = skips.skip;
   const stream = new TrainStream(
     trainRows,
     { imgDir: run.imgDir, spec, batchSize: run.batchSize, augment: run.augment, seed: run.seed, onSkip },
@@ -180,6 +178,7 @@ async function trainInFolder(opts: TrainSettings): Promise<TrainResult> {
     fields: () => ({ loss: run.smoothLoss.toFixed(3), 'img/s': imgPerSec().toFixed(1) }),
     callbacks: [bookkeeping, evaluation, ...(opts.onStep ? [{ onStep: opts.onStep }] : []), checkpoints],
   });
+  skips.finish();
   const checkpointDir = await checkpoint();
   const servingDir = await exportServing(model, opts.modelDir, spec, run);
   log(`exported ${servingDir}`);

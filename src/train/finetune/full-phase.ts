@@ -39,6 +39,8 @@ export interface FullPhaseOptions {
   signal?: AbortSignal;
   json: boolean;
   log: (line: string) => void;
+  /** Called with each image that cannot be read (the run's skip log). */
+  onSkip: (file: string, why: string) => void;
   /** Called after each epoch with its validation figures (appended to metrics.jsonl). */
   record: (line: object) => Promise<void>;
 }
@@ -59,7 +61,7 @@ export async function trainFullPhase(
     batchSize: opts.batchSize,
     augment: true,
     seed: opts.seed,
-    onSkip: (file, why) => opts.log(`skipped ${file}: ${why}`),
+    onSkip: opts.onSkip,
     transform: (px) =>
       rand() < PHOTO_AUGMENT_P
         ? photoAugment(px, spec.imageSize, Math.floor(rand() * 2 ** 32))

@@ -26,6 +26,8 @@ export async function trainHeadsPhase(
   opts: FinetuneSettings & { cacheDir: string },
   log: (line: string) => void,
   record: (line: object) => Promise<void>,
+  /** Called with each image that cannot be read (the run's skip log). */
+  onSkip: (file: string, why: string) => void,
 ): Promise<{ validation: SetReport[]; trainImages: number }> {
   // 1. Cached features of every train / val image (plain, mirrored, and augmented views for training).
   const features = (set: DataSet, part: 'train' | 'val') =>
@@ -38,7 +40,7 @@ export async function trainHeadsPhase(
       signal: opts.signal,
       label: `${set.name}-${part}`,
       augmentedViews: part === 'train' ? opts.augmentViews : 0,
-      onSkip: (file, why) => log(`skipped ${file}: ${why}`),
+      onSkip,
     });
   const train: FeatureSet[] = [];
   const val: FeatureSet[] = [];

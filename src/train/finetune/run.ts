@@ -17,6 +17,7 @@ import { trainHeadsPhase } from './heads-phase.js';
 import type { DataSet, FinetuneSettings } from './options.js';
 import { withFolderLock } from '../../util/folder-lock.js';
 import { makeDir } from '../../util/make-dir.js';
+import { skipLog } from '../../util/skip-log.js';
 
 /**
  * Fine-tuning the pretrained dlib face-recognition ResNet into an age/gender model (the recipe of
@@ -70,6 +71,7 @@ async function finetuneInFolder(
   t0: number,
 ): Promise<FinetuneResult> {
   const log = opts.log ?? (opts.json ? () => {} : (l: string) => process.stderr.write(l + '\n'));
+  const skips = skipLog(log);
   if (await exists(path.join(opts.modelDir, 'serving')))
     throw new UserError(`${opts.modelDir}: already holds a run; use another --model-dir`);
   // Read every CSV first: a wrong path fails in a second, before the backbone is built.
@@ -112,6 +114,7 @@ async function finetuneInFolder(
       { ...opts, cacheDir },
       log,
       record,
+      skips.skip,
     ));
   }
 
@@ -136,12 +139,14 @@ async function finetuneInFolder(
         json: opts.json,
         log,
         record,
+        onSkip: skips.skip,
       },
     ));
   }
 
   // Test-time flip averaging is switched on in the bundle when it scored better on validation (it doubles
   // the network's cost per face).
+  skips.finish();
   const gain = validation.reduce((g, v) => g + (v.mae - v.flip.mae), 0) / validation.length;
   spec.flipAverage = gain > 0.02;
   log(
