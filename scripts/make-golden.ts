@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { pickCrops } from '../src/infer/calibrate.js';
-import { GOLDEN_JSON, goldenCases, weightsSha256, type GoldenFile } from '../src/infer/golden.js';
+import { GOLDEN_JSON, goldenCases, weightsSha256, type GoldenFile } from '../test/helpers/golden.js';
 import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
 
 const { values } = parseArgs({

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { GOLDEN_JSON, goldenCases, weightsSha256, type GoldenFile } from '../src/infer/golden.js';
+import { GOLDEN_JSON, goldenCases, weightsSha256, type GoldenFile } from './helpers/golden.js';
 import { Predictor, defaultModelDir } from '../src/infer/predictor.js';
 import { utkfaceDir } from './helpers/fixtures.js';
 

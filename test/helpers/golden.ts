@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { cropOnCanvas } from './calibrate.js';
-import type { Predictor } from './predictor.js';
-import type { FaceResult } from './types.js';
+import { cropOnCanvas } from '../../src/infer/calibrate.js';
+import type { Predictor } from '../../src/infer/predictor.js';
+import type { FaceResult } from '../../src/infer/types.js';
 
 /**
  * Golden answers of a bundle on a few known crops (models/default/golden.json), so that a change in the
