@@ -9,8 +9,6 @@ export interface SplitRatio {
   test: number;
 }
 
-export const DEFAULT_SPLIT_RATIO: SplitRatio = { train: 0.8, val: 0.1, test: 0.1 };
-
 /** Parses `--split-ratio` text such as "0.8,0.1,0.1" or "0.9,0.1" (train,val[,test]); they must sum to 1. */
 export function parseSplitRatio(text: string): SplitRatio {
   const parts = text.split(',').map((p) => p.trim());

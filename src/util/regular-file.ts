@@ -17,11 +17,6 @@ export async function readRegularFile(file: string, maxBytes = Infinity): Promis
   }
 }
 
-/** Fails with a one-line UserError unless `file` is a regular file (for paths handed to other libraries). */
-export async function assertRegularFile(file: string): Promise<void> {
-  await (await openRegular(file)).close();
-}
-
 /**
  * For a path handed to a library that opens it itself (sharp): refuses a special file, and leaves a
  * missing one to the library's own error. stat never blocks, even on a FIFO.
