@@ -239,14 +239,14 @@ test(
     const errors = lines.filter((l) => l.type === 'error');
     assert.deepEqual(
       errors.map((l) => l.error),
-      [fifo, fifo].map((f) => `${f}: not a readable image: not a regular file (a FIFO, socket or device)`),
+      [fifo, fifo].map((f) => `${f}: not a readable image: a FIFO (named pipe), not a regular file`),
     );
     // A device is no photo either.
     const dev = await loadPredictor({ modelDir: bundle, threads: 1 });
     try {
       await assert.rejects(
         dev.predict('/dev/zero'),
-        /^InvalidImageError: \/dev\/zero: not a readable image: not a regular file/,
+        /^InvalidImageError: \/dev\/zero: not a readable image: a device, not a regular file/,
       );
     } finally {
       await dev.dispose();

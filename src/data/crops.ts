@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
-import { readRegularFile } from '../util/regular-file.js';
+import { FileReadError, readRegularFile } from '../util/regular-file.js';
 import { cropSquare, decodeRgb, type SquareRegion } from './image.js';
 import { confinedPath } from '../util/confine.js';
 import { HASH_WORDS, pixelHash, type ImageHash } from './duplicates.js';
@@ -182,9 +182,9 @@ async function cropOne(
   try {
     input = await readRegularFile(job.source);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { status: 'missing', reason: 'no such file' };
-    return { status: 'unreadable', reason: err instanceof UserError ? err.message : (code ?? reason(err)) };
+    if (err instanceof FileReadError)
+      return { status: err.code === 'ENOENT' ? 'missing' : 'unreadable', reason: err.why };
+    return { status: 'unreadable', reason: reason(err) };
   }
   const key = sourceKey(input, job);
   const made = log.get(job.target);

@@ -5,7 +5,7 @@ import { BUNDLE_FILES, checkModelShape, parsePreprocessSpec } from '../data/bund
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { confinedPath } from '../util/confine.js';
 import { UserError, reason } from '../util/errors.js';
-import { readRegularFile } from './regular-file.js';
+import { readRegularFile } from '../util/regular-file.js';
 
 /**
  * Reading a serving bundle from disk (src/data/bundle-format.ts says what one is; src/web/ reads it by URL).

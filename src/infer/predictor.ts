@@ -29,7 +29,7 @@ import {
   type ImageTensor,
   type RawImage,
 } from './image-input.js';
-import { readRegularFile } from './regular-file.js';
+import { readRegularFile } from '../util/regular-file.js';
 import type { FaceResult } from './types.js';
 
 /**

@@ -23,8 +23,22 @@ export class ModelError extends UserError {
   }
 }
 
-/** Short reason text of any thrown value, for one-line messages. */
+/** A file that could not be read (util/regular-file.ts): `why` is the reason alone, without the file. */
+export class FileReadError extends UserError {
+  override name = 'FileReadError';
+  constructor(
+    readonly file: string,
+    readonly why: string,
+    /** The errno code (ENOENT, EACCES, ...), or 'special_file' / 'too_large'. */
+    readonly code: string,
+  ) {
+    super(`${file}: ${why}`);
+  }
+}
+
+/** Short reason text of any thrown value, for one-line messages (a file error's reason without its file). */
 export function reason(err: unknown): string {
+  if (err instanceof FileReadError) return err.why;
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0]!.trim();
 }

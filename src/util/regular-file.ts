@@ -1,16 +1,31 @@
 import { constants, promises as fs } from 'node:fs';
-import { UserError } from './errors.js';
+import { FileReadError } from './errors.js';
+
+export { FileReadError };
 
 /**
  * Special files (a FIFO, a device, a socket) are refused wherever a path is read: reading a FIFO blocks
  * until some other process writes to it, so `photo.jpg` made with mkfifo would hang a command forever,
- * and /dev/zero never ends. The file is opened without blocking and checked before a byte is read.
+ * and /dev/zero never ends. The file is opened without blocking and checked on the open descriptor before
+ * a byte is read, so nothing can swap it in between.
  */
+
+/** Reads a regular file of at most `maxBytes`, or fails with a FileReadError saying why in a few words. */
 export async function readRegularFile(file: string, maxBytes = Infinity): Promise<Buffer> {
-  const handle = await openRegular(file);
+  let handle: fs.FileHandle;
   try {
-    const { size } = await handle.stat();
-    if (size > maxBytes) throw new UserError(`${file}: ${size} bytes, over the limit of ${maxBytes}`);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (Windows has no FIFOs).
+    handle = await fs.open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const why = { ENOENT: 'no such file', EACCES: 'permission denied' }[code] ?? `cannot read: ${code}`;
+    throw new FileReadError(file, why, code);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new FileReadError(file, `${kindOf(st)}, not a regular file`, 'special_file');
+    if (st.size > maxBytes)
+      throw new FileReadError(file, `${st.size} bytes, over the limit of ${maxBytes}`, 'too_large');
     return await handle.readFile();
   } finally {
     await handle.close();
@@ -23,7 +38,7 @@ export async function readRegularFile(file: string, maxBytes = Infinity): Promis
  */
 export async function refuseSpecialFile(file: string): Promise<void> {
   const st = await fs.stat(file).catch(() => null);
-  if (st && !st.isFile()) throw new SpecialFileError(`${file}: ${kindOf(st)}, not a regular file; refused`);
+  if (st && !st.isFile()) throw new FileReadError(file, `${kindOf(st)}, not a regular file`, 'special_file');
 }
 
 /** What kind of special file a stat describes, for messages. */
@@ -38,25 +53,5 @@ function kindOf(st: {
   if (st.isFIFO()) return 'a FIFO (named pipe)';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
   if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
-async function openRegular(file: string): Promise<fs.FileHandle> {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (Windows has no FIFOs).
-  const handle = await fs.open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-  const st = await handle.stat().catch(async (err) => {
-    await handle.close();
-    throw err;
-  });
-  if (!st.isFile()) {
-    await handle.close();
-    throw new SpecialFileError(`${file}: ${kindOf(st)}, not a regular file; refused`);
-  }
-  return handle;
-}
-
-/** A path that names a FIFO, a device, a socket or a folder where a file was expected. */
-export class SpecialFileError extends UserError {
-  readonly code = 'special_file';
-  override name = 'SpecialFileError';
+  return 'a special file';
 }

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../util/errors.js';
-import { readRegularFile } from '../../util/regular-file.js';
+import { FileReadError, readRegularFile } from '../../util/regular-file.js';
 import type { LabelledSource } from '../prepare-dataset.js';
 import { defineDataset, requirePhotoDir } from './dataset.js';
 
@@ -37,10 +37,8 @@ async function readList(file: string): Promise<Map<string, 0 | 1> | null> {
   try {
     text = (await readRegularFile(file)).toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return null;
-    if (err instanceof UserError) throw err;
-    throw new UserError(`${file}: cannot read: ${code ?? err}`);
+    if (err instanceof FileReadError && err.code === 'ENOENT') return null;
+    throw err;
   }
   for (const [i, line] of text.split(/\r?\n/).entries()) {
     if (!line.trim()) continue;

@@ -429,15 +429,7 @@ export function parseMat(buf: Uint8Array, file = 'MAT file'): Record<string, Mat
 
 /** Reads and parses a MAT v5 file from disk. */
 export async function readMat(file: string): Promise<Record<string, MatValue>> {
-  let buf: Buffer;
-  try {
-    buf = await readRegularFile(file);
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    throw new UserError(
-      `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
+  const buf = await readRegularFile(file);
   return parseMat(buf, file);
 }
 
