@@ -14,6 +14,7 @@ export { train, type ArchName, type EvalReport, type TrainOptions, type TrainRes
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { finetune, type FinetuneOptions, type FinetuneResult } from './api/finetune.js';
 export { exportCheckpoint, type ExportOptions, type ExportResult } from './api/export.js';
+export { download, type DownloadOptions, type DownloadResult } from './api/download.js';
 export {
   preprocess,
   preprocessAaf,

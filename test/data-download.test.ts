@@ -9,6 +9,7 @@ import * as tar from 'tar';
 import { downloadDataset, downloadFile } from '../src/data/download.js';
 import { UserError } from '../src/util/errors.js';
 import { tempDir } from './helpers/fixtures.js';
+import { runCli } from './helpers/spawn-cli.js';
 
 /** A tar shaped like wiki_crop.tar: wiki_crop/wiki.mat and a few image folders (random bytes). */
 async function buildTar(dir: string): Promise<{ tarFile: string; files: Record<string, string> }> {
@@ -99,7 +100,7 @@ test('download wiki: a dropped connection is resumed with Range, verified, extra
   try {
     const out = path.join(dir, 'data');
     const r = await downloadDataset('wiki', {
-      outDir: out,
+      outputDir: out,
       urlBase: server.url,
       json: true,
       retryDelayMs: 10,
@@ -118,11 +119,11 @@ test('download wiki: a dropped connection is resumed with Range, verified, extra
 
     // Finished: refused without --force, redone with it.
     await assert.rejects(
-      downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+      downloadDataset('wiki', { outputDir: out, urlBase: server.url, json: true }),
       (e: unknown) => e instanceof UserError && /already downloaded .*--force/.test(e.message),
     );
     const again = await downloadDataset('wiki', {
-      outDir: out,
+      outputDir: out,
       urlBase: server.url,
       json: true,
       force: true,
@@ -178,7 +179,7 @@ test('HTTP errors and a server that never sends the whole file are one-line User
   const server = await serve(tarFile, { drops: 100, dropAfter: 1000 });
   try {
     await assert.rejects(
-      downloadDataset('imdb', { outDir: path.join(dir, 'o'), urlBase: server.url, json: true }),
+      downloadDataset('imdb', { outputDir: path.join(dir, 'o'), urlBase: server.url, json: true }),
       (e: unknown) => e instanceof UserError && /imdb_crop\.tar: HTTP 404/.test(e.message),
     );
     await assert.rejects(
@@ -208,7 +209,7 @@ test('only http(s) is fetched: file:// and ftp:// fail at once, without retries'
       assert.ok(Date.now() - t0 < 400, `${url}: no retry pauses`);
     }
     await assert.rejects(
-      downloadDataset('wiki', { outDir: path.join(dir, 'o'), urlBase: 'file:///tmp', json: true }),
+      downloadDataset('wiki', { outputDir: path.join(dir, 'o'), urlBase: 'file:///tmp', json: true }),
       /file:\/\/\/tmp\/wiki_crop\.tar: only http/,
     );
   } finally {
@@ -225,7 +226,7 @@ test('download never replaces a folder of the user: <out>/wiki_crop with their f
     await fs.mkdir(path.join(out, 'wiki_crop'), { recursive: true });
     await fs.writeFile(path.join(out, 'wiki_crop', 'mine.txt'), 'my notes');
     await assert.rejects(
-      downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+      downloadDataset('wiki', { outputDir: out, urlBase: server.url, json: true }),
       (e: unknown) =>
         e instanceof UserError && /wiki_crop: exists and was not made by agegender download/.test(e.message),
     );
@@ -247,7 +248,7 @@ test('a truncated tar fails extraction, is removed with a message (not reused), 
   const out = path.join(dir, 'data');
   try {
     await assert.rejects(
-      downloadDataset('wiki', { outDir: out, urlBase: bad.url, json: true }),
+      downloadDataset('wiki', { outputDir: out, urlBase: bad.url, json: true }),
       (e: unknown) =>
         e instanceof UserError &&
         /wiki_crop\.tar: cannot extract: .*; removed it, run again to download it afresh$/.test(e.message),
@@ -258,7 +259,7 @@ test('a truncated tar fails extraction, is removed with a message (not reused), 
   }
   const good = await serve(tarFile);
   try {
-    const r = await downloadDataset('wiki', { outDir: out, urlBase: good.url, json: true });
+    const r = await downloadDataset('wiki', { outputDir: out, urlBase: good.url, json: true });
     assert.equal(good.requests.length, 1, 'downloaded afresh');
     await checkExtracted(r.dir, files);
   } finally {
@@ -267,7 +268,7 @@ test('a truncated tar fails extraction, is removed with a message (not reused), 
   }
 });
 
-test("a user's own wiki_crop (a file) or wiki_crop.tar in --out is never deleted, used or replaced", async () => {
+test("a user's own wiki_crop (a file) or wiki_crop.tar in --output-dir is never deleted, used or replaced", async () => {
   const { dir, cleanup } = await tempDir();
   const { tarFile, files } = await buildTar(dir);
   const server = await serve(tarFile);
@@ -276,14 +277,14 @@ test("a user's own wiki_crop (a file) or wiki_crop.tar in --out is never deleted
     await fs.mkdir(out);
     await fs.writeFile(path.join(out, 'wiki_crop'), 'a file of the user');
     await assert.rejects(
-      downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+      downloadDataset('wiki', { outputDir: out, urlBase: server.url, json: true }),
       (e: unknown) => e instanceof UserError && /o2\/wiki_crop: exists and is not a folder/.test(e.message),
     );
     assert.equal(await fs.readFile(path.join(out, 'wiki_crop'), 'utf8'), 'a file of the user');
     await fs.rm(path.join(out, 'wiki_crop'));
     // Their tar (not a download of ours) is neither extracted nor recorded nor removed.
     await fs.writeFile(path.join(out, 'wiki_crop.tar'), 'their tar');
-    const r = await downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true });
+    const r = await downloadDataset('wiki', { outputDir: out, urlBase: server.url, json: true });
     assert.equal(server.requests.length, 1, 'downloaded');
     await checkExtracted(r.dir, files);
     assert.equal(await fs.readFile(path.join(out, 'wiki_crop.tar'), 'utf8'), 'their tar');
@@ -343,7 +344,7 @@ test('a tar corrupt mid-archive (bad checksum, a .. entry before more files) is 
       const out = path.join(dir, `out-${what.replace(/\W/g, '')}`);
       try {
         await assert.rejects(
-          downloadDataset('wiki', { outDir: out, urlBase: server.url, json: true }),
+          downloadDataset('wiki', { outputDir: out, urlBase: server.url, json: true }),
           (e: unknown) =>
             e instanceof UserError &&
             !e.message.includes('\n') &&
@@ -359,7 +360,7 @@ test('a tar corrupt mid-archive (bad checksum, a .. entry before more files) is 
       }
       const good = await serve(tarFile);
       try {
-        const r = await downloadDataset('wiki', { outDir: out, urlBase: good.url, json: true });
+        const r = await downloadDataset('wiki', { outputDir: out, urlBase: good.url, json: true });
         assert.equal(good.requests.length, 1, `${what}: downloaded afresh, not the bad file reused`);
         await checkExtracted(r.dir, files);
       } finally {
@@ -388,6 +389,37 @@ test('a redirect to file:// is refused at once, not retried', async () => {
     assert.ok(Date.now() - t0 < 400, 'no retry pauses');
   } finally {
     await new Promise((r) => server.close(r));
+    await cleanup();
+  }
+});
+
+test('agegender download <dataset>: the positional name and the schema flags reach the download; --json prints its result', async () => {
+  const { dir, cleanup } = await tempDir();
+  const { tarFile, files } = await buildTar(dir);
+  const server = await serve(tarFile, {});
+  try {
+    const out = path.join(dir, 'cli-out');
+    const r = await runCli([
+      'download',
+      'wiki',
+      '--output-dir',
+      out,
+      '--url-base',
+      server.url,
+      '--keep-tar',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { dataset: string; dir: string; bytes: number };
+    assert.equal(result.dataset, 'wiki');
+    assert.equal(result.dir, path.join(out, 'wiki_crop'));
+    await checkExtracted(result.dir, files);
+    assert.deepEqual((await fs.readdir(out)).sort(), ['wiki_crop', 'wiki_crop.tar'], '--keep-tar kept it');
+    const bad = await runCli(['download', 'celeba', '--output-dir', out]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid for argument 'dataset'\. Allowed choices are imdb, wiki/);
+  } finally {
+    await server.close();
     await cleanup();
   }
 });

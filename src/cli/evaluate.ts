@@ -1,21 +1,15 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { EVALUATE_OPTIONS, type EvaluateResult } from '../api/evaluate.js';
-import { addFlags, typedFlags } from './flags.js';
+import { schemaCommand } from './command.js';
 
 export function register(program: Command): void {
   const command = program
     .command('evaluate')
     .description('score a model on a labelled CSV: age MAE, CS@5, gender accuracy, by age band and gender');
-  addFlags(command, EVALUATE_OPTIONS)
-    .option('--json', 'print the report as JSON on stdout, no progress')
-    .action(async (flags: { json?: boolean }) => {
-      const { evaluate } = await import('../api/evaluate.js');
-      const result = await evaluate({
-        ...typedFlags(command, EVALUATE_OPTIONS),
-        progress: flags.json ? undefined : 'stderr',
-      });
-      console.log(flags.json ? JSON.stringify(result) : formatEvaluation(result));
-    });
+  schemaCommand(command, EVALUATE_OPTIONS, {
+    run: async (options) => (await import('../api/evaluate.js')).evaluate(options),
+    text: formatEvaluation,
+  });
 }
 
 /** The human-readable report: headline figures, then one row per age band and gender. */

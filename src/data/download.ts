@@ -7,11 +7,7 @@ import * as tar from 'tar';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-
-/** The IMDB-WIKI site's face-crop archives (the seed's download-imdb-crop.sh fetched imdb_crop.tar). */
-export const IMDB_WIKI_URL_BASE = 'https://data.vision.ee.ethz.ch/cvl/rrothe/imdb-wiki/static';
-export const DATASETS = { imdb: 'imdb_crop', wiki: 'wiki_crop' } as const;
-export type DatasetName = keyof typeof DATASETS;
+import { IMDB_WIKI_ARCHIVES, IMDB_WIKI_URL_BASE, type ImdbWikiArchive } from './datasets/imdb-wiki.js';
 
 const MiB = 1024 * 1024;
 
@@ -264,7 +260,7 @@ export async function extractTar(tarFile: string, dir: string, json = false): Pr
 }
 
 export interface DownloadOptions {
-  outDir: string;
+  outputDir: string;
   force?: boolean;
   urlBase?: string;
   /** Keep the .tar after extracting it (default: removed, it doubles the disk used). */
@@ -275,7 +271,7 @@ export interface DownloadOptions {
 }
 
 export interface DownloadResult {
-  dataset: DatasetName;
+  dataset: ImdbWikiArchive;
   url: string;
   bytes: number;
   dir: string;
@@ -288,13 +284,16 @@ const MARKER = '.agegender-download.json';
  * `agegender download imdb|wiki`: fetches `<name>_crop.tar` (resumable), extracts it to
  * `<out>/<name>_crop/` and marks it finished; a finished download is not redone without `force`.
  */
-export async function downloadDataset(dataset: DatasetName, opts: DownloadOptions): Promise<DownloadResult> {
-  const name = DATASETS[dataset];
+export async function downloadDataset(
+  dataset: ImdbWikiArchive,
+  opts: DownloadOptions,
+): Promise<DownloadResult> {
+  const name = IMDB_WIKI_ARCHIVES[dataset];
   const url = `${(opts.urlBase ?? IMDB_WIKI_URL_BASE).replace(/\/+$/, '')}/${name}.tar`;
-  const dir = path.join(opts.outDir, name);
-  // The archive is downloaded under a name of ours: a `wiki_crop.tar` the user put in --out is never
+  const dir = path.join(opts.outputDir, name);
+  // The archive is downloaded under a name of ours: a `wiki_crop.tar` the user put in --output-dir is never
   // taken for our download, recorded as fetched from the URL, or deleted.
-  const tarFile = path.join(opts.outDir, `.${name}.tar.download`);
+  const tarFile = path.join(opts.outputDir, `.${name}.tar.download`);
   const marker = path.join(dir, MARKER);
   const mat = path.join(dir, `${dataset}.mat`);
   const done = await fs.readFile(marker, 'utf8').catch(() => null);
@@ -305,12 +304,12 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
   // The extracted folder replaces `dir`: never one holding files this command did not put there.
   const st = await fs.lstat(dir).catch(() => null);
   if (st && !st.isDirectory())
-    throw new UserError(`${dir}: exists and is not a folder; move it away or choose another --out`);
+    throw new UserError(`${dir}: exists and is not a folder; move it away or choose another --output-dir`);
   const found = await fs.readdir(dir).catch(() => null);
   if (!done && found && found.length > 0)
     throw new UserError(
       `${dir}: exists and was not made by agegender download (${found.length} entries); ` +
-        'move it away or choose another --out, it would be replaced',
+        'move it away or choose another --output-dir, it would be replaced',
     );
   checkUrl(url);
   if (opts.force) {
@@ -333,7 +332,7 @@ export async function downloadDataset(dataset: DatasetName, opts: DownloadOption
     throw new UserError(`${url}: cannot extract: ${err.why}; removed it, run again to download it afresh`);
   }
   await writeFileAtomic(marker, JSON.stringify({ url, bytes, finished: new Date().toISOString() }) + '\n');
-  const keptTar = path.join(opts.outDir, `${name}.tar`);
+  const keptTar = path.join(opts.outputDir, `${name}.tar`);
   if (!opts.keepTar) await fs.rm(tarFile, { force: true });
   else if (!(await fs.lstat(keptTar).catch(() => null))) await fs.rename(tarFile, keptTar);
   return { dataset, url, bytes, dir, mat };

@@ -9,6 +9,12 @@ import {
 import type { LabelledSource } from '../prepare-dataset.js';
 import { defineDataset, requirePhotoDir } from './dataset.js';
 
+/** Where `agegender download` fetches the face-crop archives from (the IMDB-WIKI site). */
+export const IMDB_WIKI_URL_BASE = 'https://data.vision.ee.ethz.ch/cvl/rrothe/imdb-wiki/static';
+/** The two archives, by the name `download` takes: each unpacks to this folder, its .mat inside. */
+export const IMDB_WIKI_ARCHIVES = { imdb: 'imdb_crop', wiki: 'wiki_crop' } as const;
+export type ImdbWikiArchive = keyof typeof IMDB_WIKI_ARCHIVES;
+
 /**
  * IMDB-WIKI: labels from imdb.mat / wiki.mat with the seed's rules (see applyImdbWikiRules), split by
  * identity (celeb_id or name), crops from `<photo-dir>/<full_path>` or, with a margin, re-cropped from
