@@ -7,6 +7,7 @@ import { PROGRESS, SEED } from '../util/run-options.js';
 import { withProgress } from './progress.js';
 import { defineOptions, resolveOptions, type OptionsOf, type Schema } from '../util/option-schema.js';
 
+export { DATASETS, type DatasetName };
 export type { PreprocessSummary, SplitRatio };
 
 const isSplitRatio = (v: unknown): v is SplitRatio => {
@@ -91,7 +92,8 @@ export type PreprocessOptions = OptionsOf<typeof PREPROCESS_OPTIONS>;
 
 /** The whole schema of `preprocess <name>`: the common options, then the dataset's. */
 export function preprocessSchema(name: DatasetName): Schema {
-  return { ...PREPROCESS_OPTIONS, ...DATASETS[name].options };
+  // The dataset's own options first (they say what to read), then the common ones.
+  return { ...DATASETS[name].options, ...PREPROCESS_OPTIONS };
 }
 
 /**

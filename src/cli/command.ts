@@ -1,4 +1,5 @@
 import { Argument, type Command } from 'commander';
+import { UserError } from '../util/errors.js';
 import type { OptionsOf, Schema } from '../util/option-schema.js';
 import { addFlags, typedFlags } from './flags.js';
 import { stopOnSignals } from './stop-signal.js';
@@ -8,6 +9,8 @@ export interface SchemaCommand<S extends Schema, R> {
   run: (options: OptionsOf<S>) => Promise<R>;
   /** The result for people; `--json` prints the result itself instead. */
   text: (result: R) => string;
+  /** A result that is still a failure: its one-line reason (printed after the result; exit status 1). */
+  fail?: (result: R) => string | undefined;
   /** Lines for stderr whatever the output format (a checkpoint skipped, say). */
   warnings?: (result: R) => string[];
   /** Options the command takes as positional arguments, in order (`download <dataset>`). */
@@ -44,6 +47,8 @@ export function schemaCommand<S extends Schema, R>(
         const result = await spec.run(given as OptionsOf<S>);
         for (const w of spec.warnings?.(result) ?? []) console.error(`agegender: warning: ${w}`);
         console.log(json ? JSON.stringify(result) : spec.text(result));
+        const failure = spec.fail?.(result);
+        if (failure) throw new UserError(failure);
       } finally {
         stop?.dispose();
       }

@@ -263,33 +263,3 @@ export async function prepareDataset(
   await replaceOutputSet(out, set);
   return summary;
 }
-
-/** A short human-readable report of a summary (the CLI prints it when not in --json mode). */
-export function formatSummary(s: PreprocessSummary): string {
-  const lines = [
-    `${s.dataset}: ${Object.entries(s.counts)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}`,
-  ];
-  if (s.crops)
-    lines.push(
-      `crops: ${s.crops.written} written, ${s.crops.reused} reused, ${s.crops.imagesPerSecond} images/s (${s.crops.seconds}s)`,
-    );
-  if (s.duplicates)
-    lines.push(
-      `duplicates (hash distance <= ${s.duplicates.maxDistance}): ${s.duplicates.clusters} clusters of ` +
-        `${s.duplicates.duplicateImages} images, each kept on one side of the split; ` +
-        `${s.duplicates.conflictingClusters} clusters with conflicting labels dropped ` +
-        `(${s.duplicates.droppedConflicting} images)`,
-    );
-  const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(1)}%` : '-');
-  lines.push(
-    `gender: ${s.gender.male} male (${pct(s.gender.male, s.counts.kept!)}), ${s.gender.female} female`,
-  );
-  for (const [name, p] of Object.entries(s.split))
-    if (p.rows || name !== 'test')
-      lines.push(`${name}: ${p.rows} rows, ${p.identities} identities, ${p.male} male / ${p.female} female`);
-  for (const u of s.examples.unreadable.slice(0, 5)) lines.push(`unreadable: ${u.file}: ${u.reason}`);
-  lines.push(`wrote ${[s.files.train, s.files.val, s.files.test].filter(Boolean).join(', ')}, summary.json`);
-  return lines.join('\n');
-}
