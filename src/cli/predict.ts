@@ -43,7 +43,7 @@ export function register(program: Command): void {
   const command = program
     .command('predict')
     .description(
-      'Find the faces in photos and print age and gender for each (e.g. "photo.jpg  face 1  M/46").',
+      'find the faces in photos and print age and gender for each (e.g. "photo.jpg  face 1  M/46")',
     )
     .argument('<images...>', 'image files or directories of images');
   addFlags(command, PREDICT_CLI_OPTIONS);
