@@ -11,7 +11,10 @@
 # (A resnet-xs step takes 30-150 ms: over only 6 of them, PyTorch's figure swung 2x between runs.)
 # env BACKEND (default auto: wasm+dnnl when libdnnl2 is installed) picks our engine; our side also runs
 # with --precision bf16 where the CPU has bf16 instructions (elsewhere oneDNN would compute in f32: no bf16 row).
-# The three alternate for `rounds` rounds and the best round of each counts: on a shared machine that
+# PyTorch runs with OMP_WAIT_POLICY=PASSIVE (unless set), the policy our engine loads oneDNN's OpenMP with
+# (engine/dnnl/library.ts): with the default (spinning) policy on a machine with other load, PyTorch's two
+# OpenMP threads waited on each other at every barrier (resnet-xs 64 px: 27.7 img/s, 253.7 img/s passive).
+# The runs alternate for `rounds` rounds and the best round of each counts: on a shared machine that
 # is the figure least distorted by other load (printed before and after). CPU time per image (all
 # threads) is printed too: it moves far less with other load than wall time.
 set -euo pipefail
@@ -45,7 +48,7 @@ ours_cmd=(npx tsx bench/train-vs-torch.ts --arch "$ARCH" --sizes "$SIZES" --step
 for round in $(seq "$ROUNDS"); do
   ours+="$("${ours_cmd[@]}" --precision f32)"$'\n'
   if [ -n "$BF16_CPU" ]; then bf16+="$("${ours_cmd[@]}" --precision bf16)"$'\n'; fi
-  torch+="$("$PY" bench/train-vs-torch.py --arch "$ARCH" --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
+  torch+="$(OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" "$PY" bench/train-vs-torch.py --arch "$ARCH" --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
   echo "round $round done, load $(cut -d' ' -f1 /proc/loadavg)"
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"

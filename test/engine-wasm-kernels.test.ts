@@ -68,6 +68,28 @@ describe('wasm training kernels', () => {
   }
 
   defineConvAndMatMulTests();
+
+  test("Identity (clone) and same-type Cast share their input's memory; real casts still convert", () => {
+    const x = tf.tensor([1.5, -2, 3], [3]);
+    const buffers = tf.memory().numDataBuffers;
+    const c = tf.clone(x);
+    const same = tf.cast(x, 'float32');
+    assert.equal(tf.memory().numDataBuffers, buffers, 'no new memory: views of x');
+    assert.equal(c.dataId, x.dataId);
+    assert.equal(same.dataId, x.dataId);
+    x.dispose(); // the views keep the memory alive
+    assert.deepEqual([...c.dataSync()], [1.5, -2, 3]);
+    assert.deepEqual([...same.dataSync()], [1.5, -2, 3]);
+    const ints = tf.cast(same, 'int32');
+    assert.equal(ints.dtype, 'int32');
+    assert.deepEqual([...ints.dataSync()], [1, -2, 3]);
+    const s = tf.clone(tf.tensor(['a', 'b']));
+    assert.deepEqual(s.dataSync(), ['a', 'b']);
+    // The gradient through a clone still flows (the engine casts it).
+    const g = tf.grad((a) => tf.sum(tf.mul(tf.clone(a), 2)))(tf.tensor([1, 2]));
+    assert.deepEqual([...g.dataSync()], [2, 2]);
+    tf.dispose([c, same, ints, s, g]);
+  });
 });
 
 describe('a whole model on wasm', () => {
