@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { BN_TRAIN, BN_TRAIN_GRAD, batchNormTrain } from '../src/engine/batchnorm-train.js';
 import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { RELU_GRAD } from '../src/engine/relu-grad.js';
 import {
   DNNL_ELEMENTWISE_KERNELS,
   DNNL_KERNELS,
@@ -195,6 +196,8 @@ describe('oneDNN kernels on wasm', { skip }, () => {
         const variance = tf.add(tf.abs(v!), 0.5);
         return [
           tf.relu(x!),
+          // ReLU's gradient, with exact zeros in x (step(0) = 0)
+          tf.grad((a) => tf.sum(tf.mul(tf.relu(a), y!)))(tf.mul(tf.round(tf.mul(x!, 3)), 0.5)),
           tf.relu6(tf.mul(x!, 8)),
           tf.clipByValue(x!, -0.25, 0.4),
           tf.add(x!, y!),
@@ -220,11 +223,12 @@ describe('oneDNN kernels on wasm', { skip }, () => {
     assert.deepEqual(
       DNNL_ELEMENTWISE_KERNELS.map((k) => [k, ran(k)]),
       [
-        ['Relu', 1],
+        ['Relu', 2],
         ['Relu6', 1],
         ['ClipByValue', 1],
         ['Add', 3],
         ['FusedBatchNorm', 4],
+        [RELU_GRAD, 1],
       ],
     );
   });

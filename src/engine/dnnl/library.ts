@@ -84,6 +84,14 @@ export interface DnnlApi {
     alpha: number,
     beta: number,
   ): number;
+  eltwise_backward_desc_init(
+    desc: Buffer,
+    alg: number,
+    diffData: Buffer,
+    data: Buffer,
+    alpha: number,
+    beta: number,
+  ): number;
   binary_desc_init(desc: Buffer, alg: number, src0: Buffer, src1: Buffer, dst: Buffer): number;
   batch_normalization_forward_desc_init(
     desc: Buffer,
@@ -298,6 +306,9 @@ function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
     matmul_desc_init: f('int dnnl_matmul_desc_init(void *d, void *src, void *wei, void *bias, void *dst)'),
     eltwise_forward_desc_init: f(
       'int dnnl_eltwise_forward_desc_init(void *d, int prop, int alg, void *data, float alpha, float beta)',
+    ),
+    eltwise_backward_desc_init: f(
+      'int dnnl_eltwise_backward_desc_init(void *d, int alg, void *ddata, void *data, float alpha, float beta)',
     ),
     binary_desc_init: f('int dnnl_binary_desc_init(void *d, int alg, void *src0, void *src1, void *dst)'),
     batch_normalization_forward_desc_init: f(
