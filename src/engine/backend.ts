@@ -6,6 +6,7 @@ import { EngineInUseError, UserError, reason } from '../util/errors.js';
 import { type BackendChoice, PRECISION_CHOICES, type Precision } from './engine-options.js';
 import { registerFastBatchNormGrad } from './batchnorm-grad.js';
 import { installFusedBatchNormTraining } from './batchnorm-train.js';
+import { installLeafConvTraining } from './leaf-conv.js';
 import { installFastReluGrad } from './relu-grad.js';
 
 /**
@@ -224,6 +225,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   registerFastBatchNormGrad();
   installFusedBatchNormTraining();
   installFastReluGrad();
+  installLeafConvTraining();
   pending = start(opts).then(
     (info) => {
       current = info;
