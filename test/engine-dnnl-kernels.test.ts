@@ -233,6 +233,30 @@ describe('oneDNN kernels on wasm', { skip }, () => {
     );
   });
 
+  test('max and average pooling gradients on big tensors run on oneDNN with the cpu answer', async () => {
+    const before = dnnlCallCounts();
+    // [name, x shape, window, stride, padding, ties]: the dlib ResNet's stem pool and shortcut pools among them
+    const cases: Array<[string, Shape4, number, number, 'same' | 'valid', boolean]> = [
+      ['3x3 s2 valid (the stem pool)', [2, 37, 37, 16], 3, 2, 'valid', false],
+      ['3x3 s2 valid with ties', [2, 37, 36, 16], 3, 2, 'valid', true],
+      ['2x2 s2 valid, odd sides', [2, 35, 33, 12], 2, 2, 'valid', false],
+      ['3x3 s2 same (padded)', [2, 30, 31, 16], 3, 2, 'same', false],
+    ];
+    for (const [name, xs, k, st, p, ties] of cases) {
+      const x = rand(xs, 120);
+      if (ties) x.values = x.values.map((v) => Math.round(v * 2)); // the first maximum must win
+      const out = tf.backend_util.computePool2DInfo(xs, k, st, 1, p).outShape;
+      await compare(name, [x, rand(out, 121)], (xt, dyt) => [
+        tf.grad((a) => tf.maxPool(a as tf.Tensor4D, k, st, p))(xt!, dyt),
+        tf.grad((a) => tf.avgPool(a as tf.Tensor4D, k, st, p))(xt!, dyt),
+      ]);
+    }
+    const now = dnnlCallCounts();
+    const ran = (kernel: string) => (now[kernel]?.dnnl ?? 0) - (before[kernel]?.dnnl ?? 0);
+    assert.equal(ran('MaxPoolGrad'), 4);
+    assert.equal(ran('AvgPoolGrad'), 3, 'all but the padded one');
+  });
+
   test('training batch norm and its gradient on a big tensor run on oneDNN with the cpu answer', async () => {
     const before = dnnlCallCounts();
     const big: Shape4 = [4, 16, 16, 24];

@@ -13,6 +13,7 @@ import {
   reluGrad,
 } from './elementwise-kernels.js';
 import { DNNL, type DnnlApi } from './library.js';
+import { avgPoolGrad, maxPoolGrad } from './pool-kernels.js';
 import { DnnlContext, PlanCache } from './plan.js';
 import type { KernelFn, KernelState } from './run-plan.js';
 
@@ -45,6 +46,8 @@ export const DNNL_KERNELS = [
   BN_TRAIN,
   BN_TRAIN_GRAD,
   RELU_GRAD,
+  'MaxPoolGrad',
+  'AvgPoolGrad',
 ] as const;
 
 /** The element-wise ones among them: taken only for tensors of at least MIN_ELEMENTWISE values. */
@@ -111,6 +114,8 @@ const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
   [BN_TRAIN]: batchNormTrain,
   [BN_TRAIN_GRAD]: batchNormTrainGrad,
   [RELU_GRAD]: reluGrad,
+  MaxPoolGrad: maxPoolGrad,
+  AvgPoolGrad: avgPoolGrad,
 };
 
 /**
