@@ -3,12 +3,17 @@
  * `buildModel` architecture, then one profiled step with the time per kernel (largest first).
  *
  *   npx tsx bench/train-profile.ts [--arch basic-cnn] [--size 64] [--batch 32] [--steps 5] [--threads N]
- *     [--optimizer fused|stock] [--infer]
+ *     [--optimizer fused|stock] [--infer] [--by-shape]
+ * --arch dlib-resnet: the default model's network as finetune's full phase trains it (150 px, --size ignored).
+ * --by-shape: kernels keyed by name and input shapes. With oneDNN, prints which kernels fell back to wasm.
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { createAdam } from '../src/engine/adam.js';
 import { type BackendChoice, describeBackend, initBackend } from '../src/engine/backend.js';
+import { dnnlCallCounts } from '../src/engine/dnnl/kernels.js';
+import { buildAgeGenderNet } from '../src/model/agegender-net.js';
+import { BACKBONES } from '../src/model/backbones/index.js';
 import { buildModel } from '../src/model/index.js';
 
 function arg(name: string, dflt: string): string {
@@ -16,14 +21,25 @@ function arg(name: string, dflt: string): string {
   return i > 0 ? process.argv[i + 1]! : dflt;
 }
 const arch = arg('arch', 'basic-cnn');
-const size = Number(arg('size', '64'));
+const size = arch === 'dlib-resnet' ? 150 : Number(arg('size', '64'));
 const batch = Number(arg('batch', '32'));
 const steps = Number(arg('steps', '5'));
 const threadsOpt = arg('threads', '');
 const backendOpt = arg('backend', 'wasm') as BackendChoice;
 
 await initBackend({ backend: backendOpt, threads: threadsOpt ? Number(threadsOpt) : undefined, quiet: true });
-const model = buildModel(arch, { imageSize: size, seed: 1 });
+const model =
+  arch === 'dlib-resnet'
+    ? (
+        await buildAgeGenderNet(BACKBONES['dlib-resnet'], {
+          features: 'fine',
+          hidden: 512,
+          dropout: 0.3,
+          seed: 1,
+          ensemble: 4,
+        })
+      ).image
+    : buildModel(arch, { imageSize: size, seed: 1 });
 const optimizer = arg('optimizer', 'fused') === 'fused' ? createAdam(1e-3) : tf.train.adam(1e-3);
 const x = tf.randomNormal([batch, size, size, 3]);
 const ageT = tf.oneHot(tf.randomUniform([batch], 0, 101, 'int32'), 101);
@@ -69,14 +85,32 @@ const info = await tf.profile(() => {
   step();
 });
 const byKernel = new Map<string, { ms: number; calls: number }>();
+const byShape = process.argv.includes('--by-shape');
+const byName = new Map<string, number>();
 for (const k of info.kernels) {
-  const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+  if (typeof k.kernelTimeMs === 'number') byName.set(k.name, (byName.get(k.name) ?? 0) + k.kernelTimeMs);
+  const key = byShape ? `${k.name} ${k.inputShapes.map((sh) => (sh ?? []).join('x')).join(',')}` : k.name;
+  const e = byKernel.get(key) ?? { ms: 0, calls: 0 };
   e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
   e.calls += 1;
-  byKernel.set(k.name, e);
+  byKernel.set(key, e);
 }
 const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
 console.log(`profiled step: ${total.toFixed(0)} ms in kernels`);
-for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
-  console.log(`  ${name.padEnd(36)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.calls).padStart(4)} calls`);
+for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, byShape ? 40 : 20)) {
+  console.log(
+    `  ${name.padEnd(byShape ? 70 : 36)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.calls).padStart(4)} calls`,
+  );
 }
+if (byShape)
+  console.log(
+    `by kernel: ${[...byName]
+      .sort((a, b) => b[1] - a[1])
+      .map(([n, ms]) => `${n} ${ms.toFixed(0)}`)
+      .join(', ')}`,
+  );
+const fellBack = Object.entries(dnnlCallCounts()).filter(([, c]) => c.fallback > 0);
+if (fellBack.length)
+  console.log(
+    `handed back to wasm: ${fellBack.map(([n, c]) => `${n} ${c.fallback}/${c.dnnl + c.fallback}`).join(', ')}`,
+  );

@@ -1,6 +1,8 @@
 """PyTorch side of bench/train-vs-torch.sh: img/s of training steps (forward, backward, Adam) of the
-seed network `basic-cnn` (src/model/basic-cnn.ts) or of `resnet-xs` (src/model/resnet.ts, the default
-from-scratch network, with batch norm), layer for layer, on the CPU.
+seed network `basic-cnn` (src/model/basic-cnn.ts), of `resnet-xs` (src/model/resnet.ts, the default
+from-scratch network, with batch norm), or of `dlib-resnet` (the default model's network as finetune's full phase
+trains it at 150 px: src/model/backbones/dlib-resnet-layers.ts + the heads of src/model/agegender-net.ts), layer
+for layer, on the CPU.
 
   /usr/bin/python3 bench/train-vs-torch.py --arch basic-cnn --sizes 64,128 --batch 32 --steps 6 --threads 2
 
@@ -76,7 +78,97 @@ class ResNetXs(nn.Module):
         return self.age(x), self.gender(x)
 
 
-ARCHS = {"basic-cnn": BasicCnn, "resnet-xs": ResNetXs}
+class DlibBlock(nn.Module):
+    """dlib's residual block: conv-ReLU-conv (biased: face-api's conv + affine scale, folded) plus the shortcut,
+    then ReLU. A down block's first conv is 3x3 stride 2 'valid', its shortcut a 2x2 average pool widened to the
+    block's channels by a frozen identity 1x1 conv (as our layers do), its conv branch zero-padded bottom/right
+    where it comes out one pixel smaller than the pool."""
+
+    def __init__(self, cin: int, cout: int, down: bool):
+        super().__init__()
+        self.down = down
+        self.conv1 = nn.Conv2d(cin, cout, 3, 2 if down else 1, 0 if down else 1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.widen = None
+        if down and cin != cout:
+            self.widen = nn.Conv2d(cin, cout, 1, bias=False)
+            with torch.no_grad():
+                self.widen.weight.zero_()
+                self.widen.weight[:cin, :, 0, 0] = torch.eye(cin)
+            self.widen.weight.requires_grad_(False)
+
+    def forward(self, x):
+        y = self.conv2(F.relu(self.conv1(x)))
+        short = x
+        if self.down:
+            short = F.avg_pool2d(x, 2, 2)
+            if y.shape[2] != short.shape[2]:
+                y = F.pad(y, (0, 1, 0, 1))
+            if self.widen is not None:
+                short = self.widen(short)
+        return F.relu(y + short)
+
+
+class Heads(nn.Module):
+    """One member of the heads ensemble (src/model/heads.ts): batch norm on the features (Keras: eps 1e-3,
+    momentum 0.99), dropout, a 512-unit ReLU layer, dropout, linear age (101) and gender (2) outputs."""
+
+    def __init__(self, n: int, hidden: int = 512, rate: float = 0.3):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(n, eps=1e-3, momentum=0.01)
+        self.rate = rate
+        self.hidden = nn.Linear(n, hidden)
+        self.age = nn.Linear(hidden, 101)
+        self.gender = nn.Linear(hidden, 2)
+
+    def forward(self, f):
+        x = F.dropout(self.norm(f), self.rate, self.training)
+        h = F.dropout(F.relu(self.hidden(x)), self.rate, self.training)
+        return self.age(h), self.gender(h)
+
+
+class DlibResNet(nn.Module):
+    """The default model's image -> age/gender network: dlib's ResNet (7x7/2 stem, 3x3/2 max pool, blocks
+    32x3, 64 down + 3, 128 down + 2, 256 down + 2, 256 down, global average pooling to 256), the 'fine'
+    features (the 256 pooled + the 8x8x128 map after conv128_2 average-pooled to 4x4: 2,304 values), and 4
+    heads members whose logits are averaged. `size` is ignored (150 px)."""
+
+    BLOCKS = [(32, False)] * 3 + [(64, True)] + [(64, False)] * 3 + [(128, True)] + [(128, False)] * 2
+    TAIL = [(256, True), (256, False), (256, False), (256, True)]
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 7, 2, 0)
+
+        def blocks(spec, cin):
+            out = []
+            for w, down in spec:
+                out.append(DlibBlock(cin, w, down))
+                cin = w
+            return nn.Sequential(*out), cin
+
+        self.trunk, c = blocks(self.BLOCKS, 32)
+        self.tail, c = blocks(self.TAIL, c)
+        self.members = nn.ModuleList([Heads(256 + 128 * 16) for _ in range(4)])
+
+    def forward(self, x):
+        m = self.trunk(F.max_pool2d(F.relu(self.stem(x)), 3, 2))
+        pooled = torch.flatten(F.adaptive_avg_pool2d(self.tail(m), 1), 1)
+        # Our map is NHWC: flatten the 4x4 pool in (h, w, c) order, as tf.layers.flatten does.
+        fine = torch.flatten(F.avg_pool2d(m, 2, 2).permute(0, 2, 3, 1), 1)
+        f = torch.cat([pooled, fine], 1)
+        outs = [h(f) for h in self.members]
+        return sum(o[0] for o in outs) / len(outs), sum(o[1] for o in outs) / len(outs)
+
+
+ARCHS = {"basic-cnn": BasicCnn, "resnet-xs": ResNetXs, "dlib-resnet": DlibResNet}
+
+
+def soft_age_targets(ages: torch.Tensor, sigma: float) -> torch.Tensor:
+    """src/model/losses.ts ageTargets: a discretised Gaussian on the true age, rows summing to 1."""
+    c = torch.arange(101, dtype=torch.float32)
+    t = torch.exp(-((c[None, :] - ages[:, None].float()) ** 2) / (2 * sigma * sigma))
+    return t / t.sum(1, keepdim=True)
 
 
 def time_steps(arch: str, size: int, batch: int, steps: int, channels_last: bool) -> float:
@@ -88,6 +180,8 @@ def time_steps(arch: str, size: int, batch: int, steps: int, channels_last: bool
         x = x.contiguous(memory_format=torch.channels_last)
     age_t = torch.randint(0, 101, (batch,))
     gender_t = torch.randint(0, 2, (batch,))
+    if arch == "dlib-resnet":  # the full phase's soft age targets (finetune's default sigma 2)
+        age_t = soft_age_targets(age_t, 2.0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
 
@@ -117,7 +211,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    for size in [int(s) for s in args.sizes.split(",")]:
+    sizes = [150] if args.arch == "dlib-resnet" else [int(s) for s in args.sizes.split(",")]
+    for size in sizes:
         best = None
         for layout in ("nchw", "channels_last"):
             sec, cpu = time_steps(args.arch, size, args.batch, args.steps, layout == "channels_last")

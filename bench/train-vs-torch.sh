@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Training speed of one network (batch 32) on our engine vs the same network in PyTorch on this machine:
-# env ARCH=basic-cnn (the seed's, default) or ARCH=resnet-xs (the default from-scratch one, with batch norm).
+# env ARCH=basic-cnn (the seed's, default), ARCH=resnet-xs (the default from-scratch one, with batch norm) or
+# ARCH=dlib-resnet (the default model's network end to end at 150 px, as finetune's full phase; sizes ignored).
 # Needs Debian's PyTorch and an optimised BLAS for it:
 #   apt-get update && apt-get install -y python3-torch libopenblas0-pthread
 # Debian's torch does its matrix products (the dense layers) through libblas.so.3, which without OpenBLAS
@@ -9,8 +10,11 @@
 #   bash bench/train-vs-torch.sh [sizes=64,128] [steps=6 for basic-cnn, 30 for the others] [rounds=3] [threads=all cores]
 # (A resnet-xs step takes 30-150 ms: over only 6 of them, PyTorch's figure swung 2x between runs.)
 # env BACKEND (default auto: wasm+dnnl when libdnnl2 is installed) picks our engine; our side also runs
-# with --precision bf16 (the row says f32 when the CPU has no bf16 instructions and oneDNN computes in f32).
-# The three alternate for `rounds` rounds and the best round of each counts: on a shared machine that
+# with --precision bf16 where the CPU has bf16 instructions (elsewhere oneDNN would compute in f32: no bf16 row).
+# PyTorch runs with OMP_WAIT_POLICY=PASSIVE (unless set), the policy our engine loads oneDNN's OpenMP with
+# (engine/dnnl/library.ts): with the default (spinning) policy on a machine with other load, PyTorch's two
+# OpenMP threads waited on each other at every barrier (resnet-xs 64 px: 27.7 img/s, 253.7 img/s passive).
+# The runs alternate for `rounds` rounds and the best round of each counts: on a shared machine that
 # is the figure least distorted by other load (printed before and after). CPU time per image (all
 # threads) is printed too: it moves far less with other load than wall time.
 set -euo pipefail
@@ -39,11 +43,12 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=""
 bf16=""
 torch=""
+BF16_CPU="$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo yes || true)"
 ours_cmd=(npx tsx bench/train-vs-torch.ts --arch "$ARCH" --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS" --backend "$BACKEND")
 for round in $(seq "$ROUNDS"); do
   ours+="$("${ours_cmd[@]}" --precision f32)"$'\n'
-  bf16+="$("${ours_cmd[@]}" --precision bf16)"$'\n'
-  torch+="$("$PY" bench/train-vs-torch.py --arch "$ARCH" --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
+  if [ -n "$BF16_CPU" ]; then bf16+="$("${ours_cmd[@]}" --precision bf16)"$'\n'; fi
+  torch+="$(OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" "$PY" bench/train-vs-torch.py --arch "$ARCH" --sizes "$SIZES" --steps "$STEPS" --threads "$THREADS")"$'\n'
   echo "round $round done, load $(cut -d' ' -f1 /proc/loadavg)"
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -58,12 +63,13 @@ OURS="$ours" BF16="$bf16" TORCH="$torch" node -e '
     }
     return out;
   };
-  const ours = best(process.env.OURS), bf16 = best(process.env.BF16), torch = best(process.env.TORCH);
+  const ours = best(process.env.OURS), torch = best(process.env.TORCH);
+  const bf16 = process.env.BF16.trim() ? best(process.env.BF16) : {};
   console.log(`network: ${Object.values(ours)[0].arch}; engine: ${Object.values(ours)[0].backend}; torch ${Object.values(torch)[0].torch}`);
   console.log("size  batch  precision   ours img/s   torch img/s (layout)        ours/torch   CPU ms/img ours, torch, torch/ours");
   for (const size of Object.keys(ours)) {
     const t = torch[size];
-    for (const o of [ours[size], bf16[size]]) {
+    for (const o of [ours[size], bf16[size]].filter(Boolean)) {
       console.log(
         `${String(size).padEnd(6)}${String(o.batch).padEnd(7)}${(o.precision ?? "f32").padEnd(9)}` +
           `${o.img_s.toFixed(1).padStart(11)}  ` +

@@ -83,6 +83,30 @@ test('fused Adam follows tf.train.adam step for step on wasm (weights, moments, 
   b.dispose();
 });
 
+test("fused Adam gives tf.train.adam's weights and moments bit for bit (SIMD body and scalar tail)", async () => {
+  // 4k + 3 values: the SIMD function takes the first 4k, the scalar tail the last 3.
+  const n = 4 * 250 + 3;
+  const init = tf.randomNormal([n], 0, 1, 'float32', 3);
+  const a = tf.variable(init, true, 'adam_exact_a');
+  const b = tf.variable(init, true, 'adam_exact_b');
+  const stock = tf.train.adam(0.01);
+  const fused = createAdam(0.01);
+  for (let s = 0; s < 4; s++) {
+    const g = tf.randomNormal([n], 0, 1, 'float32', 10 + s);
+    // (typed as variables; tfjs reads plain tensors as gradients)
+    stock.applyGradients({ adam_exact_a: g } as never);
+    fused.applyGradients({ adam_exact_b: g } as never);
+    g.dispose();
+  }
+  assert.deepEqual(b.dataSync(), a.dataSync());
+  const [sa, sb] = [await stock.getWeights(), await fused.getWeights()];
+  for (let i = 0; i < sa.length; i++)
+    assert.deepEqual(sb[i]!.tensor.dataSync(), sa[i]!.tensor.dataSync(), sa[i]!.name);
+  tf.dispose([init, a, b]);
+  stock.dispose();
+  fused.dispose();
+});
+
 test('fused Adam leaves tensors that share a weight or a moment untouched (reshapes keep the old values)', async () => {
   const model = net();
   const opt = createAdam(0.05);

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { BN_TRAIN, BN_TRAIN_GRAD, batchNormTrain } from '../src/engine/batchnorm-train.js';
 import { describeBackend, initBackend } from '../src/engine/backend.js';
+import { RELU_GRAD } from '../src/engine/relu-grad.js';
 import {
   DNNL_ELEMENTWISE_KERNELS,
   DNNL_KERNELS,
@@ -195,6 +196,8 @@ describe('oneDNN kernels on wasm', { skip }, () => {
         const variance = tf.add(tf.abs(v!), 0.5);
         return [
           tf.relu(x!),
+          // ReLU's gradient, with exact zeros in x (step(0) = 0)
+          tf.grad((a) => tf.sum(tf.mul(tf.relu(a), y!)))(tf.mul(tf.round(tf.mul(x!, 3)), 0.5)),
           tf.relu6(tf.mul(x!, 8)),
           tf.clipByValue(x!, -0.25, 0.4),
           tf.add(x!, y!),
@@ -220,13 +223,38 @@ describe('oneDNN kernels on wasm', { skip }, () => {
     assert.deepEqual(
       DNNL_ELEMENTWISE_KERNELS.map((k) => [k, ran(k)]),
       [
-        ['Relu', 1],
+        ['Relu', 2],
         ['Relu6', 1],
         ['ClipByValue', 1],
         ['Add', 3],
         ['FusedBatchNorm', 4],
+        [RELU_GRAD, 1],
       ],
     );
+  });
+
+  test('max and average pooling gradients on big tensors run on oneDNN with the cpu answer', async () => {
+    const before = dnnlCallCounts();
+    // [name, x shape, window, stride, padding, ties]: the dlib ResNet's stem pool and shortcut pools among them
+    const cases: Array<[string, Shape4, number, number, 'same' | 'valid', boolean]> = [
+      ['3x3 s2 valid (the stem pool)', [2, 37, 37, 16], 3, 2, 'valid', false],
+      ['3x3 s2 valid with ties', [2, 37, 36, 16], 3, 2, 'valid', true],
+      ['2x2 s2 valid, odd sides', [2, 35, 33, 12], 2, 2, 'valid', false],
+      ['3x3 s2 same (padded)', [2, 30, 31, 16], 3, 2, 'same', false],
+    ];
+    for (const [name, xs, k, st, p, ties] of cases) {
+      const x = rand(xs, 120);
+      if (ties) x.values = x.values.map((v) => Math.round(v * 2)); // the first maximum must win
+      const out = tf.backend_util.computePool2DInfo(xs, k, st, 1, p).outShape;
+      await compare(name, [x, rand(out, 121)], (xt, dyt) => [
+        tf.grad((a) => tf.maxPool(a as tf.Tensor4D, k, st, p))(xt!, dyt),
+        tf.grad((a) => tf.avgPool(a as tf.Tensor4D, k, st, p))(xt!, dyt),
+      ]);
+    }
+    const now = dnnlCallCounts();
+    const ran = (kernel: string) => (now[kernel]?.dnnl ?? 0) - (before[kernel]?.dnnl ?? 0);
+    assert.equal(ran('MaxPoolGrad'), 4);
+    assert.equal(ran('AvgPoolGrad'), 3, 'all but the padded one');
   });
 
   test('training batch norm and its gradient on a big tensor run on oneDNN with the cpu answer', async () => {

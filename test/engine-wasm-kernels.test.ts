@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine/backend.js';
+import { RELU_GRAD } from '../src/engine/relu-grad.js';
 import {
   WASM_TRAINING_KERNELS,
   isWasmTrainingKernel,
@@ -68,6 +69,45 @@ describe('wasm training kernels', () => {
   }
 
   defineConvAndMatMulTests();
+
+  test('ReLU gradient: one kernel on wasm, the cpu answer (zeros, NaN)', async () => {
+    const x = rand([3, 7, 5, 4], 40);
+    x.values = x.values.map((v, i) => (i % 5 === 0 ? 0 : v)); // exact zeros: step(0) = 0
+    await compare('relu grad', [x, rand([3, 7, 5, 4], 41)], (xt, w) => [
+      tf.grad((a) => tf.sum(tf.mul(tf.relu(a), w!)))(xt!),
+    ]);
+    const ran = await tf.profile(() => {
+      tf.tidy(() => tf.grad((a) => tf.sum(tf.relu(a)))(tf.ones([4, 4])));
+    });
+    const names = ran.kernels.map((k) => k.name);
+    assert.ok(names.includes(RELU_GRAD) && !names.includes('Step'), names.join(', '));
+    // NaN in, NaN out (tfjs's step(NaN) is NaN)
+    const g = tf.grad((a) => tf.sum(tf.relu(a)))(tf.tensor([NaN, -1, 0, 2]));
+    assert.deepEqual([...g.dataSync()], [NaN, 0, 0, 1]);
+    g.dispose();
+  });
+
+  test("Identity (clone) and same-type Cast share their input's memory; real casts still convert", () => {
+    const x = tf.tensor([1.5, -2, 3], [3]);
+    const buffers = tf.memory().numDataBuffers;
+    const c = tf.clone(x);
+    const same = tf.cast(x, 'float32');
+    assert.equal(tf.memory().numDataBuffers, buffers, 'no new memory: views of x');
+    assert.equal(c.dataId, x.dataId);
+    assert.equal(same.dataId, x.dataId);
+    x.dispose(); // the views keep the memory alive
+    assert.deepEqual([...c.dataSync()], [1.5, -2, 3]);
+    assert.deepEqual([...same.dataSync()], [1.5, -2, 3]);
+    const ints = tf.cast(same, 'int32');
+    assert.equal(ints.dtype, 'int32');
+    assert.deepEqual([...ints.dataSync()], [1, -2, 3]);
+    const s = tf.clone(tf.tensor(['a', 'b']));
+    assert.deepEqual(s.dataSync(), ['a', 'b']);
+    // The gradient through a clone still flows (the engine casts it).
+    const g = tf.grad((a) => tf.sum(tf.mul(tf.clone(a), 2)))(tf.tensor([1, 2]));
+    assert.deepEqual([...g.dataSync()], [2, 2]);
+    tf.dispose([c, same, ints, s, g]);
+  });
 });
 
 describe('a whole model on wasm', () => {

@@ -1,10 +1,11 @@
 import type * as tfTypes from '@tensorflow/tfjs';
+import { heapMemory, simdAdam } from './adam-simd.js';
 import { tf } from './tfjs.js';
 
 /**
  * Adam with tfjs's exact update rule and state (same moment variables, same serialisation as
  * tf.train.adam), but on the wasm backend each variable is updated by one fused kernel (one pass
- * over its memory, moments in place) instead of ~14 tensor ops.
+ * over its memory, moments in place, float32 SIMD: adam-simd.ts) instead of ~14 tensor ops.
  *
  * Why: tf.train.adam keeps every temporary of the update (about 12 parameter-sized tensors per
  * variable) alive until all variables are done, so a 100M-parameter dense layer needs ~5 GB just for
@@ -54,8 +55,9 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     const map = list ? null : (variableGradients as Record<string, tfTypes.Tensor>);
     const names = list ? list.map((v) => v.name) : Object.keys(map!);
     registerFusedAdamKernel();
-    const c1 = 1 - self.accBeta1.dataSync()[0]!;
-    const c2 = 1 - self.accBeta2.dataSync()[0]!;
+    // 1 - beta^t as tfjs computes it: a float32 subtraction from the float32 accumulators.
+    const c1 = Math.fround(1 - self.accBeta1.dataSync()[0]!);
+    const c2 = Math.fround(1 - self.accBeta2.dataSync()[0]!);
     const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = self;
     names.forEach((name, i) => {
       const value = tf.engine().registeredVariables[name]!;
@@ -104,6 +106,44 @@ const FUSED_ADAM = 'AgegenderFusedAdam';
 
 interface HeapKernelBackend extends WasmHeapBackend {
   makeOutput(shape: number[], dtype: tfTypes.DataType): tfTypes.TensorInfo;
+  dataIdMap: { get(dataId: object): { refCount: number; memoryOffset: number } | undefined };
+  wasm: Parameters<typeof heapMemory>[0];
+}
+
+const f = Math.fround;
+
+/**
+ * The update of elements [from, to) in float32, tf.train.adam's ops in its order (each rounded to
+ * float32): the SIMD function's arithmetic, for the tail it leaves and where SIMD is unavailable.
+ */
+function adamScalar(
+  w: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  from: number,
+  to: number,
+  k32: {
+    nlr: number;
+    b1: number;
+    omb1: number;
+    b2: number;
+    omb2: number;
+    c1: number;
+    c2: number;
+    eps: number;
+  },
+): void {
+  const { nlr, b1, omb1, b2, omb2, c1, c2, eps } = k32;
+  for (let k = from; k < to; k++) {
+    const gk = g[k]!;
+    const mk = f(f(m[k]! * b1) + f(gk * omb1));
+    const vk = f(f(v[k]! * b2) + f(f(gk * gk) * omb2));
+    m[k] = mk;
+    v[k] = vk;
+    out[k] = f(f(f(f(mk / c1) / f(f(Math.sqrt(f(vk / c2))) + eps)) * nlr) + w[k]!);
+  }
 }
 
 function registerFusedAdamKernel(): void {
@@ -116,20 +156,44 @@ function registerFusedAdamKernel(): void {
       const { lr, b1, b2, eps, c1, c2 } = attrs as Record<string, number>;
       const be = backend as HeapKernelBackend;
       const out = be.makeOutput(w.shape.slice(), 'float32');
-      // Views after the allocation (a heap growth detaches older ones).
-      const wv = be.typedArrayFromHeap(w as never);
-      const gv = be.typedArrayFromHeap(g as never);
-      const mv = be.typedArrayFromHeap(m as never);
-      const vv = be.typedArrayFromHeap(v as never);
-      const ov = be.typedArrayFromHeap(out as never);
-      // The arithmetic of tf.train.adam, in its order (in float64, stored as float32).
-      for (let k = 0; k < wv.length; k++) {
-        const gk = gv[k]!;
-        const mk = mv[k]! * b1! + gk * (1 - b1!);
-        const vk = vv[k]! * b2! + gk * gk * (1 - b2!);
-        mv[k] = mk;
-        vv[k] = vk;
-        ov[k] = wv[k]! + (mk / c1! / (Math.sqrt(vk / c2!) + eps!)) * -lr!;
+      // The constants as the float32 scalars tfjs's ops would hold.
+      const k32 = {
+        nlr: f(-lr!),
+        b1: f(b1!),
+        omb1: f(1 - b1!),
+        b2: f(b2!),
+        omb2: f(1 - b2!),
+        c1: f(c1!),
+        c2: f(c2!),
+        eps: f(eps!),
+      };
+      const n = tf.util.sizeFromShape(w.shape);
+      const simd = simdAdam(heapMemory(be.wasm));
+      const vectors = simd ? n - (n % 4) : 0;
+      if (simd && vectors > 0) {
+        const offset = (t: tfTypes.TensorInfo) => be.dataIdMap.get(t.dataId as object)!.memoryOffset;
+        const { nlr, omb1, omb2 } = k32;
+        simd(
+          offset(w),
+          offset(g),
+          offset(m),
+          offset(v),
+          offset(out),
+          vectors * 4,
+          nlr,
+          k32.b1,
+          omb1,
+          k32.b2,
+          omb2,
+          k32.c1,
+          k32.c2,
+          k32.eps,
+        );
+      }
+      if (vectors < n) {
+        // Views after the allocation (a heap growth detaches older ones).
+        const [wv, gv, mv, vv, ov] = [w, g, m, v, out].map((t) => be.typedArrayFromHeap(t as never));
+        adamScalar(wv!, gv!, mv!, vv!, ov!, vectors, n, k32);
       }
       return out;
     },

@@ -6,6 +6,8 @@ import { EngineInUseError, UserError, reason } from '../util/errors.js';
 import { type BackendChoice, PRECISION_CHOICES, type Precision } from './engine-options.js';
 import { registerFastBatchNormGrad } from './batchnorm-grad.js';
 import { installFusedBatchNormTraining } from './batchnorm-train.js';
+import { installLeafConvTraining } from './leaf-conv.js';
+import { installFastReluGrad } from './relu-grad.js';
 
 /**
  * Chooses and starts the tensor engine. 'auto' prefers the native TensorFlow binding
@@ -222,6 +224,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   // Gradients are registered for every backend, so this override goes with the engine, not a model.
   registerFastBatchNormGrad();
   installFusedBatchNormTraining();
+  installFastReluGrad();
+  installLeafConvTraining();
   pending = start(opts).then(
     (info) => {
       current = info;

@@ -5,6 +5,7 @@ import {
   batchNormTrainBackwardPlan,
   batchNormTrainForwardPlan,
   eltwisePlan,
+  reluBackwardPlan,
 } from './elementwise-plans.js';
 import { type KernelFn, allF32, key, runPlainPlan, runPlan, sizeOf } from './run-plan.js';
 
@@ -29,6 +30,17 @@ export function eltwise(alg: number, params: (attrs: tfTypes.NamedAttrMap) => [n
     return runPlan(s, backend, plan, k, [x], x.shape);
   };
 }
+
+/** ReLU's gradient (engine/relu-grad.ts): dx from x and dy. */
+export const reluGrad: KernelFn = ({ inputs, backend }, s) => {
+  const { dy, x } = inputs as Record<string, tfTypes.TensorInfo>;
+  if (!dy || !x || !allF32(dy, x)) return null;
+  const count = sizeOf(x.shape);
+  if (count < MIN_ELEMENTWISE || sizeOf(dy.shape) !== count) return null;
+  const k = key('relu-grad', count);
+  const plan = s.cache.get(k, () => reluBackwardPlan(s.ctx, count));
+  return runPlan(s, backend, plan, k, [x, dy], x.shape);
+};
 
 /**
  * a + b when both have the output's shape (a residual) or one is a vector over the last axis (a bias);

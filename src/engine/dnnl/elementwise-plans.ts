@@ -22,6 +22,37 @@ export function eltwisePlan(ctx: DnnlContext, count: number, alg: number, alpha:
   ]);
 }
 
+/** ReLU's gradient over `count` floats, dx = x > 0 ? dy : 0; run with addresses [x, dy, dx]. */
+export function reluBackwardPlan(ctx: DnnlContext, count: number): Plan {
+  const md = plainMd(ctx.api, [count], [1]);
+  const fwd = Buffer.alloc(DNNL.OP_DESC_BYTES);
+  check(
+    ctx.api.eltwise_forward_desc_init(fwd, DNNL.forwardTraining, DNNL.eltwiseRelu, md, 0, 0),
+    'eltwise_forward_desc_init',
+  );
+  const hint: [Handle | null] = [null];
+  check(ctx.api.primitive_desc_create(hint, fwd, null, ctx.engine, null), 'relu hint');
+  try {
+    const desc = Buffer.alloc(DNNL.OP_DESC_BYTES);
+    check(
+      ctx.api.eltwise_backward_desc_init(desc, DNNL.eltwiseRelu, md, md, 0, 0),
+      'eltwise_backward_desc_init',
+    );
+    return new Plan(
+      ctx,
+      desc,
+      [
+        { arg: DNNL.ARG_SRC, user: md, output: false },
+        { arg: DNNL.ARG_DIFF_DST, user: md, output: false },
+        { arg: DNNL.ARG_DIFF_SRC, user: md, output: true },
+      ],
+      { hint: hint[0] },
+    );
+  } finally {
+    ctx.api.primitive_desc_destroy(hint[0]!);
+  }
+}
+
 /**
  * out = a + b over a [rows, cols] matrix, b either the same shape or one row broadcast over all rows (a
  * bias over the last axis). Both are patterns oneDNN's JIT kernels take; a general broadcast over plain

@@ -3,8 +3,17 @@ import { tf } from '../tfjs.js';
 import { BN_TRAIN, BN_TRAIN_GRAD } from '../batchnorm-train.js';
 import type { PlanOptions } from './conv-plans.js';
 import { convBackwardData, convBackwardWeights, convForward, matMul } from './conv-kernels.js';
-import { add, batchNorm, batchNormTrain, batchNormTrainGrad, eltwise } from './elementwise-kernels.js';
+import { RELU_GRAD } from '../relu-grad.js';
+import {
+  add,
+  batchNorm,
+  batchNormTrain,
+  batchNormTrainGrad,
+  eltwise,
+  reluGrad,
+} from './elementwise-kernels.js';
 import { DNNL, type DnnlApi } from './library.js';
+import { avgPoolGrad, maxPoolGrad } from './pool-kernels.js';
 import { DnnlContext, PlanCache } from './plan.js';
 import type { KernelFn, KernelState } from './run-plan.js';
 
@@ -36,10 +45,20 @@ export const DNNL_KERNELS = [
   'FusedBatchNorm',
   BN_TRAIN,
   BN_TRAIN_GRAD,
+  RELU_GRAD,
+  'MaxPoolGrad',
+  'AvgPoolGrad',
 ] as const;
 
 /** The element-wise ones among them: taken only for tensors of at least MIN_ELEMENTWISE values. */
-export const DNNL_ELEMENTWISE_KERNELS = ['Relu', 'Relu6', 'ClipByValue', 'Add', 'FusedBatchNorm'] as const;
+export const DNNL_ELEMENTWISE_KERNELS = [
+  'Relu',
+  'Relu6',
+  'ClipByValue',
+  'Add',
+  'FusedBatchNorm',
+  RELU_GRAD,
+] as const;
 
 const OURS = Symbol.for('agegender.dnnlKernel');
 type Marked = tfTypes.KernelConfig & { [OURS]?: tfTypes.KernelConfig | undefined };
@@ -94,6 +113,9 @@ const KERNEL_FNS: Record<(typeof DNNL_KERNELS)[number], KernelFn> = {
   FusedBatchNorm: batchNorm,
   [BN_TRAIN]: batchNormTrain,
   [BN_TRAIN_GRAD]: batchNormTrainGrad,
+  [RELU_GRAD]: reluGrad,
+  MaxPoolGrad: maxPoolGrad,
+  AvgPoolGrad: avgPoolGrad,
 };
 
 /**

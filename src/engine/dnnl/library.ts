@@ -84,7 +84,38 @@ export interface DnnlApi {
     alpha: number,
     beta: number,
   ): number;
+  eltwise_backward_desc_init(
+    desc: Buffer,
+    alg: number,
+    diffData: Buffer,
+    data: Buffer,
+    alpha: number,
+    beta: number,
+  ): number;
   binary_desc_init(desc: Buffer, alg: number, src0: Buffer, src1: Buffer, dst: Buffer): number;
+  pooling_v2_forward_desc_init(
+    desc: Buffer,
+    prop: number,
+    alg: number,
+    src: Buffer,
+    dst: Buffer,
+    strides: BigInt64Array,
+    kernel: BigInt64Array,
+    dilation: BigInt64Array,
+    padL: BigInt64Array,
+    padR: BigInt64Array,
+  ): number;
+  pooling_v2_backward_desc_init(
+    desc: Buffer,
+    alg: number,
+    diffSrc: Buffer,
+    diffDst: Buffer,
+    strides: BigInt64Array,
+    kernel: BigInt64Array,
+    dilation: BigInt64Array,
+    padL: BigInt64Array,
+    padR: BigInt64Array,
+  ): number;
   batch_normalization_forward_desc_init(
     desc: Buffer,
     prop: number,
@@ -169,6 +200,10 @@ export const DNNL = {
   ARG_DIFF_SCALE: 255,
   ARG_DIFF_SHIFT: 256,
   binaryAdd: 0x1fff0,
+  poolingMax: 0x1ff,
+  poolingAvgIncludePadding: 0x2ff,
+  ARG_WORKSPACE: 64,
+  queryWorkspace: 135,
   useGlobalStats: 0x1,
   useScale: 0x8,
   useShift: 0x10,
@@ -299,7 +334,18 @@ function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
     eltwise_forward_desc_init: f(
       'int dnnl_eltwise_forward_desc_init(void *d, int prop, int alg, void *data, float alpha, float beta)',
     ),
+    eltwise_backward_desc_init: f(
+      'int dnnl_eltwise_backward_desc_init(void *d, int alg, void *ddata, void *data, float alpha, float beta)',
+    ),
     binary_desc_init: f('int dnnl_binary_desc_init(void *d, int alg, void *src0, void *src1, void *dst)'),
+    pooling_v2_forward_desc_init: f(
+      'int dnnl_pooling_v2_forward_desc_init(void *d, int prop, int alg, void *src, void *dst, ' +
+        'int64_t *strides, int64_t *kernel, int64_t *dilation, int64_t *padl, int64_t *padr)',
+    ),
+    pooling_v2_backward_desc_init: f(
+      'int dnnl_pooling_v2_backward_desc_init(void *d, int alg, void *dsrc, void *ddst, ' +
+        'int64_t *strides, int64_t *kernel, int64_t *dilation, int64_t *padl, int64_t *padr)',
+    ),
     batch_normalization_forward_desc_init: f(
       'int dnnl_batch_normalization_forward_desc_init(void *d, int prop, void *data, float eps, unsigned int flags)',
     ),

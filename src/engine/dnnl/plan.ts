@@ -85,10 +85,16 @@ export interface PlanArg {
   user: Buffer;
   /** Read by the primitive, or written. */
   output: boolean;
+  /**
+   * No tensor behind it: the primitive's own memory (its `query` layout) in the context's scratch buffer
+   * `slot` (a max pool's workspace, passed from its forward to its backward). Its address in `run` is ignored.
+   */
+  scratch?: number;
 }
 
 interface Bound {
   user: Handle;
+  scratch?: { slot: number; bytes: number };
   /** Blocked copy and its reorder, when the primitive's layout differs from the tensor's. */
   inner?: { mem: Handle; reorder: Handle; args: Buffer; bytes: number };
   output: boolean;
@@ -139,6 +145,12 @@ export class Plan {
         }
         const chosen = api.primitive_desc_query_md(pd, a.query, a.index ?? 0);
         if (!chosen) throw new DnnlError(`oneDNN: no memory descriptor for argument ${a.arg}`);
+        if (a.scratch !== undefined) {
+          const mem = memory(api, ctx, chosen);
+          pairs.push([a.arg, mem]);
+          const bytes = api.memory_desc_get_size(chosen);
+          return { user: mem, output: a.output, scratch: { slot: a.scratch, bytes } };
+        }
         const user = memory(api, ctx, a.user);
         if (api.memory_desc_equal(chosen, a.user)) {
           pairs.push([a.arg, user]);
@@ -206,7 +218,8 @@ export class Plan {
     const { api, stream } = this.ctx;
     if (this.disposed) throw new DnnlError('oneDNN plan used after dispose');
     this.bound.forEach((b, i) => {
-      check(api.memory_set_data_handle(b.user, addresses[i]!), 'set_data_handle');
+      const at = b.scratch ? this.ctx.scratchAddress(b.scratch.slot, b.scratch.bytes) : addresses[i]!;
+      check(api.memory_set_data_handle(b.user, at), 'set_data_handle');
       if (b.inner) {
         const inner = reordered[i] ?? this.ctx.scratchAddress(i, b.inner.bytes);
         check(api.memory_set_data_handle(b.inner.mem, inner), 'set_data_handle');

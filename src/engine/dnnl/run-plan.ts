@@ -48,6 +48,11 @@ export const allF32 = (...ts: Array<tfTypes.TensorInfo | undefined>) =>
 
 export const key = (kind: string, ...parts: unknown[]) => `${kind}:${JSON.stringify(parts)}`;
 
+/** Native address of a tensor's data in the wasm heap (valid until the next allocation). */
+export function tensorAddress(s: KernelState, b: WasmBackend, t: tfTypes.TensorInfo): number {
+  return address(b, s.ctx.api.addressOf(b.wasm.HEAPU8), t);
+}
+
 function address(b: WasmBackend, base: number, t: tfTypes.TensorInfo): number {
   const d = b.dataIdMap.get(t.dataId as object);
   if (!d) throw new Error('oneDNN kernel: tensor data not in the wasm heap');

@@ -5,14 +5,15 @@ import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.js';
+import { makeCastConfig, makeIdentityConfig } from './identity.js';
 import { makeLeadingAxesReduceConfig } from './leading-axes-sum.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 
 /**
  * Kernels that training on tfjs-backend-wasm 4.22 needs: the missing gradients of conv2d and
  * depthwise conv (tfjs never falls back to another backend, it throws "Kernel ... not registered"),
- * and faster replacements for slow wasm kernels: two on the backward pass, and the per-channel Sum and
- * Mean (bias gradients).
+ * and faster replacements for slow wasm kernels: two on the backward pass, the per-channel Sum and
+ * Mean (bias gradients), and Identity and same-type Cast as views instead of copies (identity.ts).
  */
 
 const OURS = Symbol.for('agegender.wasmTrainingKernel');
@@ -28,6 +29,8 @@ export const WASM_TRAINING_KERNELS = [
   'MaxPoolGrad',
   'Sum',
   'Mean',
+  'Identity',
+  'Cast',
 ] as const;
 
 function install(config: tfTypes.KernelConfig): void {
@@ -59,6 +62,10 @@ export function registerWasmTrainingKernels(): void {
     const reduce = tf.getKernel(name, 'wasm') as Marked | undefined;
     if (reduce && !reduce[OURS]) install(makeLeadingAxesReduceConfig(name, reduce));
   }
+  const identity = tf.getKernel('Identity', 'wasm') as Marked | undefined;
+  if (identity && !identity[OURS]) install(makeIdentityConfig(identity));
+  const cast = tf.getKernel('Cast', 'wasm') as Marked | undefined;
+  if (cast && !cast[OURS]) install(makeCastConfig(cast));
 }
 
 /** True when the kernel registered for 'wasm' under `name` is one of ours. */
