@@ -107,6 +107,21 @@ export const FINETUNE_OPTIONS = defineOptions({
     cli: false,
     help: 'std (years) of the Gaussian soft age target; 0 = one-hot',
   },
+  ageBalance: {
+    type: 'number',
+    min: 0,
+    max: 2,
+    default: 0,
+    cli: false,
+    arg: 'power',
+    help: "weight each row's age term by (1 / its age band's share of the rows)^power (0 = unweighted)",
+  },
+  centredAgeTargets: {
+    type: 'boolean',
+    default: false,
+    cli: false,
+    help: "age targets whose mean is the true age at 0 and 100 too (the Gaussian's centre moved outward)",
+  },
   seed: { ...SEED, default: 1, help: "seed of the heads' weights, data order and views" },
   includeVal: INCLUDE_VAL,
   featureCache: {
