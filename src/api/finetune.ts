@@ -1,6 +1,7 @@
 import { WEIGHT_STORAGES } from '../engine/backend-choices.js';
 import { InvalidOptionError } from '../util/errors.js';
 import { FEATURE_KINDS } from '../model/agegender-net.js';
+import { AGE_READOUTS } from '../data/preprocess-spec.js';
 import type { FinetuneResult } from '../train/finetune/run.js';
 import { BACKEND, LOG, PROGRESS, SEED, SIGNAL, THREADS } from './common-options.js';
 import { withProgress } from './progress.js';
@@ -111,16 +112,23 @@ export const FINETUNE_OPTIONS = defineOptions({
     type: 'number',
     min: 0,
     max: 2,
-    default: 0,
+    default: 0.5,
     cli: false,
     arg: 'power',
-    help: "weight each row's age term by (1 / its age band's share of the rows)^power (0 = unweighted)",
+    help: "weight each row's age term by (1 / its age band's share of the rows)^power, bands 0-2, 3-9, 10-19, ..., 70+ (0 = unweighted)",
   },
   centredAgeTargets: {
     type: 'boolean',
-    default: false,
+    default: true,
     cli: false,
-    help: "age targets whose mean is the true age at 0 and 100 too (the Gaussian's centre moved outward)",
+    help: "soft age targets whose mean is the true age near 0 and 100 too (the Gaussian's centre moved outward); false = cut and renormalised",
+  },
+  ageReadout: {
+    type: 'choice',
+    choices: AGE_READOUTS,
+    default: 'median',
+    cli: false,
+    help: "how the bundle reads an age from the age head's distribution: its median or its mean (DEX expectation); stored in preprocess.json",
   },
   seed: { ...SEED, default: 1, help: "seed of the heads' weights, data order and views" },
   includeVal: INCLUDE_VAL,
