@@ -59,6 +59,38 @@ describe('losses', () => {
     assert.ok(Math.abs(soft[41]! / soft[40]! - Math.exp(-1 / 8)) < 1e-5);
   });
 
+  it('centred age targets: the mean is the true age at the ends too, the cut Gaussian is not', () => {
+    const mean = (t: Float32Array) => t.reduce((m, v, i) => m + v * i, 0);
+    // The Gaussian cut at 0 and renormalised answers high for babies and low for the oldest.
+    assert.ok(mean(ageTargets([1], 2)) > 1.7);
+    assert.ok(mean(ageTargets([100], 2)) < 99);
+    for (const a of [1, 2, 3, 50, 97, 99]) {
+      const t = ageTargets([a], 2, true);
+      assert.ok(Math.abs(t.reduce((x, y) => x + y, 0) - 1) < 1e-5, `age ${a}: sums to 1`);
+      assert.ok(Math.abs(mean(t) - a) < 1e-3, `age ${a}: mean ${mean(t)}`);
+    }
+    // At 0 and 100 the mean is only reached in the limit: nearly all the mass on the end class.
+    assert.ok(mean(ageTargets([0], 2, true)) < 0.02);
+    assert.ok(mean(ageTargets([100], 2, true)) > 99.98);
+    // Away from the ends the target is the plain Gaussian.
+    const mid = ageTargets([50], 2, true);
+    const plain = ageTargets([50], 2);
+    assert.ok(mid.every((v, i) => Math.abs(v - plain[i]!) < 1e-6));
+  });
+
+  it('weighted cross-entropy: the batch mean of w_i * CE_i', () => {
+    const targets = tf.tensor2d([
+      [0, 1],
+      [1, 0],
+    ]);
+    const logits = tf.tensor2d([
+      [0, Math.log(3)],
+      [0, Math.log(3)],
+    ]);
+    const ce = softmaxCrossEntropy(targets, logits, tf.tensor1d([2, 0])).dataSync()[0]!;
+    assert.ok(Math.abs(ce - (2 * -Math.log(0.75)) / 2) < 1e-6);
+  });
+
   it('gender targets with smoothing', () => {
     assert.deepEqual([...genderTargets([1, 0])], [0, 1, 1, 0]);
     const s = genderTargets([1], 0.2);

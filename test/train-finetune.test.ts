@@ -44,20 +44,23 @@ const metricsLines = async (modelDir: string) =>
 const readJson = async (file: string) => JSON.parse(await fs.readFile(file, 'utf8'));
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!);
 
-/** The settings of models/default's recipe, as its metrics.json recorded them (old names on the right). */
-const RECIPE: [string, string][] = [
-  ['epochs', 'epochs'],
-  ['batchSize', 'batchSize'],
-  ['lr', 'lr'],
-  ['hidden', 'hidden'],
-  ['dropout', 'dropout'],
-  ['features', 'features'],
-  ['augmentViews', 'augmentedViews'],
-  ['ensemble', 'ensemble'],
-  ['weights', 'weights'],
-  ['ageSigma', 'ageSigma'],
-  ['seed', 'seed'],
-  ['fullEpochs', 'fullEpochs'],
+/** The settings of models/default's recipe, as its metrics.json recorded them. */
+const RECIPE = [
+  'epochs',
+  'batchSize',
+  'lr',
+  'hidden',
+  'dropout',
+  'features',
+  'augmentViews',
+  'ensemble',
+  'weights',
+  'ageSigma',
+  'ageBalance',
+  'centredAgeTargets',
+  'ageReadout',
+  'seed',
+  'fullEpochs',
 ];
 
 describe('agegender finetune', () => {
@@ -69,7 +72,7 @@ describe('agegender finetune', () => {
     assert.equal(result.trainImages, 16, 'the missing image is skipped, the rest used');
     const recorded = (await readJson(path.join(result.servingDir, 'metrics.json'))).settings;
     const shipped = (await readJson('models/default/metrics.json')).settings;
-    for (const [now, then] of RECIPE) assert.deepEqual(recorded[now], shipped[then], now);
+    for (const name of RECIPE) assert.deepEqual(recorded[name], shipped[name], name);
     assert.deepEqual(recorded.data, [seta, setb]);
     // 15 epochs of the heads on frozen features, each scored on both validation sets.
     const lines = await metricsLines(modelDir);
@@ -88,6 +91,7 @@ describe('agegender finetune', () => {
     assert.equal(spec.imageSize, 150);
     assert.equal(spec.normalization.kind, 'mean-scale');
     assert.equal(spec.faceCrop.detector, 'ssd-mobilenetv1');
+    assert.equal(spec.age.readout, 'median', "the bundle reads the age distribution's median");
     // Four sets of heads averaged in layers that keep the served names, stored as float16.
     const model = await readJson(path.join(result.servingDir, 'model.json'));
     const layers: string[] = model.modelTopology.config.layers.map((l: { name: string }) => l.name);

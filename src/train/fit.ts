@@ -41,6 +41,8 @@ export interface FitOptions {
   /** Learning rate at a step (0-based): warm-up then decay (schedule.ts). */
   lr: (step: number) => number;
   ageSigma: number;
+  /** Age targets whose mean is the true age at the ends of the range too (losses.ts ageTargets). */
+  centredAgeTargets?: boolean;
   /** A resumed run's optimizer (its moments restored); by default a fresh Adam. */
   optimizer?: tf.Optimizer;
   callbacks?: Callback[];
@@ -68,7 +70,10 @@ export async function fit(o: FitOptions): Promise<void> {
   try {
     for (let step = start; step < o.steps;) {
       setLearningRate(optimizer, o.lr(step));
-      const loss = jointTrainStep(o.model, optimizer, await o.next(), { ageSigma: o.ageSigma });
+      const loss = jointTrainStep(o.model, optimizer, await o.next(), {
+        ageSigma: o.ageSigma,
+        centredAgeTargets: o.centredAgeTargets,
+      });
       step++;
       // A diverged run stops here instead of training on, and exporting, a NaN model.
       if (!Number.isFinite(loss))

@@ -7,6 +7,8 @@ export interface StepBatch {
   shape: readonly number[];
   ages: ArrayLike<number>;
   genders: ArrayLike<number>;
+  /** Per row: the weight of its age term (balanced age bands); absent = 1 each. */
+  ageWeights?: Float32Array;
 }
 
 /**
@@ -18,19 +20,20 @@ export function jointTrainStep(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
   batch: StepBatch,
-  opts: { ageSigma: number },
+  opts: { ageSigma: number; centredAgeTargets?: boolean },
 ): number {
   return tf.tidy(() => {
     const n = batch.ages.length;
     const x = tf.tensor(batch.x, [n, ...batch.shape]);
-    const ageT = tf.tensor2d(ageTargets(batch.ages, opts.ageSigma), [n, AGE_CLASSES]);
+    const ageT = tf.tensor2d(ageTargets(batch.ages, opts.ageSigma, opts.centredAgeTargets), [n, AGE_CLASSES]);
     const genderT = tf.tensor2d(genderTargets(batch.genders), [n, 2]);
+    const ageW = batch.ageWeights ? tf.tensor1d(batch.ageWeights) : undefined;
     const loss = optimizer.minimize(
       () => {
         const outs = model.apply(x, { training: true }) as tf.Tensor2D[];
         const losses: tf.Scalar[] = [];
         for (let i = 0; i < outs.length; i += 2)
-          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT));
+          losses.push(jointLoss(outs[i]!, outs[i + 1]!, ageT, genderT, ageW));
         return losses.length === 1 ? losses[0]! : (tf.div(tf.addN(losses), losses.length) as tf.Scalar);
       },
       true,

@@ -37,6 +37,8 @@ export function featureBatches(
   batchSize: number,
   rand: () => number,
   groupBytes = GROUP_BYTES,
+  /** Weight of a row's age term by its age (index = age; train/age-bands.ts); absent = none. */
+  ageWeights?: Float32Array,
 ): { stepsPerEpoch: number; next: () => Promise<StepBatch>; heldBytes: () => number } {
   const units: Unit[] = [];
   let offset = 0;
@@ -94,6 +96,7 @@ export function featureBatches(
       const x = new Float32Array(idx.length * per);
       const ages = new Int32Array(idx.length);
       const genders = new Int32Array(idx.length);
+      const weights = ageWeights ? new Float32Array(idx.length) : undefined;
       for (let j = 0; j < idx.length; j++) {
         const global = idx[j]!;
         const u = unitOf[global]!;
@@ -119,8 +122,9 @@ export function featureBatches(
         const row = set.rows[unit.block.start + r]!;
         ages[j] = row.age;
         genders[j] = row.gender;
+        if (weights) weights[j] = ageWeights![row.age]!;
       }
-      return { x, shape: sets[0]!.shape, ages, genders };
+      return { x, shape: sets[0]!.shape, ages, genders, ...(weights ? { ageWeights: weights } : {}) };
     },
   };
 }

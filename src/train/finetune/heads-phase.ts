@@ -6,6 +6,7 @@ import { summarizeReports, type SetReport } from '../../model/metrics.js';
 import { UserError } from '../../util/errors.js';
 import { mulberry32 } from '../../util/random.js';
 import { round } from '../../util/round.js';
+import { ageBandWeights } from '../age-bands.js';
 import { fit } from '../fit.js';
 import { learningRateAt } from '../schedule.js';
 import { cachedFeatures, type FeatureSet } from './feature-cache.js';
@@ -65,7 +66,21 @@ export async function trainHeadsPhase(
 
   // 2. The heads on the cached features.
   // The data order's seed: 5 is the length of the phase's name, which seeded it when phases shared a loop.
-  const batches = featureBatches(fitFeatures, opts.batchSize, mulberry32(opts.seed + 5));
+  // Balanced age bands: the weights come from the ages of the rows trained on, all sets pooled.
+  const ageWeights =
+    opts.ageBalance > 0
+      ? ageBandWeights(
+          fitFeatures.flatMap((s) => s.rows.map((r) => r.age)),
+          opts.ageBalance,
+        )
+      : undefined;
+  const batches = featureBatches(
+    fitFeatures,
+    opts.batchSize,
+    mulberry32(opts.seed + 5),
+    undefined,
+    ageWeights,
+  );
   const steps = opts.epochs * batches.stepsPerEpoch;
   let validation: SetReport[] = [];
   await fit({
@@ -76,6 +91,7 @@ export async function trainHeadsPhase(
     stepsPerEpoch: batches.stepsPerEpoch,
     lr: (step) => learningRateAt(step, steps, opts.lr),
     ageSigma: opts.ageSigma,
+    centredAgeTargets: opts.centredAgeTargets,
     signal: opts.signal,
     json: opts.json,
     callbacks: [

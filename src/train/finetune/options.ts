@@ -1,3 +1,4 @@
+import { AGE_READOUTS } from '../../data/preprocess-spec.js';
 import { BACKEND, THREADS, WEIGHT_STORAGES } from '../../engine/engine-options.js';
 import { BACKBONE_NAMES } from '../../model/backbones/index.js';
 import { FEATURE_KINDS } from '../../model/heads-recipe.js';
@@ -109,6 +110,28 @@ export const FINETUNE_OPTIONS = defineOptions({
     default: 2,
     cli: false,
     help: 'std (years) of the Gaussian soft age target; 0 = one-hot',
+  },
+  ageBalance: {
+    type: 'number',
+    min: 0,
+    max: 2,
+    default: 0.5,
+    cli: false,
+    arg: 'power',
+    help: "weight each row's age term by (1 / its age band's share of the rows)^power, bands 0-2, 3-9, 10-19, ..., 70+ (0 = unweighted)",
+  },
+  centredAgeTargets: {
+    type: 'boolean',
+    default: true,
+    cli: false,
+    help: "soft age targets whose mean is the true age near 0 and 100 too (the Gaussian's centre moved outward); false = cut and renormalised",
+  },
+  ageReadout: {
+    type: 'choice',
+    choices: AGE_READOUTS,
+    default: 'median',
+    cli: false,
+    help: "how the bundle reads an age from the age head's distribution: its median or its mean (DEX expectation); stored in preprocess.json",
   },
   seed: { ...SEED, default: 1, help: "seed of the heads' weights, data order and views" },
   includeVal: INCLUDE_VAL,
