@@ -35,6 +35,8 @@ export interface FullPhaseOptions {
   /** Peak Adam learning rate (warm-up, then cosine decay). */
   lr: number;
   ageSigma: number;
+  /** Age targets whose mean is the true age at the ends too (as in the heads phase). */
+  centredAgeTargets: boolean;
   seed: number;
   signal?: AbortSignal;
   json: boolean;
@@ -79,6 +81,7 @@ export async function trainFullPhase(
     stepsPerEpoch,
     lr: (step) => learningRateAt(step, steps, opts.lr),
     ageSigma: opts.ageSigma,
+    centredAgeTargets: opts.centredAgeTargets,
     signal: opts.signal,
     json: opts.json,
     callbacks: [

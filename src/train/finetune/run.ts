@@ -134,6 +134,7 @@ async function finetuneInFolder(
         batchSize: opts.fullBatchSize,
         lr: opts.fullLr ?? opts.lr / 20,
         ageSigma: opts.ageSigma,
+        centredAgeTargets: opts.centredAgeTargets,
         seed: opts.seed,
         signal: opts.signal,
         json: opts.json,
