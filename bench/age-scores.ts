@@ -89,8 +89,19 @@ export function expectation(p: ArrayLike<number>, min = 0): number {
   return m;
 }
 
-/** Median of an age distribution: the readout bundles with `age.readout: 'median'` use. */
-export { distributionMedian } from '../src/infer/readout.js';
+/** Median of an age distribution, interpolated inside the class where the cumulative mass crosses 0.5. */
+export function distributionMedian(p: ArrayLike<number>, min = 0): number {
+  let total = 0;
+  for (let k = 0; k < p.length; k++) total += p[k]!;
+  let cum = 0;
+  for (let k = 0; k < p.length; k++) {
+    const next = cum + p[k]! / total;
+    // Class k covers ages [k - 0.5, k + 0.5): interpolate where the half-way mass falls.
+    if (next >= 0.5) return min + k - 0.5 + (p[k]! > 0 ? (0.5 - cum) / (next - cum) : 0.5);
+    cum = next;
+  }
+  return min + p.length - 1;
+}
 
 /** Markdown rows: per age group, accuracy / MAE / mean signed error of each system named in `cols`. */
 export function groupTable(cols: Record<string, AgeScores>): string[] {

@@ -1,5 +1,5 @@
 import { UserError } from '../util/errors.js';
-import { AGE_READOUTS, type PreprocessSpec } from './preprocess-spec.js';
+import type { PreprocessSpec } from './preprocess-spec.js';
 
 /**
  * The serving bundle, one directory (or URL prefix) that Node and the browser both read:
@@ -36,11 +36,6 @@ export function parsePreprocessSpec(json: unknown, where: string): PreprocessSpe
   const age = spec.age;
   if (!(age && Number.isInteger(age.classes) && age.classes > 0 && Number.isFinite(age.min))) {
     throw new UserError(`${where}: age head description (age.min, age.classes) missing`);
-  }
-  if (age.readout !== undefined && !AGE_READOUTS.includes(age.readout)) {
-    throw new UserError(
-      `${where}: unknown age.readout ${JSON.stringify(age.readout)} (expected ${AGE_READOUTS.join(' or ')})`,
-    );
   }
   spec.faceCrop ??= null;
   return spec;

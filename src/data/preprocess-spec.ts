@@ -22,11 +22,8 @@ export interface PreprocessSpec {
   resize: { fit: 'cover'; kernel: 'lanczos3' | 'cubic' | 'linear' };
   /** How pixels (x in [0, 255]) become the network's input; see Normalization. */
   normalization: Normalization;
-  /**
-   * Age head: class i means age (ageMin + i). Age is read as the expectation over the classes (DEX), or
-   * with `readout: 'median'` as the distribution's median (absent = 'expectation'; infer/readout.ts).
-   */
-  age: { min: number; max: number; classes: number; readout?: AgeReadout };
+  /** Age head: class i means age (ageMin + i). Age is read as the expectation over the classes (DEX). */
+  age: { min: number; max: number; classes: number };
   /** Gender head: output index -> label. Index 1 is male, like the seed's CSV (1 = male, 0 = female). */
   genderLabels: ['female', 'male'];
   /** The model outputs logits; softmax is applied by the predictor. Output order of the model. */
@@ -44,10 +41,6 @@ export interface PreprocessSpec {
    */
   flipAverage?: boolean;
 }
-
-/** How the age distribution becomes one age: its mean (DEX) or its median. */
-export const AGE_READOUTS = ['expectation', 'median'] as const;
-export type AgeReadout = (typeof AGE_READOUTS)[number];
 
 /**
  * - 'per-image-standardization': (x - mean) / max(std, 1/sqrt(N)) over all pixels and channels of the image

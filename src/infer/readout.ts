@@ -9,9 +9,8 @@ export type FaceAnswer = Omit<FaceResult, 'box' | 'score'> & { ageDistribution?:
 
 /**
  * The network's two softmax outputs -> the answer per face, pure (shared with the browser entry): age is
- * the DEX expectation over the classes (sum of p_i * age_i), or its median when the bundle says
- * `age.readout: 'median'`; ageSpread the standard deviation of that distribution; gender M when P(male)
- * (output index 1) is at least 0.5.
+ * the DEX expectation over the classes (sum of p_i * age_i), ageSpread the standard deviation of that
+ * distribution, gender M when P(male) (output index 1) is at least 0.5.
  */
 export function readOut(
   ageP: Float32Array,
@@ -21,7 +20,6 @@ export function readOut(
   withDistribution = false,
 ): FaceAnswer[] {
   const classes = spec.age.classes;
-  const median = spec.age.readout === 'median';
   const out: FaceAnswer[] = [];
   for (let i = 0; i < count; i++) {
     let mean = 0;
@@ -30,38 +28,18 @@ export function readOut(
     for (let k = 0; k < classes; k++) variance += ageP[i * classes + k]! * (spec.age.min + k - mean) ** 2;
     const pMale = genderP[i * 2 + 1]!;
     const gender = pMale >= 0.5 ? 'M' : 'F';
-    const age = median
-      ? distributionMedian(ageP.subarray(i * classes, (i + 1) * classes), spec.age.min)
-      : mean;
     const answer: FaceAnswer = {
-      age: round(age, 2),
+      age: round(mean, 2),
       ageSpread: round(Math.sqrt(variance), 2),
       gender,
       pMale: round(pMale, 4),
       pFemale: round(1 - pMale, 4),
-      label: formatLabel(gender, age),
+      label: formatLabel(gender, mean),
     };
     if (withDistribution) answer.ageDistribution = ageP.slice(i * classes, (i + 1) * classes);
     out.push(answer);
   }
   return out;
-}
-
-/**
- * Median of an age distribution (class k = age min + k), interpolated inside the class where the
- * cumulative mass crosses one half (class k covers ages [k - 0.5, k + 0.5)). Unlike the mean, it is not
- * dragged toward the middle of the range by the distribution's long tail for the young and the old.
- */
-export function distributionMedian(p: ArrayLike<number>, min = 0): number {
-  let total = 0;
-  for (let k = 0; k < p.length; k++) total += p[k]!;
-  let cum = 0;
-  for (let k = 0; k < p.length; k++) {
-    const next = cum + p[k]! / total;
-    if (next >= 0.5) return min + k - 0.5 + (p[k]! > 0 ? (0.5 - cum) / (next - cum) : 0.5);
-    cum = next;
-  }
-  return min + p.length - 1;
 }
 
 /** Output indices of the age and gender heads: fixed order (age, gender), names honoured when present. */

@@ -1,4 +1,3 @@
-import { AGE_READOUTS } from '../../data/preprocess-spec.js';
 import { BACKEND, THREADS, WEIGHT_STORAGES } from '../../engine/engine-options.js';
 import { BACKBONE_NAMES } from '../../model/backbones/index.js';
 import { FEATURE_KINDS } from '../../model/heads-recipe.js';
@@ -125,13 +124,6 @@ export const FINETUNE_OPTIONS = defineOptions({
     default: true,
     cli: false,
     help: "soft age targets whose mean is the true age near 0 and 100 too (the Gaussian's centre moved outward); false = cut and renormalised",
-  },
-  ageReadout: {
-    type: 'choice',
-    choices: AGE_READOUTS,
-    default: 'median',
-    cli: false,
-    help: "how the bundle reads an age from the age head's distribution: its median or its mean (DEX expectation); stored in preprocess.json",
   },
   seed: { ...SEED, default: 1, help: "seed of the heads' weights, data order and views" },
   includeVal: INCLUDE_VAL,

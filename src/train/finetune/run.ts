@@ -145,12 +145,11 @@ async function finetuneInFolder(
     ));
   }
 
+  skips.finish();
   // Test-time flip averaging is switched on in the bundle when it scored better on validation (it doubles
   // the network's cost per face).
-  skips.finish();
   const gain = validation.reduce((g, v) => g + (v.mae - v.flip.mae), 0) / validation.length;
   spec.flipAverage = gain > 0.02;
-  spec.age = { ...spec.age, readout: opts.ageReadout };
   log(
     `test-time flip: validation MAE ${gain >= 0 ? '-' : '+'}${Math.abs(gain).toFixed(3)} years -> ${spec.flipAverage ? 'on' : 'off'}`,
   );
