@@ -13,7 +13,32 @@ import { type KernelFn, allF32, key, runPlan, sizeOf } from './run-plan.js';
 
 /** oneDNN kernels for convolutions (plain, fused, depthwise, and the gradients of both) and matrix products. */
 
-function geometry(info: tfTypes.backend_util.Conv2DInfo, depthwise: boolean): ConvGeometry | null {
+/** What every conv kernel's attributes say the same way (forward, and both gradients). */
+interface ConvAttrs {
+  strides: number | [number, number];
+  dilations?: number | [number, number];
+  pad: 'same' | 'valid' | number | tfTypes.backend_util.ExplicitPadding;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dataFormat?: 'NHWC' | 'NCHW';
+}
+
+/** The call's geometry as oneDNN takes it (NHWC, non-empty), or null; input and filter shapes as tfjs gives them. */
+function geometry(
+  xShape: number[],
+  filterShape: number[],
+  a: ConvAttrs,
+  depthwise: boolean,
+): ConvGeometry | null {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad as never,
+    a.dimRoundingMode,
+    depthwise,
+    tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
+  );
   if (info.dataFormat !== 'channelsLast') return null;
   const g: ConvGeometry = {
     n: info.batchSize,
@@ -70,22 +95,20 @@ export function convForward(fused: boolean, depthwise: boolean): KernelFn {
     if (!allF32(x, filter, bias) || preluActivationWeights) return null;
     const eltwise = fused ? eltwiseOf(a.activation, a.leakyreluAlpha) : null;
     if (eltwise === undefined) return null;
-    const info = tf.backend_util.computeConv2DInfo(
-      x!.shape as [number, number, number, number],
-      filter!.shape as [number, number, number, number],
-      a.strides,
-      a.dilations ?? 1,
-      a.pad,
-      a.dimRoundingMode,
-      depthwise,
-      tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
-    );
-    const g = geometry(info, depthwise);
+    const g = geometry(x!.shape, filter!.shape, a, depthwise);
     if (!g || (bias && sizeOf(bias.shape) !== g.co)) return null;
     const e: Epilogue = { bias: !!bias, eltwise };
     const k = key('fwd', g, e, s.opts);
     const plan = s.cache.get(k, () => convForwardPlan(s.ctx, g, e, s.opts));
-    return runPlan(s, backend, plan, k, bias ? [x!, filter!, bias] : [x!, filter!], info.outShape, [1]);
+    return runPlan(
+      s,
+      backend,
+      plan,
+      k,
+      bias ? [x!, filter!, bias] : [x!, filter!],
+      [g.n, g.oh, g.ow, g.co],
+      [1],
+    );
   };
 }
 
@@ -96,17 +119,7 @@ export function convBackwardData(depthwise: boolean): KernelFn {
       dilations?: number | [number, number];
     };
     if (!allF32(dy, filter)) return null;
-    const info = tf.backend_util.computeConv2DInfo(
-      a.inputShape,
-      filter!.shape as [number, number, number, number],
-      a.strides,
-      a.dilations ?? 1,
-      a.pad,
-      a.dimRoundingMode,
-      depthwise,
-      tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
-    );
-    const g = geometry(info, depthwise);
+    const g = geometry(a.inputShape, filter!.shape, a, depthwise);
     if (!g) return null;
     const k = key('bwd-data', g, s.opts);
     const plan = s.cache.get(k, () => convBackwardDataPlan(s.ctx, g, s.opts));
@@ -121,17 +134,7 @@ export function convBackwardWeights(depthwise: boolean): KernelFn {
       dilations?: number | [number, number];
     };
     if (!allF32(x, dy)) return null;
-    const info = tf.backend_util.computeConv2DInfo(
-      x!.shape as [number, number, number, number],
-      a.filterShape,
-      a.strides,
-      a.dilations ?? 1,
-      a.pad,
-      a.dimRoundingMode,
-      depthwise,
-      tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
-    );
-    const g = geometry(info, depthwise);
+    const g = geometry(x!.shape, a.filterShape, a, depthwise);
     if (!g) return null;
     const k = key('bwd-weights', g, s.opts);
     const plan = s.cache.get(k, () => convBackwardWeightsPlan(s.ctx, g, s.opts));
