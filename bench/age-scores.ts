@@ -1,11 +1,17 @@
+import { AGE_BAND_STARTS, ageBandOf } from '../src/train/age-bands.js';
+
 /**
  * Age scoring for bench/accuracy-vs-faceapi.ts: the FairFace-style
  * age groups (0-2, 3-9, 10-19, ..., 60-69, 70+) and, per group, accuracy (an answer counts when its rounded
  * age falls in the true group; a photo without a face counts as wrong), MAE and the mean signed error
  * (predicted - true: positive = answered too old) over the images with an answer.
  */
-export const GROUPS = ['0-2', '3-9', '10-19', '20-29', '30-39', '40-49', '50-59', '60-69', '70+'] as const;
-export const groupOf = (age: number) => (age <= 2 ? 0 : age <= 9 ? 1 : Math.min(8, Math.floor(age / 10) + 1));
+
+/** The training's balanced age bands (src/train/age-bands.ts), named: 0-2, 3-9, ..., 60-69, 70+. */
+export const GROUPS = AGE_BAND_STARTS.map((start, i) =>
+  i + 1 < AGE_BAND_STARTS.length ? `${start}-${AGE_BAND_STARTS[i + 1]! - 1}` : `${start}+`,
+);
+export const groupOf = ageBandOf;
 
 export interface GroupScore {
   n: number;

@@ -172,7 +172,7 @@ function registerFusedAdamKernel(): void {
       const vectors = simd ? n - (n % 4) : 0;
       if (simd && vectors > 0) {
         const offset = (t: tfTypes.TensorInfo) => be.dataIdMap.get(t.dataId as object)!.memoryOffset;
-        const { nlr, omb1, omb2 } = k32;
+        const { nlr, b1, omb1, b2, omb2, c1, c2, eps } = k32;
         simd(
           offset(w),
           offset(g),
@@ -181,13 +181,13 @@ function registerFusedAdamKernel(): void {
           offset(out),
           vectors * 4,
           nlr,
-          k32.b1,
+          b1,
           omb1,
-          k32.b2,
+          b2,
           omb2,
-          k32.c1,
-          k32.c2,
-          k32.eps,
+          c1,
+          c2,
+          eps,
         );
       }
       if (vectors < n) {

@@ -18,7 +18,7 @@ export {
   parseDetectorName,
   type DetectorName,
 } from './detector-options.js';
-export type { Detection, DetectOptions, FaceDetector } from './face-api-detector.js';
+export type { DetectOptions, FaceDetector } from './face-api-detector.js';
 
 type FaceApi = typeof import('@vladmandic/face-api');
 

@@ -4,8 +4,6 @@ import { byPosition, DEFAULT_MIN_SCORE, TINY_INPUT_SIZE, type DetectorName } fro
 import { fusedSsd, type FusedSsd, type SsdParams } from './ssd-fused.js';
 import type { Detection } from './types.js';
 
-export type { Detection };
-
 // The face detector over a face-api module, pure (no Node API): the Node detector (detector.ts, face-api's
 // node-wasm build) and the browser entry (src/web/, its ESM build) wrap the same code, so they detect alike.
 

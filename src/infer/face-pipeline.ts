@@ -11,9 +11,9 @@ import {
 import { round } from '../util/round.js';
 import { clipBox, cropRegion } from './crop-rule.js';
 import { fromMarginCanvas, marginLayout } from './detector-options.js';
-import type { Detection, FaceDetector } from './face-api-detector.js';
+import type { FaceDetector } from './face-api-detector.js';
 import { classifyFaceCrops, type FaceAnswer } from './readout.js';
-import type { Box, Face, PredictProgress, Settled } from './types.js';
+import type { Box, Detection, Face, PredictProgress, Settled } from './types.js';
 
 /**
  * The one face pipeline of Node and the browser: decode (injected) -> shrink -> detect -> margin pass ->

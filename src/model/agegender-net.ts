@@ -3,8 +3,6 @@ import type { Backbone } from './backbones/index.js';
 import { headEnsemble } from './heads.js';
 import type { FeatureKind, HeadsRecipe } from './heads-recipe.js';
 
-export { FEATURE_KINDS, type FeatureKind, type HeadsRecipe } from './heads-recipe.js';
-
 /**
  * The shipped image -> age/gender network (models/default): a pretrained backbone (model/backbones/; the
  * default model's is the dlib face-recognition ResNet), feature taps on it, and an ensemble of age/gender heads. It is assembled here once, as layer

@@ -1,8 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import { FileReadError } from './errors.js';
 
-export { FileReadError };
-
 /**
  * Special files (a FIFO, a device, a socket) are refused wherever a path is read: reading a FIFO blocks
  * until some other process writes to it, so `photo.jpg` made with mkfifo would hang a command forever,

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../../util/errors.js';
-import { FileReadError, readRegularFile } from '../../util/regular-file.js';
+import { FileReadError, UserError } from '../../util/errors.js';
+import { readRegularFile } from '../../util/regular-file.js';
 import type { LabelledSource } from '../prepare-dataset.js';
 import { defineDataset, requirePhotoDir } from './dataset.js';
 

@@ -34,7 +34,7 @@ function geometry(
     filterShape as [number, number, number, number],
     a.strides,
     a.dilations ?? 1,
-    a.pad as never,
+    a.pad,
     a.dimRoundingMode,
     depthwise,
     tf.backend_util.convertConv2DDataFormat(a.dataFormat ?? 'NHWC'),
