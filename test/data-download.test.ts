@@ -423,3 +423,18 @@ test('agegender download <dataset>: the positional name and the schema flags rea
     await cleanup();
   }
 });
+
+test('an --output-dir that is a file is a one-line error naming it, before any request', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const file = path.join(dir, 'not-a-folder');
+    await fs.writeFile(file, 'mine');
+    await assert.rejects(
+      downloadDataset('wiki', { outputDir: file, urlBase: 'http://127.0.0.1:9', json: true }),
+      (e: unknown) => e instanceof UserError && e.message === `${file}: exists and is a file, not a folder`,
+    );
+    assert.equal(await fs.readFile(file, 'utf8'), 'mine');
+  } finally {
+    await cleanup();
+  }
+});

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError, reason } from '../util/errors.js';
+import { makeDir } from '../util/make-dir.js';
 import { createProgress } from '../util/progress.js';
 import { IMDB_WIKI_ARCHIVES, IMDB_WIKI_URL_BASE, type ImdbWikiArchive } from './datasets/imdb-wiki.js';
 
@@ -312,6 +313,8 @@ export async function downloadDataset(
         'move it away or choose another --output-dir, it would be replaced',
     );
   checkUrl(url);
+  // The folder the user named: a file in its place is a one-line error, before any request.
+  await makeDir(opts.outputDir);
   if (opts.force) {
     await fs.rm(marker, { force: true });
     for (const f of [tarFile, `${tarFile}.part`, `${tarFile}.part.json`]) await fs.rm(f, { force: true });
