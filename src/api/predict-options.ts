@@ -47,14 +47,14 @@ export const MAX_PIXELS = {
   help: 'largest image accepted, width x height read from its header before decoding (16383 x 16383)',
 } as const;
 
-export const DETECT = {
+const DETECT = {
   type: 'boolean',
   default: true,
   help: 'find faces first (default); turned off, each image is one already-cropped face',
 } as const;
 
 /** Library only: each face also carries `crop`, the pixels the network saw. */
-export const CROP = {
+const CROP = {
   type: 'boolean',
   cli: false,
   default: false,
@@ -62,7 +62,7 @@ export const CROP = {
 } as const;
 
 /** Library only: called after each input is detected and cropped. */
-export const PREDICT_PROGRESS: CustomSpec<(p: PredictProgress) => void> = {
+const PREDICT_PROGRESS: CustomSpec<(p: PredictProgress) => void> = {
   type: 'custom',
   cli: false,
   help: 'called with { done, total } as each image is detected and cropped',

@@ -22,7 +22,7 @@ const isSplitRatio = (v: unknown): v is SplitRatio => {
 };
 
 /** The options every `preprocess <dataset>` takes, declared once; each dataset adds its own. */
-export const PREPROCESS_OPTIONS = defineOptions({
+const PREPROCESS_OPTIONS = defineOptions({
   outputDir: {
     type: 'path',
     required: true,

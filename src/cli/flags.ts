@@ -29,7 +29,7 @@ export function typedFlags<S extends Schema>(command: Command, schema: S): Optio
 }
 
 /** The flag a user typed for `key`, for messages: `--feature-cache`. */
-export function flagName(key: string): string {
+function flagName(key: string): string {
   return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 

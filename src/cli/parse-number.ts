@@ -22,8 +22,3 @@ export function num(name: string, text: string, opts: NumberRule): number {
   }
   return n;
 }
-
-/** `num` as a commander option parser: `.option('--threads <n>', 'help', numFlag('--threads', {...}))`. */
-export function numFlag(name: string, opts: NumberRule): (text: string) => number {
-  return (text) => num(name, text, opts);
-}

@@ -15,7 +15,7 @@ import { createProgress } from '../util/progress.js';
 import { addFlags, typedFlags } from './flags.js';
 
 /** `agegender predict`'s own flags (the rest are loadPredictor's and predict's, from their schemas). */
-export const PREDICT_CLI_OPTIONS = defineOptions({
+const PREDICT_CLI_OPTIONS = defineOptions({
   json: {
     type: 'boolean',
     help: 'one JSON object per line, each with its "type": face (the face fields), no_face or error',
@@ -69,7 +69,7 @@ const IMAGE_EXT = /\.(jpe?g|png|webp|avif|gif|tiff?|bmp)$/i;
  * Files to process, in the order given; a directory contributes its image files (sorted, not recursive,
  * other files ignored). A path that does not exist is reported like an unreadable image.
  */
-export async function expandInputs(inputs: string[]): Promise<{ files: string[]; missing: string[] }> {
+async function expandInputs(inputs: string[]): Promise<{ files: string[]; missing: string[] }> {
   const files: string[] = [];
   const missing: string[] = [];
   for (const input of inputs) {

@@ -13,7 +13,7 @@ export interface BuildOptions {
   seed?: number;
 }
 
-export { ARCHS, DEFAULT_ARCH, type Arch } from './arch-names.js';
+export { ARCHS } from './arch-names.js';
 
 const builders: Record<Arch, (opts: BuildOptions) => tf.LayersModel> = {
   'basic-cnn': (o) => buildBasicCnn(o),

@@ -19,7 +19,7 @@ function withoutIds<T>(schema: T): T {
   ) as T;
 }
 
-export const FACE = withoutIds({
+const FACE = withoutIds({
   ...FACE_SCHEMA,
   properties: { ...FACE_SCHEMA.properties, box: BOX_SCHEMA },
 });
@@ -29,13 +29,13 @@ export const FACE = withoutIds({
  * detection scores exactly 1), so it is refused up front rather than answered with an empty or failed
  * prediction for every photo.
  */
-export const MIN_SCORE_RANGE = { minimum: 0, exclusiveMaximum: 1 } as const;
+const MIN_SCORE_RANGE = { minimum: 0, exclusiveMaximum: 1 } as const;
 
 /**
  * /v1/predict's parameters, in the query string or as multipart form fields (both are checked with this
  * schema). Unknown parameters are refused, so a typo (`minscore`, `minScore[]`) is a 400, not ignored.
  */
-export const PREDICT_PARAMS = {
+const PREDICT_PARAMS = {
   type: 'object',
   additionalProperties: false,
   properties: {

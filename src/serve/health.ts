@@ -3,7 +3,7 @@ import type { Face } from '../api/predict.js';
 import { reason } from '../util/errors.js';
 
 /** How long a passed check stands for: /healthz polled every second costs one small prediction per 5 s. */
-export const HEALTH_CHECK_TTL_MS = 5000;
+const HEALTH_CHECK_TTL_MS = 5000;
 
 /**
  * The image of the check, always the same Buffer: a plain grey 64 x 64 JPEG, predicted as one crop (no

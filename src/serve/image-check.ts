@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { HttpError } from './http-error.js';
 
 /** Formats the API accepts. SVG/PDF and other vector or exotic inputs are refused: they render, not decode. */
-export const ACCEPTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif'] as const;
+const ACCEPTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif'] as const;
 
 export interface CheckedImage {
   format: string;

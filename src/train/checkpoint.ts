@@ -18,7 +18,7 @@ import type { EvalReport } from '../model/metrics.js';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
 
-export const POINTER = 'checkpoint.json';
+const POINTER = 'checkpoint.json';
 
 /** Everything besides tensors that a resumed run needs to continue exactly where this one stopped. */
 export interface RunState {

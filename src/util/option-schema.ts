@@ -155,7 +155,7 @@ export function resolveOptions<S extends Schema>(fn: string, schema: S, opts: un
 }
 
 /** Does `value` satisfy the option's type and range? */
-export function isValid(spec: OptionSpec, value: unknown): boolean {
+function isValid(spec: OptionSpec, value: unknown): boolean {
   switch (spec.type) {
     case 'int':
     case 'number':
@@ -180,7 +180,7 @@ export function isValid(spec: OptionSpec, value: unknown): boolean {
 }
 
 /** What a valid value is, in words: `an integer in 1..1000`, `one of f32, bf16`. */
-export function expected(spec: OptionSpec): string {
+function expected(spec: OptionSpec): string {
   switch (spec.type) {
     case 'int':
       return `an integer in ${spec.min}..${spec.max}`;

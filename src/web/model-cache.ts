@@ -3,7 +3,7 @@
 // unchanged file costs a 304 and a changed one is fetched again. Offline, the stored copy is used. Where
 // the Cache API is missing (plain http pages other than localhost), fetches go to the network as before.
 
-export const MODEL_CACHE = 'agegender-model-v1';
+const MODEL_CACHE = 'agegender-model-v1';
 
 export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 

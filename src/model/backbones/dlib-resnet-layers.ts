@@ -54,7 +54,7 @@ export function dlibWeightFiles(): { manifest: string; bin: string } {
 }
 
 /** face-api's weights by name (dequantised to float32). Caller disposes. */
-export async function readDlibWeights(): Promise<tf.NamedTensorMap> {
+async function readDlibWeights(): Promise<tf.NamedTensorMap> {
   const files = dlibWeightFiles();
   try {
     const manifest = JSON.parse(await fs.readFile(files.manifest, 'utf8')) as tf.io.WeightsManifestConfig;

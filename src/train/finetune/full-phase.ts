@@ -103,7 +103,7 @@ export async function trainFullPhase(
 }
 
 /** Age MAE, CS@5 and gender accuracy of `model` on a set of images, as is and flip-averaged. */
-export async function scoreImages(
+async function scoreImages(
   model: tf.LayersModel,
   spec: PreprocessSpec,
   set: ImageSet,
