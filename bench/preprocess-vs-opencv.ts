@@ -1,6 +1,9 @@
 /**
  * images/s of `agegender preprocess utkface` (sharp, all cores) against the seed's OpenCV loop
  * (cv2.imread + cv2.resize + cv2.imwrite, Debian's python3-opencv) on the same UTKFace files, in one run.
+ * CPU time per image (all threads and processes) is printed too: on a shared machine it moves less than
+ * the rates, and the scheduler gives each session one share however many threads it runs, so only a
+ * quiet machine shows what the cores add.
  *
  *   npx tsx bench/preprocess-vs-opencv.ts [--limit 5000] [--size 64]
  *
@@ -38,12 +41,15 @@ try {
 
   // The whole command, duplicate detection and the CSVs included (the crops' own rate leaves those out).
   const t0 = performance.now();
+  const c0 = process.cpuUsage(); // all threads of this process: the crop workers too
   const ours = await preprocessUtkface({
     photoDir: photos,
     outputDir: path.join(work, 'ours'),
     imgSize: size,
   });
   const total = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  const oursCpuMs = (cpu.user + cpu.system) / 1000 / names.length;
   const py = (procs: number) =>
     JSON.parse(
       execFileSync(
@@ -60,10 +66,11 @@ try {
           encoding: 'utf8',
         },
       ),
-    ) as { images: number; seconds: number; imagesPerSecond: number };
+    ) as { images: number; seconds: number; imagesPerSecond: number; cpuSeconds: number };
   const seed = py(1);
   const pool = py(os.availableParallelism());
   const oursRate = Math.round((names.length / total) * 10) / 10;
+  const cpuMs = (r: { cpuSeconds: number }) => ((r.cpuSeconds * 1000) / names.length).toFixed(3);
   console.log(`${names.length} UTKFace images -> ${size}x${size} JPEG, ${os.availableParallelism()} cores`);
   console.log(
     `agegender preprocess (sharp, dedup on): ${oursRate} images/s (${total.toFixed(2)}s; crops alone ${ours.crops!.imagesPerSecond} images/s)`,
@@ -74,6 +81,9 @@ try {
   );
   console.log(
     `ratio ours / seed loop: ${(oursRate / seed.imagesPerSecond).toFixed(2)}x; ours / cv2 pool: ${(oursRate / pool.imagesPerSecond).toFixed(2)}x`,
+  );
+  console.log(
+    `CPU ms per image (all threads): ours ${oursCpuMs.toFixed(3)}, seed loop ${cpuMs(seed)}, cv2 pool ${cpuMs(pool)}`,
   );
 } finally {
   await fs.rm(work, { recursive: true, force: true });
