@@ -149,9 +149,7 @@ export function defineWholeModelTests(): void {
     h = tf.layers.batchNormalization().apply(h);
     h = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'valid' }).apply(h);
     h = tf.layers.reLU({ maxValue: 6 }).apply(h);
-    h = tf.layers
-      .separableConv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' })
-      .apply(h);
+    h = tf.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(h);
     const pooled = tf.layers.averagePooling2d({ poolSize: 2, padding: 'same' }).apply(h);
     const gap = tf.layers.globalAveragePooling2d({}).apply(h);
     const flat = tf.layers.flatten().apply(pooled);
@@ -244,7 +242,7 @@ export function defineWholeModelTests(): void {
 }
 
 /**
- * The convolution (plain, depthwise, separable; forward and both gradients) and matmul comparisons
+ * The convolution (plain: forward and both gradients; depthwise: forward, all inference needs) and matmul comparisons
  * against cpu over the shared case tables. Call inside a describe block.
  */
 export function defineConvAndMatMulTests(): void {
@@ -270,75 +268,7 @@ export function defineConvAndMatMulTests(): void {
         tf.depthwiseConv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, p, 'NHWC', d),
       ]);
     });
-    test(`depthwise conv kernels (backprop input and filter): ${name}`, async () => {
-      const x = rand(xs, 4);
-      const w = rand(ws, 5);
-      const probe = tf.backend_util.computeConv2DInfo(
-        xs as Shape4,
-        ws as Shape4,
-        s,
-        d,
-        p,
-        undefined,
-        true,
-      ).outShape;
-      const dy = rand(probe, 6);
-      const attrs = { strides: s, dilations: d, pad: p, dimRoundingMode: undefined };
-      const kernels = (xt: tf.Tensor, wt: tf.Tensor, dyt: tf.Tensor) => [
-        runKernel(
-          'DepthwiseConv2dNativeBackpropInput',
-          { dy: dyt, filter: wt },
-          { ...attrs, inputShape: xs },
-        ),
-        runKernel('DepthwiseConv2dNativeBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape: ws }),
-      ];
-      if (d === 1) {
-        await compare(name, [x, w, dy], (xt, wt, dyt) => kernels(xt!, wt!, dyt!));
-        return;
-      }
-      // The cpu kernels ignore dilations (tfjs's own gradient refuses them), so the reference is the
-      // equivalent undilated conv: the filter with d-1 zeros between taps, and its gradient sampled.
-      const [kh, kw, c, m] = ws as [number, number, number, number];
-      const bigShape = [(kh - 1) * d + 1, (kw - 1) * d + 1, c, m];
-      const plain = { ...attrs, dilations: 1 };
-      const expected = await on('cpu', [x, w, dy], (xt, wt, dyt) => {
-        const big = tf.buffer(bigShape);
-        const wv = wt!.bufferSync();
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++)
-            for (let ci = 0; ci < c; ci++)
-              for (let mi = 0; mi < m; mi++) big.set(wv.get(i, j, ci, mi), i * d, j * d, ci, mi);
-        const dx = runKernel(
-          'DepthwiseConv2dNativeBackpropInput',
-          { dy: dyt!, filter: big.toTensor() },
-          { ...plain, inputShape: xs },
-        );
-        const dwBig = runKernel(
-          'DepthwiseConv2dNativeBackpropFilter',
-          { x: xt!, dy: dyt! },
-          { ...plain, filterShape: bigShape },
-        );
-        const dwSampled = tf.stridedSlice(dwBig, [0, 0, 0, 0], bigShape, [d, d, 1, 1]);
-        return [dx, dwSampled];
-      });
-      const actual = await on('wasm', [x, w, dy], (xt, wt, dyt) => kernels(xt!, wt!, dyt!));
-      assertClose(actual, expected, name);
-    });
   }
-
-  test('depthwise and separable conv gradients through tf.grads', async () => {
-    const x = rand([2, 10, 10, 3], 7);
-    const dw = rand([3, 3, 3, 2], 8);
-    const pw = rand([1, 1, 6, 4], 9);
-    await compare('separable', [x, dw, pw], (xt, dwt, pwt) =>
-      tf.grads((a, b, c) =>
-        tf
-          .separableConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, 2, 'same')
-          .square()
-          .sum(),
-      )([xt as tf.Tensor4D, dwt as tf.Tensor4D, pwt as tf.Tensor4D]),
-    );
-  });
 
   for (const [as, bs, ta, tb] of MATMUL_CASES) {
     test(`matMul ${JSON.stringify(as)}${ta ? 'ᵀ' : ''} x ${JSON.stringify(bs)}${tb ? 'ᵀ' : ''}`, async () => {
