@@ -110,6 +110,13 @@ export const CONV_CASES: Array<[string, number[], number[], number, 'same' | 'va
   ['4x4 same s2, even kernel', [2, 8, 8, 2], [4, 4, 2, 3], 2, 'same'],
   ['3x3 valid s3, sides of 9', [2, 9, 9, 2], [3, 3, 2, 3], 3, 'valid'],
   ['2x2 valid s3, kernel smaller than stride', [1, 9, 12, 2], [2, 2, 2, 3], 3, 'valid'],
+  // channels in multiples of 8 (oneDNN's channels-last kernels), and a stem's 3 channels into 8 or from 8
+  ['3x3 same s1, 8 -> 16 channels', [2, 9, 9, 8], [3, 3, 8, 16], 1, 'same'],
+  ['3x3 same s2, 16 -> 8 channels', [2, 10, 10, 16], [3, 3, 16, 8], 2, 'same'],
+  ['1x1 valid s2, 16 -> 24 channels', [2, 8, 8, 16], [1, 1, 16, 24], 2, 'valid'],
+  ['3x3 same s2, image 3 -> 16 channels', [2, 12, 12, 3], [3, 3, 3, 16], 2, 'same'],
+  ['7x7 valid s2, image 3 -> 8 channels', [2, 17, 17, 3], [7, 7, 3, 8], 2, 'valid'],
+  ['3x3 same s1, 8 -> 5 channels', [2, 9, 9, 8], [3, 3, 8, 5], 1, 'same'],
 ];
 
 /** [name, x shape, filter shape [kh, kw, C, M], stride, padding, dilation] */

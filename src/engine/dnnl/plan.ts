@@ -3,8 +3,8 @@ import { DNNL, type DnnlApi, type Handle } from './library.js';
 /**
  * A oneDNN primitive ready to run on tensors in place: the primitive, its memory objects, and the
  * reorders between the tensors' plain layout (NHWC, HWIO, row-major) and the blocked layout the
- * primitive prefers (it picks one when asked with format_tag_any; blocked convolutions measured about
- * twice as fast as plain NHWC ones). Built once per shape and kept in a cache.
+ * primitive prefers where it is asked to pick one (format_tag_any: a convolution's weights, measured about
+ * twice as fast as plain HWIO ones). Built once per shape and kept in a cache.
  */
 
 export class DnnlError extends Error {}
