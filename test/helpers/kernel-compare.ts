@@ -117,6 +117,7 @@ export const CONV_CASES: Array<[string, number[], number[], number, 'same' | 'va
   ['3x3 same s2, image 3 -> 16 channels', [2, 12, 12, 3], [3, 3, 3, 16], 2, 'same'],
   ['7x7 valid s2, image 3 -> 8 channels', [2, 17, 17, 3], [7, 7, 3, 8], 2, 'valid'],
   ['3x3 same s1, 8 -> 5 channels', [2, 9, 9, 8], [3, 3, 8, 5], 1, 'same'],
+  ['1x1 same s1, 8 -> 16 channels', [2, 5, 6, 8], [1, 1, 8, 16], 1, 'same'],
 ];
 
 /** [name, x shape, filter shape [kh, kw, C, M], stride, padding, dilation] */

@@ -7,9 +7,10 @@ import {
   convBackwardWeightsPlan,
   convForwardPlan,
 } from './conv-plans.js';
+import { Conv1x1WeightsPlan, isPointwise } from './conv1x1-weights-plan.js';
 import { DNNL } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
-import { type KernelFn, allF32, key, runPlan, sizeOf } from './run-plan.js';
+import { type KernelFn, allF32, key, runPlan, sizeOf, tensorAddress } from './run-plan.js';
 
 /** oneDNN kernels for convolutions (plain, fused and depthwise forward; the gradients of plain ones: no model we train has a depthwise conv) and matrix products. */
 
@@ -133,6 +134,16 @@ export const convBackwardWeights: KernelFn = ({ inputs, backend, attrs }, s) => 
   if (!allF32(x, dy)) return null;
   const g = geometry(x!.shape, a.filterShape, a, false);
   if (!g) return null;
+  if (isPointwise(g) && s.opts.layout !== 'plain') {
+    const plan = s.cache.get(
+      key('bwd-weights-1x1', g, s.opts),
+      () => new Conv1x1WeightsPlan(s.ctx, g, s.opts),
+    );
+    const out = backend.makeOutput(a.filterShape, 'float32');
+    // Addresses after the allocation, which may have moved the heap.
+    plan.run([x!, dy!, out].map((t) => tensorAddress(s, backend, t)));
+    return out;
+  }
   const k = key('bwd-weights', g, s.opts);
   const plan = s.cache.get(k, () => convBackwardWeightsPlan(s.ctx, g, s.opts));
   return runPlan(s, backend, plan, k, [x!, dy!], a.filterShape);
