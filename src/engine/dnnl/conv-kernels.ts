@@ -12,7 +12,10 @@ import { DNNL } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
 import { type KernelFn, allF32, key, runPlan, sizeOf, tensorAddress } from './run-plan.js';
 
-/** oneDNN kernels for convolutions (plain, fused and depthwise forward; the gradients of plain ones: no model we train has a depthwise conv) and matrix products. */
+/**
+ * oneDNN kernels for convolutions (plain, fused and depthwise forward; the gradients of plain ones: no model
+ * we train has a depthwise conv) and matrix products.
+ */
 
 /** What every conv kernel's attributes say the same way (forward, and both gradients). */
 interface ConvAttrs {
