@@ -135,23 +135,6 @@ for (const [m, k, n, ta, tb, what] of [
   row('BatchMatMul', what, ms(before), ms(ours), `${(before / ours).toFixed(1)}x`);
   tf.dispose([a, b]);
 }
-{
-  const x = tf.randomNormal([B, 32, 32, 64]);
-  const dy = tf.randomNormal([B, 32, 32, 64]);
-  const w = tf.randomNormal([3, 3, 64, 1]);
-  const attrs = { strides: 1, dilations: 1, pad: 'same', dimRoundingMode: undefined };
-  const fwd = time(() => call('DepthwiseConv2dNative', { x, filter: w }, attrs));
-  const f = time(() =>
-    call('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape }),
-  );
-  const i = time(() =>
-    call('DepthwiseConv2dNativeBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape }),
-  );
-  row('DepthwiseConv2dNativeBackpropFilter', '32x32x64 3x3', `missing (fwd ${ms(fwd)})`, ms(f), '-');
-  row('DepthwiseConv2dNativeBackpropInput', '32x32x64 3x3', `missing (fwd ${ms(fwd)})`, ms(i), '-');
-  tf.dispose([x, w, dy]);
-}
-
 console.log(
   `${describeBackend()}; load ${os
     .loadavg()

@@ -72,12 +72,14 @@ describe('a short training run on wasm+dnnl', { skip }, () => {
     assert.match(wasm.log[0]!, /, wasm \(1 thread/);
     assert.match(dnnl.log[0]!, /, wasm\+dnnl \(oneDNN 2\.[\d.]+, \w+, 1 thread/);
     assert.equal(dnnl.losses.length, 16);
+    // The summation orders' differences (~1e-7) grow as training goes on (Adam divides tiny gradients
+    // by their own scale; a ReLU input near 0 flips): the first steps are held tight, the later ones looser.
     let worst = 0;
     for (const [i, l] of wasm.losses.entries()) {
       worst = Math.max(worst, Math.abs(dnnl.losses[i]! - l) / Math.abs(l));
       const d = dnnl.losses[i]!;
       assert.ok(
-        Math.abs(d - l) <= 1e-4 * Math.abs(l),
+        Math.abs(d - l) <= (i < 6 ? 1e-5 : 1e-3) * Math.abs(l),
         `step ${i + 1}: loss ${d} on wasm+dnnl vs ${l} on wasm`,
       );
     }

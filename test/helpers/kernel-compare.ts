@@ -110,6 +110,14 @@ export const CONV_CASES: Array<[string, number[], number[], number, 'same' | 'va
   ['4x4 same s2, even kernel', [2, 8, 8, 2], [4, 4, 2, 3], 2, 'same'],
   ['3x3 valid s3, sides of 9', [2, 9, 9, 2], [3, 3, 2, 3], 3, 'valid'],
   ['2x2 valid s3, kernel smaller than stride', [1, 9, 12, 2], [2, 2, 2, 3], 3, 'valid'],
+  // channels in multiples of 8 (oneDNN's channels-last kernels), and a stem's 3 channels into 8 or from 8
+  ['3x3 same s1, 8 -> 16 channels', [2, 9, 9, 8], [3, 3, 8, 16], 1, 'same'],
+  ['3x3 same s2, 16 -> 8 channels', [2, 10, 10, 16], [3, 3, 16, 8], 2, 'same'],
+  ['1x1 valid s2, 16 -> 24 channels', [2, 8, 8, 16], [1, 1, 16, 24], 2, 'valid'],
+  ['3x3 same s2, image 3 -> 16 channels', [2, 12, 12, 3], [3, 3, 3, 16], 2, 'same'],
+  ['7x7 valid s2, image 3 -> 8 channels', [2, 17, 17, 3], [7, 7, 3, 8], 2, 'valid'],
+  ['3x3 same s1, 8 -> 5 channels', [2, 9, 9, 8], [3, 3, 8, 5], 1, 'same'],
+  ['1x1 same s1, 8 -> 16 channels', [2, 5, 6, 8], [1, 1, 8, 16], 1, 'same'],
 ];
 
 /** [name, x shape, filter shape [kh, kw, C, M], stride, padding, dilation] */
@@ -149,9 +157,7 @@ export function defineWholeModelTests(): void {
     h = tf.layers.batchNormalization().apply(h);
     h = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'valid' }).apply(h);
     h = tf.layers.reLU({ maxValue: 6 }).apply(h);
-    h = tf.layers
-      .separableConv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' })
-      .apply(h);
+    h = tf.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(h);
     const pooled = tf.layers.averagePooling2d({ poolSize: 2, padding: 'same' }).apply(h);
     const gap = tf.layers.globalAveragePooling2d({}).apply(h);
     const flat = tf.layers.flatten().apply(pooled);
@@ -244,7 +250,7 @@ export function defineWholeModelTests(): void {
 }
 
 /**
- * The convolution (plain, depthwise, separable; forward and both gradients) and matmul comparisons
+ * The convolution (plain: forward and both gradients; depthwise: forward, all inference needs) and matmul comparisons
  * against cpu over the shared case tables. Call inside a describe block.
  */
 export function defineConvAndMatMulTests(): void {
@@ -270,75 +276,7 @@ export function defineConvAndMatMulTests(): void {
         tf.depthwiseConv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, s, p, 'NHWC', d),
       ]);
     });
-    test(`depthwise conv kernels (backprop input and filter): ${name}`, async () => {
-      const x = rand(xs, 4);
-      const w = rand(ws, 5);
-      const probe = tf.backend_util.computeConv2DInfo(
-        xs as Shape4,
-        ws as Shape4,
-        s,
-        d,
-        p,
-        undefined,
-        true,
-      ).outShape;
-      const dy = rand(probe, 6);
-      const attrs = { strides: s, dilations: d, pad: p, dimRoundingMode: undefined };
-      const kernels = (xt: tf.Tensor, wt: tf.Tensor, dyt: tf.Tensor) => [
-        runKernel(
-          'DepthwiseConv2dNativeBackpropInput',
-          { dy: dyt, filter: wt },
-          { ...attrs, inputShape: xs },
-        ),
-        runKernel('DepthwiseConv2dNativeBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape: ws }),
-      ];
-      if (d === 1) {
-        await compare(name, [x, w, dy], (xt, wt, dyt) => kernels(xt!, wt!, dyt!));
-        return;
-      }
-      // The cpu kernels ignore dilations (tfjs's own gradient refuses them), so the reference is the
-      // equivalent undilated conv: the filter with d-1 zeros between taps, and its gradient sampled.
-      const [kh, kw, c, m] = ws as [number, number, number, number];
-      const bigShape = [(kh - 1) * d + 1, (kw - 1) * d + 1, c, m];
-      const plain = { ...attrs, dilations: 1 };
-      const expected = await on('cpu', [x, w, dy], (xt, wt, dyt) => {
-        const big = tf.buffer(bigShape);
-        const wv = wt!.bufferSync();
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++)
-            for (let ci = 0; ci < c; ci++)
-              for (let mi = 0; mi < m; mi++) big.set(wv.get(i, j, ci, mi), i * d, j * d, ci, mi);
-        const dx = runKernel(
-          'DepthwiseConv2dNativeBackpropInput',
-          { dy: dyt!, filter: big.toTensor() },
-          { ...plain, inputShape: xs },
-        );
-        const dwBig = runKernel(
-          'DepthwiseConv2dNativeBackpropFilter',
-          { x: xt!, dy: dyt! },
-          { ...plain, filterShape: bigShape },
-        );
-        const dwSampled = tf.stridedSlice(dwBig, [0, 0, 0, 0], bigShape, [d, d, 1, 1]);
-        return [dx, dwSampled];
-      });
-      const actual = await on('wasm', [x, w, dy], (xt, wt, dyt) => kernels(xt!, wt!, dyt!));
-      assertClose(actual, expected, name);
-    });
   }
-
-  test('depthwise and separable conv gradients through tf.grads', async () => {
-    const x = rand([2, 10, 10, 3], 7);
-    const dw = rand([3, 3, 3, 2], 8);
-    const pw = rand([1, 1, 6, 4], 9);
-    await compare('separable', [x, dw, pw], (xt, dwt, pwt) =>
-      tf.grads((a, b, c) =>
-        tf
-          .separableConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, 2, 'same')
-          .square()
-          .sum(),
-      )([xt as tf.Tensor4D, dwt as tf.Tensor4D, pwt as tf.Tensor4D]),
-    );
-  });
 
   for (const [as, bs, ta, tb] of MATMUL_CASES) {
     test(`matMul ${JSON.stringify(as)}${ta ? 'ᵀ' : ''} x ${JSON.stringify(bs)}${tb ? 'ᵀ' : ''}`, async () => {

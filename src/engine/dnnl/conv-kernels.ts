@@ -7,11 +7,15 @@ import {
   convBackwardWeightsPlan,
   convForwardPlan,
 } from './conv-plans.js';
+import { Conv1x1WeightsPlan, isPointwise } from './conv1x1-weights-plan.js';
 import { DNNL } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
-import { type KernelFn, allF32, key, runPlan, sizeOf } from './run-plan.js';
+import { type KernelFn, allF32, key, runPlan, sizeOf, tensorAddress } from './run-plan.js';
 
-/** oneDNN kernels for convolutions (plain, fused, depthwise, and the gradients of both) and matrix products. */
+/**
+ * oneDNN kernels for convolutions (plain, fused and depthwise forward; the gradients of plain ones: no model
+ * we train has a depthwise conv) and matrix products.
+ */
 
 /** What every conv kernel's attributes say the same way (forward, and both gradients). */
 interface ConvAttrs {
@@ -112,35 +116,41 @@ export function convForward(fused: boolean, depthwise: boolean): KernelFn {
   };
 }
 
-export function convBackwardData(depthwise: boolean): KernelFn {
-  return ({ inputs, backend, attrs }, s) => {
-    const { dy, filter } = inputs as Record<string, tfTypes.TensorInfo>;
-    const a = attrs as unknown as tfTypes.Conv2DBackpropInputAttrs & {
-      dilations?: number | [number, number];
-    };
-    if (!allF32(dy, filter)) return null;
-    const g = geometry(a.inputShape, filter!.shape, a, depthwise);
-    if (!g) return null;
-    const k = key('bwd-data', g, s.opts);
-    const plan = s.cache.get(k, () => convBackwardDataPlan(s.ctx, g, s.opts));
-    return runPlan(s, backend, plan, k, [dy!, filter!], a.inputShape, [1]);
+export const convBackwardData: KernelFn = ({ inputs, backend, attrs }, s) => {
+  const { dy, filter } = inputs as Record<string, tfTypes.TensorInfo>;
+  const a = attrs as unknown as tfTypes.Conv2DBackpropInputAttrs & {
+    dilations?: number | [number, number];
   };
-}
+  if (!allF32(dy, filter)) return null;
+  const g = geometry(a.inputShape, filter!.shape, a, false);
+  if (!g) return null;
+  const k = key('bwd-data', g, s.opts);
+  const plan = s.cache.get(k, () => convBackwardDataPlan(s.ctx, g, s.opts));
+  return runPlan(s, backend, plan, k, [dy!, filter!], a.inputShape, [1]);
+};
 
-export function convBackwardWeights(depthwise: boolean): KernelFn {
-  return ({ inputs, backend, attrs }, s) => {
-    const { x, dy } = inputs as Record<string, tfTypes.TensorInfo>;
-    const a = attrs as unknown as tfTypes.Conv2DBackpropFilterAttrs & {
-      dilations?: number | [number, number];
-    };
-    if (!allF32(x, dy)) return null;
-    const g = geometry(x!.shape, a.filterShape, a, depthwise);
-    if (!g) return null;
-    const k = key('bwd-weights', g, s.opts);
-    const plan = s.cache.get(k, () => convBackwardWeightsPlan(s.ctx, g, s.opts));
-    return runPlan(s, backend, plan, k, [x!, dy!], a.filterShape);
+export const convBackwardWeights: KernelFn = ({ inputs, backend, attrs }, s) => {
+  const { x, dy } = inputs as Record<string, tfTypes.TensorInfo>;
+  const a = attrs as unknown as tfTypes.Conv2DBackpropFilterAttrs & {
+    dilations?: number | [number, number];
   };
-}
+  if (!allF32(x, dy)) return null;
+  const g = geometry(x!.shape, a.filterShape, a, false);
+  if (!g) return null;
+  if (isPointwise(g) && s.opts.layout !== 'plain') {
+    const plan = s.cache.get(
+      key('bwd-weights-1x1', g, s.opts),
+      () => new Conv1x1WeightsPlan(s.ctx, g, s.opts),
+    );
+    const out = backend.makeOutput(a.filterShape, 'float32');
+    // Addresses after the allocation, which may have moved the heap.
+    plan.run([x!, dy!, out].map((t) => tensorAddress(s, backend, t)));
+    return out;
+  }
+  const k = key('bwd-weights', g, s.opts);
+  const plan = s.cache.get(k, () => convBackwardWeightsPlan(s.ctx, g, s.opts));
+  return runPlan(s, backend, plan, k, [x!, dy!], a.filterShape);
+};
 
 export function matMul(fused: boolean): KernelFn {
   return ({ inputs, backend, attrs }, s) => {

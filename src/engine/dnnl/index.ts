@@ -1,4 +1,5 @@
 import { DNNL, type DnnlApi, loadDnnl } from './library.js';
+import type { PlanOptions } from './conv-plans.js';
 import { registerDnnlKernels } from './kernels.js';
 
 export {
@@ -31,6 +32,12 @@ export function isaName(isa: number): string {
   return `isa ${isa}`;
 }
 
+/** AGEGENDER_DNNL_LAYOUT (plain or blocked, for measuring), else channels-last. */
+function layoutFromEnv(): PlanOptions['layout'] {
+  const v = process.env.AGEGENDER_DNNL_LAYOUT;
+  return v === 'plain' || v === 'blocked' ? v : 'channels-last';
+}
+
 export interface DnnlStarted {
   version: string;
   isa: string;
@@ -51,7 +58,7 @@ export function startDnnl(threads: number, precision: Precision): DnnlStarted | 
   const isa = isaName(api.cpuIsa);
   // Without the instructions oneDNN would emulate bf16 (slower than f32) or ignore the request.
   const bf16 = precision === 'bf16' && (api.cpuIsa & DNNL.isaAvx512CoreBf16) === DNNL.isaAvx512CoreBf16;
-  registerDnnlKernels(api, { blocked: process.env.AGEGENDER_DNNL_LAYOUT !== 'plain', bf16 });
+  registerDnnlKernels(api, { layout: layoutFromEnv(), bf16 });
   const note =
     precision === 'bf16' && !bf16
       ? `this CPU has no bf16 instructions (${isa}); computing in f32`

@@ -19,6 +19,8 @@ export interface DnnlApi {
   cpuIsa: number;
   /** omp_set_num_threads when oneDNN was built on OpenMP (Debian's is), else undefined. */
   setThreads: ((n: number) => void) | undefined;
+  /** omp_get_max_threads, with setThreads. */
+  maxThreads: (() => number) | undefined;
   /** Address of a typed array's first byte (its view offset included), for handing heaps to C. */
   addressOf(view: ArrayBufferView): number;
   /** The numeric value of a C pointer (for argument arrays built by hand). */
@@ -285,11 +287,14 @@ function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
   const [major, minor, patch] = decoded as [number, number, number];
   if (major !== 2) throw new Error(`oneDNN ${major}.${minor}.${patch}: only the 2.x C API is supported`);
   let setThreads: ((n: number) => void) | undefined;
+  let maxThreads: (() => number) | undefined;
   try {
     const gomp = koffi.load('libgomp.so.1');
     setThreads = gomp.func('void omp_set_num_threads(int n)') as (n: number) => void;
+    maxThreads = gomp.func('int omp_get_max_threads()') as () => number;
   } catch {
     setThreads = undefined;
+    maxThreads = undefined;
   }
   const libc = koffi.load('libc.so.6');
   // memmove(p, p, 0) returns p: the cheapest way to learn where a JS buffer lives.
@@ -302,6 +307,7 @@ function bind(koffi: Koffi, lib: ReturnType<Koffi['load']>): DnnlApi {
     version: `${major}.${minor}.${patch}`,
     cpuIsa: (lib.func('int dnnl_get_effective_cpu_isa()') as () => number)(),
     setThreads,
+    maxThreads,
     addressOf: (view) => Number(memmove(view, view, 0)),
     handleAddress: (h) => (koffi as unknown as { address(p: object): bigint }).address(h),
     engine_create: f('int dnnl_engine_create(_Out_ void **engine, int kind, size_t index)'),

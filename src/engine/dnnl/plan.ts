@@ -3,8 +3,8 @@ import { DNNL, type DnnlApi, type Handle } from './library.js';
 /**
  * A oneDNN primitive ready to run on tensors in place: the primitive, its memory objects, and the
  * reorders between the tensors' plain layout (NHWC, HWIO, row-major) and the blocked layout the
- * primitive prefers (it picks one when asked with format_tag_any; blocked convolutions measured about
- * twice as fast as plain NHWC ones). Built once per shape and kept in a cache.
+ * primitive prefers where it is asked to pick one (format_tag_any: a convolution's weights, measured about
+ * twice as fast as plain HWIO ones). Built once per shape and kept in a cache.
  */
 
 export class DnnlError extends Error {}
@@ -100,7 +100,8 @@ interface Bound {
   output: boolean;
 }
 
-function execArgs(api: DnnlApi, pairs: Array<[number, Handle]>): Buffer {
+/** A dnnl_exec_arg_t array of (argument, memory) pairs. */
+export function execArgs(api: DnnlApi, pairs: Array<[number, Handle]>): Buffer {
   const buf = Buffer.alloc(pairs.length * DNNL.EXEC_ARG_BYTES);
   pairs.forEach(([arg, mem], i) => {
     buf.writeInt32LE(arg, i * DNNL.EXEC_ARG_BYTES);
@@ -252,7 +253,8 @@ export class Plan {
   }
 }
 
-function memory(api: DnnlApi, ctx: DnnlContext, md: Buffer | Handle): Handle {
+/** A memory object of layout `md` without data of its own (its data handle is set before each run). */
+export function memory(api: DnnlApi, ctx: DnnlContext, md: Buffer | Handle): Handle {
   const out: [Handle | null] = [null];
   // No buffer of its own: data handles are set before every run.
   check(api.memory_create(out, md, ctx.engine, 0), 'memory_create');
@@ -261,20 +263,20 @@ function memory(api: DnnlApi, ctx: DnnlContext, md: Buffer | Handle): Handle {
 
 /** Plans by key, least recently used dropped past `limit` (a few per layer shape in practice). */
 export class PlanCache {
-  private readonly plans = new Map<string, Plan>();
+  private readonly plans = new Map<string, { dispose(): void }>();
   constructor(private readonly limit = 512) {}
 
-  get(key: string, build: () => Plan): Plan {
+  get<T extends { dispose(): void }>(key: string, build: () => T): T {
     const hit = this.plans.get(key);
     if (hit) {
       this.plans.delete(key);
       this.plans.set(key, hit);
-      return hit;
+      return hit as T;
     }
     const plan = build();
     this.plans.set(key, plan);
     if (this.plans.size > this.limit) {
-      const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
+      const [oldKey, old] = this.plans.entries().next().value as [string, { dispose(): void }];
       this.plans.delete(oldKey);
       old.dispose();
     }

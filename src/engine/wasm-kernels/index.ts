@@ -3,15 +3,14 @@ import { tf } from '../tfjs.js';
 import { makeBatchMatMulConfig } from './batch-mat-mul.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
-import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';
-import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.js';
 import { makeCastConfig, makeIdentityConfig } from './identity.js';
 import { makeLeadingAxesReduceConfig } from './leading-axes-sum.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 
 /**
- * Kernels that training on tfjs-backend-wasm 4.22 needs: the missing gradients of conv2d and
- * depthwise conv (tfjs never falls back to another backend, it throws "Kernel ... not registered"),
+ * Kernels that training on tfjs-backend-wasm 4.22 needs: the missing gradients of conv2d (tfjs never
+ * falls back to another backend, it throws "Kernel ... not registered"; no model we train has a depthwise
+ * conv, so its gradients stay unregistered),
  * and faster replacements for slow wasm kernels: two on the backward pass, the per-channel Sum and
  * Mean (bias gradients), and Identity and same-type Cast as views instead of copies (identity.ts).
  */
@@ -23,8 +22,6 @@ type Marked = tfTypes.KernelConfig & { [OURS]?: true };
 export const WASM_TRAINING_KERNELS = [
   'Conv2DBackpropFilter',
   'Conv2DBackpropInput',
-  'DepthwiseConv2dNativeBackpropFilter',
-  'DepthwiseConv2dNativeBackpropInput',
   'BatchMatMul',
   'MaxPoolGrad',
   'Sum',
@@ -52,8 +49,6 @@ export function registerWasmTrainingKernels(): void {
     throw new Error('registerWasmTrainingKernels: import @tensorflow/tfjs-backend-wasm first');
   }
   install(conv2dBackpropFilterConfig);
-  install(depthwiseBackpropFilterConfig);
-  install(depthwiseBackpropInputConfig);
   install(maxPoolGradConfig);
   const convInput = tf.getKernel('Conv2DBackpropInput', 'wasm') as Marked | undefined;
   if (!convInput?.[OURS]) install(makeConv2dBackpropInputConfig(convInput));
