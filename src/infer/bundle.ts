@@ -61,12 +61,15 @@ export async function loadBundle(
   bundleDir: string,
   opts: { inference?: boolean } = {},
 ): Promise<LoadedBundle> {
-  const { loadLayersModelFromDir } = await import('../engine/model-io.js');
+  const [{ loadLayersModelFromDir }, { loadInferenceModel }] = await Promise.all([
+    import('../engine/model-io.js'),
+    import('./inference-model.js'),
+  ]);
   await checkModelFiles(bundleDir);
   const [spec, metrics, model] = await Promise.all([
     readPreprocessSpec(bundleDir),
     readMetrics(bundleDir),
-    loadLayersModelFromDir(bundleDir, opts),
+    opts.inference ? loadInferenceModel(bundleDir) : loadLayersModelFromDir(bundleDir),
   ]);
   try {
     checkModelShape(model.inputs[0]?.shape ?? [], model.outputs.length, spec, bundleDir);

@@ -1,0 +1,145 @@
+import type * as tfTypes from '@tensorflow/tfjs';
+import { fuseConvRelu } from '../engine/fuse-relu.js';
+import { loadLayersModelFromDir, readModelArtifacts } from '../engine/model-io.js';
+import { tf } from '../engine/tfjs.js';
+
+/**
+ * A bundle's network loaded to predict, with its weights uploaded once. tfjs's loader builds every layer
+ * with zero weights (a JavaScript array per weight, copied into the wasm heap: ~40 MB for the default
+ * model), then decodes the saved weights (float16 through three table reads per value, then a slice per
+ * weight) and uploads them again: ~400 ms of CPU at every `agegender predict`. Here each layer is built
+ * straight from its saved weight (decoded through one 64K-entry table, ../engine/float16.ts), a custom
+ * initializer handing it over: the same values, one upload. Any weight this cannot place (a nested model,
+ * a quantization other than float16) falls back to tfjs's loader: same model either way.
+ * Conv -> ReLU pairs are fused for inference (../engine/fuse-relu.ts).
+ */
+
+/** Saved weights of the loads in progress, by load id then index (strings in the topology get camelCased). */
+const pending = new Map<number, Map<number, { values: Float32Array; shape: number[] }>>();
+let nextLoad = 0;
+let fallbacks = 0;
+
+/** Loads that fell back to tfjs's loader, for tests. */
+export const inferenceLoadFallbacks = () => fallbacks;
+
+function fallback(dir: string): Promise<tfTypes.LayersModel> {
+  fallbacks++;
+  return loadLayersModelFromDir(dir, { inference: true });
+}
+
+/** The initializer the rewritten topology names: the saved weight, checked against the layer's shape. */
+class SavedWeight extends tf.serialization.Serializable {
+  static readonly className = 'AgegenderSavedWeight';
+  constructor(private readonly args: { load: number; index: number }) {
+    super();
+  }
+  override getClassName(): string {
+    return SavedWeight.className;
+  }
+  getConfig(): tfTypes.serialization.ConfigDict {
+    return { ...this.args };
+  }
+  apply(shape: number[]): tfTypes.Tensor {
+    const saved = pending.get(this.args.load)?.get(this.args.index);
+    if (!saved || saved.shape.join() !== shape.join())
+      throw new Error(`saved weight ${this.args.index} does not fit the layer's shape [${shape}]`);
+    pending.get(this.args.load)!.delete(this.args.index);
+    return tf.tensor(saved.values, shape, 'float32');
+  }
+}
+tf.serialization.registerClass(SavedWeight);
+
+/** Float32 values of every weight, or null when one is stored some other way (tfjs's loader then). */
+function savedWeights(
+  specs: tfTypes.io.WeightsManifestEntry[],
+  data: ArrayBuffer,
+): Map<string, { values: Float32Array; shape: number[] }> | null {
+  const out = new Map<string, { values: Float32Array; shape: number[] }>();
+  let offset = 0;
+  for (const w of specs) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const half = w.quantization?.dtype === 'float16';
+    if (w.dtype !== 'float32' || (w.quantization && !half) || out.has(w.name)) return null;
+    const bytes = n * (half ? 2 : 4);
+    if (offset + bytes > data.byteLength) return null;
+    let values: Float32Array;
+    if (half) {
+      const bits =
+        offset % 2 ? new Uint16Array(data.slice(offset, offset + bytes)) : new Uint16Array(data, offset, n);
+      values = halvesToFloats(bits);
+    } else {
+      values =
+        offset % 4 ? new Float32Array(data.slice(offset, offset + bytes)) : new Float32Array(data, offset, n);
+    }
+    out.set(w.name, { values, shape: w.shape });
+    offset += bytes;
+  }
+  return out;
+}
+
+/**
+ * IEEE half bits -> float32, exact (every half is a float32). A normal half is its float32 with the
+ * exponent rebased, a few bit operations; zeros likewise; subnormals, infinities and NaNs (rare in
+ * weights) by arithmetic. No table: building one costs ~20 ms of a cold start.
+ */
+export function halvesToFloats(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  const words = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]!;
+    const e = h & 0x7c00;
+    const sign = (h & 0x8000) << 16;
+    if (e !== 0 && e !== 0x7c00) words[i] = sign | ((e + 0x1c000) << 13) | ((h & 0x3ff) << 13);
+    else if ((h & 0x7fff) === 0) words[i] = sign;
+    else out[i] = (sign ? -1 : 1) * (e ? (h & 0x3ff ? NaN : Infinity) : (h & 0x3ff) * 2 ** -24);
+  }
+  return out;
+}
+
+interface LayerJson {
+  class_name: string;
+  config: Record<string, unknown>;
+}
+
+/** Loads the network of bundle `dir` to predict (see above). */
+export async function loadInferenceModel(dir: string): Promise<tfTypes.LayersModel> {
+  const artifacts = await readModelArtifacts(dir);
+  const data = artifacts.weightData;
+  const weights =
+    data instanceof ArrayBuffer && artifacts.modelTopology
+      ? savedWeights(artifacts.weightSpecs ?? [], data)
+      : null;
+  if (!weights) return fallback(dir);
+  const topology = fuseConvRelu(artifacts.modelTopology as object) as {
+    config?: { layers?: LayerJson[] };
+    model_config?: { config?: { layers?: LayerJson[] } };
+  };
+  const layers = topology.config?.layers ?? topology.model_config?.config?.layers ?? [];
+  const load = nextLoad++;
+  const byIndex = new Map<number, { values: Float32Array; shape: number[] }>();
+  for (const layer of layers) {
+    for (const key of Object.keys(layer.config)) {
+      if (!key.endsWith('_initializer') || !layer.config[key]) continue;
+      const weight = `${String(layer.config.name)}/${key.slice(0, -'_initializer'.length)}`;
+      if (!weights.has(weight)) continue;
+      const index = byIndex.size;
+      byIndex.set(index, weights.get(weight)!);
+      weights.delete(weight);
+      layer.config[key] = { class_name: SavedWeight.className, config: { load, index } };
+    }
+  }
+  // Every saved weight must be placed, or the model is loaded the ordinary way.
+  if (weights.size > 0) return fallback(dir);
+  const placed = byIndex.size;
+  pending.set(load, byIndex);
+  try {
+    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: topology }));
+    if (pending.get(load)!.size > 0 || model.weights.length !== placed) {
+      model.dispose();
+      return fallback(dir);
+    }
+    return model;
+  } finally {
+    pending.delete(load);
+  }
+}
