@@ -62,3 +62,31 @@ test('fused SSD finds the boxes and scores of face-api SsdMobilenetv1', async ()
   assert.ok(compared >= 10, `only ${compared} boxes compared`);
   ssd.dispose();
 });
+
+test('SSD weights read from face-api files without face-api are its loaded parameters, exactly', async () => {
+  const { promises: fs } = await import('node:fs');
+  const { ssdParamsFromWeights } = await import('../src/infer/ssd-weights.js');
+  const manifestPath =
+    require.resolve('@vladmandic/face-api/model/ssd_mobilenetv1_model-weights_manifest.json');
+  const manifest = JSON.parse(await fs.readFile(manifestPath, 'utf8'));
+  const files = new Map<string, Uint8Array>();
+  for (const g of manifest)
+    for (const p of g.paths) files.set(p, await fs.readFile(path.join(path.dirname(manifestPath), p)));
+  const ours = ssdParamsFromWeights(tf, manifest, (p) => files.get(p)!);
+  let leaves = 0;
+  const walk = (a: unknown, b: unknown, at: string): void => {
+    if (a instanceof tf.Tensor || b instanceof tf.Tensor) {
+      assert.ok(a instanceof tf.Tensor && b instanceof tf.Tensor, at);
+      assert.deepEqual(a.shape, b.shape, at);
+      assert.deepEqual(a.dataSync(), b.dataSync(), at);
+      leaves++;
+      return;
+    }
+    const [ka, kb] = [Object.keys(a as object).sort(), Object.keys(b as object).sort()];
+    assert.deepEqual(ka, kb, at);
+    for (const k of ka)
+      walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}/${k}`);
+  };
+  walk(ours, api.nets.ssdMobilenetv1.params, 'params');
+  assert.ok(leaves > 100, `${leaves} tensors compared`);
+});

@@ -45,22 +45,14 @@ const MAX_RESULTS = 100;
 
 /** A FaceDetector over face-api's loaded net `name`, computing on the tfjs instance `tf`. */
 export function faceApiDetector(api: FaceApiModule, tf: typeof tfTypes, name: DetectorName): FaceDetector {
-  // SSD runs fused (ssd-fused.ts: same network and weights, fewer kernels); built on first use.
-  let ssd: FusedSsd | null = null;
+  if (name === 'ssd-mobilenetv1') return ssdDetector(tf, () => api.nets.ssdMobilenetv1.params as SsdParams);
   return {
     name,
     async detect(image: Rgb, opts: DetectOptions = {}): Promise<Detection[]> {
       const minScore = opts.minScore ?? DEFAULT_MIN_SCORE[name];
-      const asked = Math.min(1 - NUDGE, Math.max(NUDGE, minScore));
-      if (name === 'ssd-mobilenetv1') {
-        ssd ??= fusedSsd(tf, api.nets.ssdMobilenetv1.params as SsdParams);
-        return (await ssd.detect(image, asked, MAX_RESULTS))
-          .filter((d) => d.score >= minScore)
-          .sort(byPosition);
-      }
       const options = new api.TinyFaceDetectorOptions({
         inputSize: opts.inputSize ?? TINY_INPUT_SIZE,
-        scoreThreshold: asked,
+        scoreThreshold: nudged(minScore),
       });
       // An int32 tensor: face-api takes it as is, without a canvas (none in Node; exact pixels in the page).
       const input = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
@@ -76,3 +68,23 @@ export function faceApiDetector(api: FaceApiModule, tf: typeof tfTypes, name: De
     },
   };
 }
+
+/**
+ * SSD MobileNetV1 on its parameters (face-api's loaded net's, or read from its files: ssd-weights.ts),
+ * run fused (ssd-fused.ts: same network and weights, fewer kernels), built on first use.
+ */
+export function ssdDetector(tf: typeof tfTypes, params: () => SsdParams): FaceDetector {
+  let ssd: FusedSsd | null = null;
+  return {
+    name: 'ssd-mobilenetv1',
+    async detect(image: Rgb, opts: DetectOptions = {}): Promise<Detection[]> {
+      const minScore = opts.minScore ?? DEFAULT_MIN_SCORE['ssd-mobilenetv1'];
+      ssd ??= fusedSsd(tf, params());
+      return (await ssd.detect(image, nudged(minScore), MAX_RESULTS))
+        .filter((d) => d.score >= minScore)
+        .sort(byPosition);
+    },
+  };
+}
+
+const nudged = (minScore: number) => Math.min(1 - NUDGE, Math.max(NUDGE, minScore));

@@ -1,0 +1,125 @@
+import type * as tfTypes from '@tensorflow/tfjs';
+import type { SsdParams } from './ssd-fused.js';
+
+/**
+ * face-api's SSD MobileNetV1 weights (its ssd_mobilenetv1_model-weights_manifest.json and .bin) as the
+ * parameter tree its SsdMobilenetv1 builds (ssdMobilenetv1/extractParamsFromWeightMap.ts), read without
+ * face-api: its loader costs ~150 ms of CPU at every cold start (the module, then tfjs's generic
+ * dequantization), this ~60. Values are tfjs's: q * scale + min per uint8, as its decodeWeights computes.
+ * Pure (no Node API): the caller reads the files.
+ */
+
+interface ManifestEntry {
+  name: string;
+  shape: number[];
+  dtype: string;
+  quantization?: { dtype: string; scale?: number; min?: number };
+}
+export type SsdManifest = { paths: string[]; weights: ManifestEntry[] }[];
+
+/** One group's float32 weights by name, from its concatenated files (int32 entries are unused: skipped). */
+function decode(
+  entries: ManifestEntry[],
+  data: Uint8Array,
+): Map<string, { values: Float32Array; shape: number[] }> {
+  const out = new Map<string, { values: Float32Array; shape: number[] }>();
+  let offset = 0;
+  for (const w of entries) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const q = w.quantization;
+    const bytes =
+      n * (q ? (q.dtype === 'uint8' ? 1 : q.dtype === 'uint16' || q.dtype === 'float16' ? 2 : 4) : 4);
+    if (offset + bytes > data.byteLength) throw new Error(`SSD weights: file too short for ${w.name}`);
+    if (w.dtype === 'float32') {
+      if (q && (q.dtype === 'uint8' || q.dtype === 'uint16')) {
+        const stored =
+          q.dtype === 'uint8'
+            ? data.subarray(offset, offset + n)
+            : new Uint16Array(copy(data, offset, bytes));
+        out.set(w.name, { values: dequantize(stored, q.scale ?? 1, q.min ?? 0), shape: w.shape });
+      } else if (!q) {
+        out.set(w.name, {
+          values: new Float32Array(copy(data, offset, bytes)),
+          shape: w.shape,
+        });
+      } else {
+        throw new Error(`SSD weights: ${w.name} is stored as ${q.dtype}, not uint8, uint16 or float32`);
+      }
+    }
+    offset += bytes;
+  }
+  return out;
+}
+
+/** Bytes copied out to an aligned buffer of their own (a Node Buffer's slice would be a view). */
+const copy = (data: Uint8Array, offset: number, bytes: number) =>
+  new Uint8Array(data.subarray(offset, offset + bytes)).buffer;
+
+function dequantize(q: Uint8Array | Uint16Array, scale: number, min: number): Float32Array {
+  const out = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = q[i]! * scale + min;
+  return out;
+}
+
+/** The parameter tree of the manifest's weights, as tensors of `tf` (the caller's for good: never freed). */
+export function ssdParamsFromWeights(
+  tf: typeof tfTypes,
+  manifest: SsdManifest,
+  files: (path: string) => Uint8Array,
+): SsdParams {
+  const weights = new Map<string, { values: Float32Array; shape: number[] }>();
+  for (const group of manifest) {
+    const parts = group.paths.map(files);
+    const data = parts.length === 1 ? parts[0]! : concat(parts);
+    for (const [name, w] of decode(group.weights, data)) weights.set(name, w);
+  }
+  const take = (name: string, rank: number) => {
+    const w = weights.get(name);
+    if (!w || w.shape.length !== rank) throw new Error(`SSD weights: no rank-${rank} weight ${name}`);
+    return tf.tensor(w.values, w.shape, 'float32');
+  };
+  const pointwise = (prefix: string, i: number) => ({
+    filters: take(`${prefix}/Conv2d_${i}_pointwise/weights`, 4) as tfTypes.Tensor4D,
+    batch_norm_offset: take(`${prefix}/Conv2d_${i}_pointwise/convolution_bn_offset`, 1) as tfTypes.Tensor1D,
+  });
+  const mobilenetv1: SsdParams['mobilenetv1'] = { conv_0: pointwise('MobilenetV1', 0) };
+  for (let i = 1; i <= 13; i++) {
+    const dw = `MobilenetV1/Conv2d_${i}_depthwise`;
+    mobilenetv1[`conv_${i}`] = {
+      depthwise_conv: {
+        filters: take(`${dw}/depthwise_weights`, 4) as tfTypes.Tensor4D,
+        batch_norm_scale: take(`${dw}/BatchNorm/gamma`, 1) as tfTypes.Tensor1D,
+        batch_norm_offset: take(`${dw}/BatchNorm/beta`, 1) as tfTypes.Tensor1D,
+        batch_norm_mean: take(`${dw}/BatchNorm/moving_mean`, 1) as tfTypes.Tensor1D,
+        batch_norm_variance: take(`${dw}/BatchNorm/moving_variance`, 1) as tfTypes.Tensor1D,
+      },
+      pointwise_conv: pointwise('MobilenetV1', i),
+    };
+  }
+  const prediction_layer: SsdParams['prediction_layer'] = {};
+  for (let i = 0; i < 8; i++) prediction_layer[`conv_${i}`] = pointwise('Prediction', i);
+  const conv = (prefix: string) => ({
+    filters: take(`${prefix}/weights`, 4) as tfTypes.Tensor4D,
+    bias: take(`${prefix}/biases`, 1) as tfTypes.Tensor1D,
+  });
+  for (let i = 0; i < 6; i++)
+    prediction_layer[`box_predictor_${i}`] = {
+      box_encoding_predictor: conv(`Prediction/BoxPredictor_${i}/BoxEncodingPredictor`),
+      class_predictor: conv(`Prediction/BoxPredictor_${i}/ClassPredictor`),
+    };
+  return {
+    mobilenetv1,
+    prediction_layer,
+    output_layer: { extra_dim: take('Output/extra_dim', 3) as tfTypes.Tensor3D },
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
