@@ -2,6 +2,7 @@ import type * as tfTypes from '@tensorflow/tfjs';
 import { fuseConvRelu } from '../engine/fuse-relu.js';
 import { loadLayersModelFromDir, readModelArtifacts } from '../engine/model-io.js';
 import { tf } from '../engine/tfjs.js';
+import { filledTensor } from './filled-tensor.js';
 
 /**
  * A bundle's network loaded to predict, with its weights uploaded once. tfjs's loader builds every layer
@@ -15,7 +16,7 @@ import { tf } from '../engine/tfjs.js';
  */
 
 /** Saved weights of the loads in progress, by load id then index (strings in the topology get camelCased). */
-const pending = new Map<number, Map<number, { values: Float32Array; shape: number[] }>>();
+const pending = new Map<number, Map<number, Saved>>();
 let nextLoad = 0;
 let fallbacks = 0;
 
@@ -44,17 +45,23 @@ class SavedWeight extends tf.serialization.Serializable {
     if (!saved || saved.shape.join() !== shape.join())
       throw new Error(`saved weight ${this.args.index} does not fit the layer's shape [${shape}]`);
     pending.get(this.args.load)!.delete(this.args.index);
-    return tf.tensor(saved.values, shape, 'float32');
+    return filledTensor(tf, shape, saved.fill);
   }
 }
 tf.serialization.registerClass(SavedWeight);
 
-/** Float32 values of every weight, or null when one is stored some other way (tfjs's loader then). */
+/** A saved weight: its shape, and how to write its float32 values. */
+interface Saved {
+  shape: number[];
+  fill: (out: Float32Array) => void;
+}
+
+/** Every weight as float32 values written on demand, or null when one is stored some other way. */
 function savedWeights(
   specs: tfTypes.io.WeightsManifestEntry[],
   data: ArrayBuffer,
-): Map<string, { values: Float32Array; shape: number[] }> | null {
-  const out = new Map<string, { values: Float32Array; shape: number[] }>();
+): Map<string, Saved> | null {
+  const out = new Map<string, Saved>();
   let offset = 0;
   for (const w of specs) {
     const n = w.shape.reduce((a, b) => a * b, 1);
@@ -62,16 +69,13 @@ function savedWeights(
     if (w.dtype !== 'float32' || (w.quantization && !half) || out.has(w.name)) return null;
     const bytes = n * (half ? 2 : 4);
     if (offset + bytes > data.byteLength) return null;
-    let values: Float32Array;
-    if (half) {
-      const bits =
-        offset % 2 ? new Uint16Array(data.slice(offset, offset + bytes)) : new Uint16Array(data, offset, n);
-      values = halvesToFloats(bits);
-    } else {
-      values =
-        offset % 4 ? new Float32Array(data.slice(offset, offset + bytes)) : new Float32Array(data, offset, n);
-    }
-    out.set(w.name, { values, shape: w.shape });
+    const at = offset;
+    const fill = half
+      ? (o: Float32Array) =>
+          halvesInto(at % 2 ? new Uint16Array(data.slice(at, at + bytes)) : new Uint16Array(data, at, n), o)
+      : (o: Float32Array) =>
+          o.set(at % 4 ? new Float32Array(data.slice(at, at + bytes)) : new Float32Array(data, at, n));
+    out.set(w.name, { shape: w.shape, fill });
     offset += bytes;
   }
   return out;
@@ -84,7 +88,12 @@ function savedWeights(
  */
 export function halvesToFloats(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
-  const words = new Uint32Array(out.buffer);
+  halvesInto(bits, out);
+  return out;
+}
+
+function halvesInto(bits: Uint16Array, out: Float32Array): void {
+  const words = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < bits.length; i++) {
     const h = bits[i]!;
     const e = h & 0x7c00;
@@ -93,7 +102,6 @@ export function halvesToFloats(bits: Uint16Array): Float32Array {
     else if ((h & 0x7fff) === 0) words[i] = sign;
     else out[i] = (sign ? -1 : 1) * (e ? (h & 0x3ff ? NaN : Infinity) : (h & 0x3ff) * 2 ** -24);
   }
-  return out;
 }
 
 interface LayerJson {
@@ -116,7 +124,7 @@ export async function loadInferenceModel(dir: string): Promise<tfTypes.LayersMod
   };
   const layers = topology.config?.layers ?? topology.model_config?.config?.layers ?? [];
   const load = nextLoad++;
-  const byIndex = new Map<number, { values: Float32Array; shape: number[] }>();
+  const byIndex = new Map<number, Saved>();
   for (const layer of layers) {
     for (const key of Object.keys(layer.config)) {
       if (!key.endsWith('_initializer') || !layer.config[key]) continue;

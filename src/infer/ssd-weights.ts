@@ -1,4 +1,5 @@
 import type * as tfTypes from '@tensorflow/tfjs';
+import { filledTensor } from './filled-tensor.js';
 import type { SsdParams } from './ssd-fused.js';
 
 /**
@@ -17,12 +18,15 @@ interface ManifestEntry {
 }
 export type SsdManifest = { paths: string[]; weights: ManifestEntry[] }[];
 
+/** A weight's shape, and how to write its float32 values. */
+interface Weight {
+  shape: number[];
+  fill: (out: Float32Array) => void;
+}
+
 /** One group's float32 weights by name, from its concatenated files (int32 entries are unused: skipped). */
-function decode(
-  entries: ManifestEntry[],
-  data: Uint8Array,
-): Map<string, { values: Float32Array; shape: number[] }> {
-  const out = new Map<string, { values: Float32Array; shape: number[] }>();
+function decode(entries: ManifestEntry[], data: Uint8Array): Map<string, Weight> {
+  const out = new Map<string, Weight>();
   let offset = 0;
   for (const w of entries) {
     const n = w.shape.reduce((a, b) => a * b, 1);
@@ -30,18 +34,14 @@ function decode(
     const bytes =
       n * (q ? (q.dtype === 'uint8' ? 1 : q.dtype === 'uint16' || q.dtype === 'float16' ? 2 : 4) : 4);
     if (offset + bytes > data.byteLength) throw new Error(`SSD weights: file too short for ${w.name}`);
+    const at = offset;
     if (w.dtype === 'float32') {
       if (q && (q.dtype === 'uint8' || q.dtype === 'uint16')) {
-        const stored =
-          q.dtype === 'uint8'
-            ? data.subarray(offset, offset + n)
-            : new Uint16Array(copy(data, offset, bytes));
-        out.set(w.name, { values: dequantize(stored, q.scale ?? 1, q.min ?? 0), shape: w.shape });
+        const stored = () =>
+          q.dtype === 'uint8' ? data.subarray(at, at + n) : new Uint16Array(copy(data, at, bytes));
+        out.set(w.name, { shape: w.shape, fill: (o) => dequantize(stored(), q.scale ?? 1, q.min ?? 0, o) });
       } else if (!q) {
-        out.set(w.name, {
-          values: new Float32Array(copy(data, offset, bytes)),
-          shape: w.shape,
-        });
+        out.set(w.name, { shape: w.shape, fill: (o) => o.set(new Float32Array(copy(data, at, bytes))) });
       } else {
         throw new Error(`SSD weights: ${w.name} is stored as ${q.dtype}, not uint8, uint16 or float32`);
       }
@@ -55,10 +55,8 @@ function decode(
 const copy = (data: Uint8Array, offset: number, bytes: number) =>
   new Uint8Array(data.subarray(offset, offset + bytes)).buffer;
 
-function dequantize(q: Uint8Array | Uint16Array, scale: number, min: number): Float32Array {
-  const out = new Float32Array(q.length);
+function dequantize(q: Uint8Array | Uint16Array, scale: number, min: number, out: Float32Array): void {
   for (let i = 0; i < q.length; i++) out[i] = q[i]! * scale + min;
-  return out;
 }
 
 /** The parameter tree of the manifest's weights, as tensors of `tf` (the caller's for good: never freed). */
@@ -67,7 +65,7 @@ export function ssdParamsFromWeights(
   manifest: SsdManifest,
   files: (path: string) => Uint8Array,
 ): SsdParams {
-  const weights = new Map<string, { values: Float32Array; shape: number[] }>();
+  const weights = new Map<string, Weight>();
   for (const group of manifest) {
     const parts = group.paths.map(files);
     const data = parts.length === 1 ? parts[0]! : concat(parts);
@@ -76,7 +74,7 @@ export function ssdParamsFromWeights(
   const take = (name: string, rank: number) => {
     const w = weights.get(name);
     if (!w || w.shape.length !== rank) throw new Error(`SSD weights: no rank-${rank} weight ${name}`);
-    return tf.tensor(w.values, w.shape, 'float32');
+    return filledTensor(tf, w.shape, w.fill);
   };
   const pointwise = (prefix: string, i: number) => ({
     filters: take(`${prefix}/Conv2d_${i}_pointwise/weights`, 4) as tfTypes.Tensor4D,
