@@ -2,6 +2,7 @@ import type * as tfTypes from '@tensorflow/tfjs';
 import { normalizeInto } from '../data/normalize.js';
 import type { PreprocessSpec } from '../data/preprocess-spec.js';
 import { round } from '../util/round.js';
+import { filledTensor } from './filled-tensor.js';
 import { formatLabel, type FaceResult } from './types.js';
 
 /** One face's answer without its place; with `withDistribution`, also the network's age distribution. */
@@ -68,14 +69,15 @@ export async function classifyFaceCrops(
   const per = size * size * 3;
   const views = spec.flipAverage ? 2 : 1;
   const n = crops.length;
-  const batch = new Float32Array(views * n * per);
-  crops.forEach((c, i) => {
-    normalizeInto(c, spec.normalization, size, batch, i * per);
-    if (views === 2) normalizeInto(c, spec.normalization, size, batch, (n + i) * per, true);
-  });
+  // Normalised straight into the input tensor's memory (filled-tensor.ts), the mirrored views after the others.
+  const fill = (batch: Float32Array) =>
+    crops.forEach((c, i) => {
+      normalizeInto(c, spec.normalization, size, batch, i * per);
+      if (views === 2) normalizeInto(c, spec.normalization, size, batch, (n + i) * per, true);
+    });
   const idx = outputIndices(model.outputNames);
   const probs = tf.tidy(() => {
-    const outputs = model.predict(tf.tensor4d(batch, [views * n, size, size, 3])) as tfTypes.Tensor[];
+    const outputs = model.predict(filledTensor(tf, [views * n, size, size, 3], fill)) as tfTypes.Tensor[];
     const mean = (t: tfTypes.Tensor) => {
       const p = tf.softmax(t);
       return views === 2 ? tf.div(tf.add(p.slice(0, n), p.slice(n, n)), 2) : p;
