@@ -3,8 +3,9 @@
  * ageGenderNet, same tfjs + wasm engine), on the same composite group photos, in one run:
  *  - cold start: process spawn to the first printed answer, one photo (`node bin/agegender.js predict`
  *    vs `node bench/predict-faceapi-peer.mjs`), median of --runs, alternating the two;
- *  - warm per-face latency in one process: all photos through Predictor.predictBatch vs
- *    faceapi.detectAllFaces(...).withAgeAndGender(), per photo and per face found;
+ *  - warm per-face latency in one process: all photo files through Predictor.predictBatch vs each file
+ *    decoded (the same decoder, sharp) then faceapi.detectAllFaces(...).withAgeAndGender(), per photo and
+ *    per face found: both from the same JPEG files to the answers;
  *  - on the side, age MAE and gender accuracy of both against the pasted faces' UTKFace labels
  *    (meaningful once models/default holds the trained model).
  *
@@ -124,7 +125,6 @@ const faceapiModels = path.dirname(
 );
 await faceapi.nets.ssdMobilenetv1.loadFromDisk(faceapiModels);
 await faceapi.nets.ageGenderNet.loadFromDisk(faceapiModels);
-const images = await Promise.all(files.map((f) => decodeRgb(f)));
 
 interface Answer {
   box: Box;
@@ -138,7 +138,8 @@ async function runOurs(): Promise<Answer[][]> {
 }
 async function runPeer(): Promise<Answer[][]> {
   const out: Answer[][] = [];
-  for (const img of images) {
+  for (const file of files) {
+    const img = await decodeRgb(file);
     const t = tf.tensor3d(img.data, [img.height, img.width, 3], 'int32');
     const faces = await faceapi
       .detectAllFaces(t as never, new faceapi.SsdMobilenetv1Options({ minConfidence: 0.4 }))
