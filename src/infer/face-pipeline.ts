@@ -172,15 +172,20 @@ export class FacePipeline {
           const box = { x: 0, y: 0, w: img.originalWidth, h: img.originalHeight };
           faces.push({ input: i, box, score: 1, pixels: await cropFace(img, centre, spec, resize) });
         } else {
-          for (const det of await detectWithMargin(detector, img, opts.minScore, resize)) {
+          const found = await detectWithMargin(detector, img, opts.minScore, resize);
+          // The crops of one photo resampled together (Node's sharp runs them on its thread pool at once).
+          const pixels = await Promise.all(
+            found.map((det) => cropFace(img, cropRegion(det.box, faceCrop), spec, resize)),
+          );
+          found.forEach((det, k) => {
             const b = det.box;
             faces.push({
               input: i,
               box: clipBox({ x: b.x * sx, y: b.y * sy, w: b.w * sx, h: b.h * sy }, original),
               score: det.score,
-              pixels: await cropFace(img, cropRegion(b, faceCrop), spec, resize),
+              pixels: pixels[k]!,
             });
-          }
+          });
         }
         out.push({ ok: true, faces: [] });
       } catch (err) {
