@@ -178,7 +178,12 @@ test('a killed run leaves only whole crops and no CSVs, and the next run finishe
     const res = await cli(args);
     assert.equal(res.code, 0, res.stderr);
     const s = JSON.parse(res.stdout);
-    assert.equal(s.crops.reused, made.length);
+    // A crop renamed into place just before the kill, but not yet in the crop log, is made again (with
+    // --jobs 1 at most one): it is reused only when the log proves it came from the same photo.
+    assert.ok(
+      s.crops.reused >= made.length - 1 && s.crops.reused <= made.length,
+      `reused ${s.crops.reused} of ${made.length}`,
+    );
     assert.equal(s.crops.written + s.crops.reused, picks.length);
     assert.equal((await fs.readdir(cropDir)).filter((f) => f.endsWith('.tmp')).length, 0);
   } finally {
