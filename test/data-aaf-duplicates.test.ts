@@ -157,6 +157,8 @@ describe('preprocess aaf', () => {
         out,
         '--img-size',
         '48',
+        '--framing',
+        'median',
         '--framing-sample',
         '4',
         '--split-ratio',
@@ -179,6 +181,25 @@ describe('preprocess aaf', () => {
       assert.equal(meta.width, 48);
       // The framed crop is tighter than the head-and-shoulders photo: a face fills it.
       assert.equal(train.length + val.length, 27 - 1 - 1 - 2);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('frames each photo with the detector by default, as predict frames the face it finds', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await makeAaf(dir);
+      const out = path.join(dir, 'out');
+      const args = ['preprocess', 'aaf', '--photo-dir', dir, '--output-dir', out, '--img-size', '48'];
+      const r = await cli([...args, '--split-ratio', '0.5,0.5', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const summary = JSON.parse(r.stdout);
+      assert.match(summary.input.framing, /^ssd-mobilenetv1 scale [\d.]+ dx [-\d.]+ dy [-\d.]+$/);
+      assert.equal(summary.counts.framingSamples, undefined);
+      // 26 well-named photos (notes.jpg is not one), one whose gender contradicts its list: each of the
+      // other 25 gets its own face box, or is counted as faceless.
+      assert.equal(summary.counts.labelled + summary.counts.noFace, 25);
     } finally {
       await cleanup();
     }

@@ -469,7 +469,7 @@ test('preprocess(name, options) takes every dataset of the registry, and refuses
       );
     await assert.rejects(
       preprocess('aaf', { photoDir: dir, outputDir: dir, framing: 'sideways' as 'whole' }),
-      /^InvalidOptionError: preprocess: option framing must be one of median, detector, whole, not "sideways"$/,
+      /^InvalidOptionError: preprocess: option framing must be one of detector, median, whole, not "sideways"$/,
     );
   } finally {
     await cleanup();
