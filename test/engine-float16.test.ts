@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { fromFloat16, fromFloat16Into, toFloat16Bits } from '../src/engine/float16.js';
+import { fromFloat16, fromFloat16BitsInto, fromFloat16Into, toFloat16Bits } from '../src/engine/float16.js';
 import { loadLayersModelFromDir, saveLayersModelToDir } from '../src/engine/model-io.js';
 import { mulberry32 } from '../src/util/random.js';
 
@@ -46,11 +46,15 @@ test('float32 -> float16 rounds to the nearest half (ties to even), with subnorm
   }
 });
 
-test('float16 -> float32 decodes every one of the 65,536 halves exactly, into a fresh array or in place', () => {
+test('float16 -> float32 decodes every one of the 65,536 halves exactly (table and bit shifts), into a fresh array or in place', () => {
   const all = Uint16Array.from({ length: 0x10000 }, (_, h) => h);
   const decoded = fromFloat16(all);
-  for (let h = 0; h < 0x10000; h++)
+  const byBits = new Float32Array(all.length);
+  fromFloat16BitsInto(all, byBits);
+  for (let h = 0; h < 0x10000; h++) {
     assert.ok(Object.is(decoded[h], Math.fround(fromHalf(h))), `0x${h.toString(16)}`);
+    assert.ok(Object.is(byBits[h], Math.fround(fromHalf(h))), `bits 0x${h.toString(16)}`);
+  }
   const out = new Float32Array(5).fill(7);
   fromFloat16Into(Uint16Array.of(0x3c00, 0xc000), out, 2);
   assert.deepEqual([...out], [7, 7, 1, -2, 7]);

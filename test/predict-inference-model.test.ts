@@ -4,9 +4,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine/backend.js';
-import { fromFloat16 } from '../src/engine/float16.js';
 import { loadLayersModelFromDir, saveLayersModelToDir } from '../src/engine/model-io.js';
-import { halvesToFloats, inferenceLoadFallbacks, loadInferenceModel } from '../src/infer/inference-model.js';
+import { inferenceLoadFallbacks, loadInferenceModel } from '../src/infer/inference-model.js';
 import { defaultModelDir } from '../src/infer/predictor.js';
 import { tempDir } from './helpers/fixtures.js';
 import { writeTestBundle } from './helpers/predict-bundle.js';
@@ -27,13 +26,6 @@ async function sameModel(a: tf.LayersModel, b: tf.LayersModel, size: number): Pr
   ya.forEach((y, i) => assert.deepEqual(y.dataSync(), yb[i]!.dataSync()));
   tf.dispose([x, ...ya, ...yb]);
 }
-
-test('half bits decode to the same float32 as the engine table, all 65,536 of them', () => {
-  const all = Uint16Array.from({ length: 0x10000 }, (_, i) => i);
-  const [got, want] = [halvesToFloats(all), fromFloat16(all)];
-  for (let h = 0; h < 0x10000; h++)
-    assert.ok(Object.is(got[h], want[h]) || (Number.isNaN(got[h]) && Number.isNaN(want[h])), `half ${h}`);
-});
 
 test('a float32 bundle and its float16 copy load with the weights and answers of tfjs', async () => {
   await initBackend({ backend: 'wasm', threads: 1, quiet: true });

@@ -75,3 +75,20 @@ export function fromFloat16Into(bits: Uint16Array, out: Float32Array, offset: nu
   const table = halves();
   for (let i = 0; i < bits.length; i++) out[offset + i] = table[bits[i]!]!;
 }
+
+/**
+ * The same decoding by bit operations, no table: for one pass over a model's weights at load, where
+ * building the table (~20 ms) would cost more than it saves. A normal half is its float32 with the
+ * exponent rebased; zeros likewise; subnormals, infinities and NaNs (rare in weights) by arithmetic.
+ */
+export function fromFloat16BitsInto(bits: Uint16Array, out: Float32Array): void {
+  const words = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]!;
+    const e = h & 0x7c00;
+    const sign = (h & 0x8000) << 16;
+    if (e !== 0 && e !== 0x7c00) words[i] = sign | ((e + 0x1c000) << 13) | ((h & 0x3ff) << 13);
+    else if ((h & 0x7fff) === 0) words[i] = sign;
+    else out[i] = (sign ? -1 : 1) * (e ? (h & 0x3ff ? NaN : Infinity) : (h & 0x3ff) * 2 ** -24);
+  }
+}

@@ -3,13 +3,14 @@ import { fuseConvRelu } from '../engine/fuse-relu.js';
 import { loadLayersModelFromDir, readModelArtifacts } from '../engine/model-io.js';
 import { tf } from '../engine/tfjs.js';
 import { filledTensor } from './filled-tensor.js';
+import { fromFloat16BitsInto } from '../engine/float16.js';
 
 /**
  * A bundle's network loaded to predict, with its weights uploaded once. tfjs's loader builds every layer
  * with zero weights (a JavaScript array per weight, copied into the wasm heap: ~40 MB for the default
  * model), then decodes the saved weights (float16 through three table reads per value, then a slice per
  * weight) and uploads them again: ~400 ms of CPU at every `agegender predict`. Here each layer is built
- * straight from its saved weight (decoded through one 64K-entry table, ../engine/float16.ts), a custom
+ * straight from its saved weight (decoded by bit shifts, ../engine/float16.ts), a custom
  * initializer handing it over: the same values, one upload. Any weight this cannot place (a nested model,
  * a quantization other than float16) falls back to tfjs's loader: same model either way.
  * Conv -> ReLU pairs are fused for inference (../engine/fuse-relu.ts).
@@ -72,36 +73,16 @@ function savedWeights(
     const at = offset;
     const fill = half
       ? (o: Float32Array) =>
-          halvesInto(at % 2 ? new Uint16Array(data.slice(at, at + bytes)) : new Uint16Array(data, at, n), o)
+          fromFloat16BitsInto(
+            at % 2 ? new Uint16Array(data.slice(at, at + bytes)) : new Uint16Array(data, at, n),
+            o,
+          )
       : (o: Float32Array) =>
           o.set(at % 4 ? new Float32Array(data.slice(at, at + bytes)) : new Float32Array(data, at, n));
     out.set(w.name, { shape: w.shape, fill });
     offset += bytes;
   }
   return out;
-}
-
-/**
- * IEEE half bits -> float32, exact (every half is a float32). A normal half is its float32 with the
- * exponent rebased, a few bit operations; zeros likewise; subnormals, infinities and NaNs (rare in
- * weights) by arithmetic. No table: building one costs ~20 ms of a cold start.
- */
-export function halvesToFloats(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  halvesInto(bits, out);
-  return out;
-}
-
-function halvesInto(bits: Uint16Array, out: Float32Array): void {
-  const words = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i]!;
-    const e = h & 0x7c00;
-    const sign = (h & 0x8000) << 16;
-    if (e !== 0 && e !== 0x7c00) words[i] = sign | ((e + 0x1c000) << 13) | ((h & 0x3ff) << 13);
-    else if ((h & 0x7fff) === 0) words[i] = sign;
-    else out[i] = (sign ? -1 : 1) * (e ? (h & 0x3ff ? NaN : Infinity) : (h & 0x3ff) * 2 ** -24);
-  }
 }
 
 interface LayerJson {
