@@ -1,7 +1,7 @@
 import { type ConvGeometry, type PlanOptions } from './conv-plans.js';
 import { DNNL, type Handle } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
-import { type DnnlContext, type Plan, check, execArgs, memory, plainMd } from './plan.js';
+import { type DnnlContext, type Plan, check, execArgs, memory, plainMd, reorderPrimitive } from './plan.js';
 
 /**
  * The weights gradient of an unpadded 1x1 convolution (a ResNet's projection shortcut) as one matrix
@@ -55,19 +55,14 @@ export class Conv1x1WeightsPlan {
     const dims = [g.n, g.oh, g.ow, g.ci];
     const view = plainMd(api, dims, [g.h * g.w * g.ci, g.sh * g.w * g.ci, g.sw * g.ci, 1]);
     const dense = plainMd(api, dims, [g.oh * g.ow * g.ci, g.ow * g.ci, g.ci, 1]);
-    const pd: [Handle | null] = [null];
-    check(api.reorder_primitive_desc_create(pd, view, ctx.engine, dense, ctx.engine, null), 'reorder pd');
-    const prim: [Handle | null] = [null];
-    const status = api.primitive_create(prim, pd[0]!);
-    api.primitive_desc_destroy(pd[0]!);
-    check(status, 'reorder primitive_create');
+    const prim = reorderPrimitive(ctx, view, dense);
     const from = memory(api, ctx, view);
     const to = memory(api, ctx, dense);
     const args = execArgs(api, [
       [DNNL.ARG_FROM, from],
       [DNNL.ARG_TO, to],
     ]);
-    this.gather = { prim: prim[0]!, from, to, args, bytes: rows * g.ci * 4 };
+    this.gather = { prim, from, to, args, bytes: rows * g.ci * 4 };
   }
 
   /**

@@ -159,12 +159,7 @@ export class Plan {
         }
         const mem = memory(api, ctx, chosen);
         const [from, to] = a.output ? [chosen, a.user] : [a.user, chosen];
-        const rpd: [Handle | null] = [null];
-        check(api.reorder_primitive_desc_create(rpd, from, ctx.engine, to, ctx.engine, null), 'reorder pd');
-        const rprim: [Handle | null] = [null];
-        const status = api.primitive_create(rprim, rpd[0]!);
-        api.primitive_desc_destroy(rpd[0]!);
-        check(status, 'reorder primitive_create');
+        const reorder = reorderPrimitive(ctx, from, to);
         const [src, dst] = a.output ? [mem, user] : [user, mem];
         pairs.push([a.arg, mem]);
         return {
@@ -172,7 +167,7 @@ export class Plan {
           output: a.output,
           inner: {
             mem,
-            reorder: rprim[0]!,
+            reorder,
             args: execArgs(api, [
               [DNNL.ARG_FROM, src],
               [DNNL.ARG_TO, dst],
@@ -254,6 +249,18 @@ export class Plan {
 }
 
 /** A memory object of layout `md` without data of its own (its data handle is set before each run). */
+/** A primitive that copies memory laid out as `from` into memory laid out as `to`. */
+export function reorderPrimitive(ctx: DnnlContext, from: Buffer | Handle, to: Buffer | Handle): Handle {
+  const api = ctx.api;
+  const pd: [Handle | null] = [null];
+  check(api.reorder_primitive_desc_create(pd, from, ctx.engine, to, ctx.engine, null), 'reorder pd');
+  const prim: [Handle | null] = [null];
+  const status = api.primitive_create(prim, pd[0]!);
+  api.primitive_desc_destroy(pd[0]!);
+  check(status, 'reorder primitive_create');
+  return prim[0]!;
+}
+
 export function memory(api: DnnlApi, ctx: DnnlContext, md: Buffer | Handle): Handle {
   const out: [Handle | null] = [null];
   // No buffer of its own: data handles are set before every run.
