@@ -13,14 +13,7 @@ import { ssdParamsFromWeights, type SsdManifest } from './ssd-weights.js';
  * Names, thresholds and the margin pass are in detector-options.ts, the detection itself in
  * face-api-detector.ts (both shared with the browser entry).
  */
-export {
-  DEFAULT_DETECTOR,
-  DEFAULT_MIN_SCORE,
-  DETECTORS,
-  isDetectorName,
-  parseDetectorName,
-  type DetectorName,
-} from './detector-options.js';
+export { parseDetectorName, type DetectorName } from './detector-options.js';
 export type { DetectOptions, FaceDetector } from './face-api-detector.js';
 
 type FaceApi = typeof import('@vladmandic/face-api');
