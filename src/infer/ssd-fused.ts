@@ -8,8 +8,8 @@ import type { Detection } from './types.js';
  * face-api runs each layer as 3 kernels (conv, then a bias add or batch norm, then a clip to [0, 6]) and
  * its non-max suppression downloads all of its boxes again for every pair it compares. Here each layer is
  * one fused convolution (bias and relu6 inside the kernel; the depthwise layers' batch norm folded into
- * their filters and bias), the image goes up as float32 (no int32 upload and cast), and the boxes are read
- * once. Same answers to float rounding (test/ssd-fused.test.ts compares with face-api's own); on the
+ * their filters and bias), the input (pad, resize, scale) and the output layer (anchors, sigmoid) are plain
+ * JS passes over the pixels and the values read back, and the boxes are read once. Same answers to float rounding (test/ssd-fused.test.ts compares with face-api's own); on the
  * bench's 8 group photos it takes 28% less CPU than face-api's detectAllFaces (140 vs 194 ms per photo,
  * wasm+dnnl, 2 threads, same process, alternated).
  * Pure tfjs: the Node detector and the browser entry share it.
@@ -92,7 +92,8 @@ export function fusedSsd(tf: typeof tfTypes, params: SsdParams): FusedSsd {
     const cls = p.class_predictor;
     return { box: { filter: enc.filters, bias: enc.bias }, cls: { filter: cls.filters, bias: cls.bias } };
   });
-  const anchors = params.output_layer.extra_dim;
+  // The anchors [ymin, xmin, ymax, xmax] per box, read once: the output layer runs in JS (decodeBoxes).
+  const anchors = params.output_layer.extra_dim.dataSync() as Float32Array;
 
   const conv = (x: tfTypes.Tensor4D, f: Fused, stride: number, activation: 'relu6' | 'linear') =>
     tf.fused.conv2d({ x, filter: f.filter, strides: stride, pad: 'same', bias: f.bias, activation });
@@ -107,7 +108,7 @@ export function fusedSsd(tf: typeof tfTypes, params: SsdParams): FusedSsd {
     });
 
   /** Box encodings [1, n, 4] and class logits [1, n, 3] of the 512 x 512 input, as face-api's predictionLayer. */
-  function network(x: tfTypes.Tensor4D): { boxes: tfTypes.Tensor; classes: tfTypes.Tensor } {
+  function network(x: tfTypes.Tensor4D): [encodings: tfTypes.Tensor, logits: tfTypes.Tensor] {
     let out = conv(x, conv0, 2, 'relu6');
     let conv11 = out;
     pairs.forEach((p, i) => {
@@ -125,28 +126,7 @@ export function fusedSsd(tf: typeof tfTypes, params: SsdParams): FusedSsd {
     const sources = [conv11, out, c1, c3, c5, c7];
     const boxes = sources.map((s, i) => tf.reshape(conv(s, predictors[i]!.box, 1, 'linear'), [1, -1, 1, 4]));
     const classes = sources.map((s, i) => tf.reshape(conv(s, predictors[i]!.cls, 1, 'linear'), [1, -1, 3]));
-    return { boxes: tf.concat(boxes, 1), classes: tf.concat(classes, 1) };
-  }
-
-  /** face-api's outputLayer: anchor-relative encodings -> [ymin, xmin, ymax, xmax], and face scores. */
-  function output(encodings: tfTypes.Tensor, classes: tfTypes.Tensor): [tfTypes.Tensor2D, tfTypes.Tensor1D] {
-    const a = tf.unstack(tf.transpose(tf.reshape(anchors, [-1, 4]), [1, 0]));
-    const sizes = [tf.sub(a[2]!, a[0]!), tf.sub(a[3]!, a[1]!)];
-    const centers = [tf.add(a[0]!, tf.div(sizes[0]!, 2)), tf.add(a[1]!, tf.div(sizes[1]!, 2))];
-    const v = tf.unstack(tf.transpose(tf.reshape(encodings, [-1, 4]), [1, 0]));
-    const div0 = tf.div(tf.mul(tf.exp(tf.div(v[2]!, 5)), sizes[0]!), 2);
-    const add0 = tf.add(tf.mul(tf.div(v[0]!, 10), sizes[0]!), centers[0]!);
-    const div1 = tf.div(tf.mul(tf.exp(tf.div(v[3]!, 5)), sizes[1]!), 2);
-    const add1 = tf.add(tf.mul(tf.div(v[1]!, 10), sizes[1]!), centers[1]!);
-    const boxes = tf.transpose(
-      tf.stack([tf.sub(add0, div0), tf.sub(add1, div1), tf.add(add0, div0), tf.add(add1, div1)]),
-      [1, 0],
-    ) as tfTypes.Tensor2D;
-    const scores = tf.reshape(
-      tf.sigmoid(tf.slice(classes, [0, 0, 1], [-1, -1, 1])),
-      [-1],
-    ) as tfTypes.Tensor1D;
-    return [boxes, scores];
+    return [tf.concat(boxes, 1), tf.concat(classes, 1)];
   }
 
   // Only the folded depthwise tensors are ours; the rest are face-api's parameters.
@@ -155,24 +135,24 @@ export function fusedSsd(tf: typeof tfTypes, params: SsdParams): FusedSsd {
     async detect(image, minConfidence, maxResults) {
       const { width, height } = image;
       const side = Math.max(width, height);
-      const [boxesT, scoresT] = tf.tidy(() => {
+      const [encodingsT, logitsT] = tf.tidy(() => {
         const x = filledTensor(tf, [1, INPUT_SIZE, INPUT_SIZE, 3], (o) =>
           writeInput(o, image),
         ) as tfTypes.Tensor4D;
-        const { boxes, classes } = network(x);
-        return output(boxes, classes);
+        return network(x);
       });
-      let boxes: Float32Array;
-      let scores: Float32Array;
+      let encodings: Float32Array;
+      let logits: Float32Array;
       try {
-        [boxes, scores] = (await Promise.all([boxesT.data(), scoresT.data()])) as [
+        [encodings, logits] = (await Promise.all([encodingsT.data(), logitsT.data()])) as [
           Float32Array,
           Float32Array,
         ];
       } finally {
-        boxesT.dispose();
-        scoresT.dispose();
+        encodingsT.dispose();
+        logitsT.dispose();
       }
+      const { boxes, scores } = decodeBoxes(encodings, logits, anchors);
       // face-api's locateFaces: boxes are fractions of the padded square; the image filled this much of it.
       const scale = INPUT_SIZE / side;
       const padX = INPUT_SIZE / Math.round(width * scale);
@@ -192,6 +172,39 @@ export function fusedSsd(tf: typeof tfTypes, params: SsdParams): FusedSsd {
       for (const f of owned) tf.dispose([f.filter, f.bias]);
     },
   };
+}
+
+/**
+ * face-api's outputLayer, in JS on the values read back: anchor-relative box encodings [n, 4] -> boxes
+ * [ymin, xmin, ymax, xmax] as fractions of the input, and class logits [n, 3] -> the face score, the
+ * sigmoid of class 1. tfjs took some thirty small kernels for this.
+ */
+export function decodeBoxes(
+  encodings: Float32Array,
+  logits: Float32Array,
+  anchors: Float32Array,
+): { boxes: Float32Array; scores: Float32Array } {
+  const n = anchors.length / 4;
+  const boxes = new Float32Array(n * 4);
+  const scores = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const [a0, a1, a2, a3] = [anchors[i * 4]!, anchors[i * 4 + 1]!, anchors[i * 4 + 2]!, anchors[i * 4 + 3]!];
+    const [v0, v1, v2, v3] = [
+      encodings[i * 4]!,
+      encodings[i * 4 + 1]!,
+      encodings[i * 4 + 2]!,
+      encodings[i * 4 + 3]!,
+    ];
+    const h = a2 - a0;
+    const w = a3 - a1;
+    const halfH = (Math.exp(v2 / 5) * h) / 2;
+    const halfW = (Math.exp(v3 / 5) * w) / 2;
+    const cy = (v0 / 10) * h + (a0 + h / 2);
+    const cx = (v1 / 10) * w + (a1 + w / 2);
+    boxes.set([cy - halfH, cx - halfW, cy + halfH, cx + halfW], i * 4);
+    scores[i] = 1 / (1 + Math.exp(-logits[i * 3 + 1]!));
+  }
+  return { boxes, scores };
 }
 
 /**
