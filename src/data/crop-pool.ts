@@ -65,7 +65,15 @@ export function startCropPool(settings: CropSettings, threads = os.availablePara
       }).finally(() => busy[i]!--);
     },
     async close() {
-      await Promise.all(workers.map((w) => w.terminate()));
+      // Asked to leave, not terminated: a thread stopped while it loads koffi's native module aborts the
+      // whole process (napi_throw during the addon's registration).
+      await Promise.all(
+        workers.map((w) => {
+          const gone = new Promise((resolve) => w.once('exit', resolve));
+          w.postMessage({ close: true });
+          return gone;
+        }),
+      );
     },
   };
 }

@@ -79,7 +79,9 @@ if (!isMainThread && parentPort && (workerData as { cropWorker?: boolean } | nul
   const loaded = loadTurboJpeg();
   const tj = 'reason' in loaded ? null : loaded;
   const port = parentPort;
-  port.on('message', (msg: { id: number; jobs: WorkerJob[] }) => {
-    port.postMessage({ id: msg.id, results: msg.jobs.map((job) => cropJob(job, settings, tj)) });
+  port.on('message', (msg: { id: number; jobs: WorkerJob[] } | { close: true }) => {
+    if ('close' in msg)
+      port.close(); // nothing else pending: the thread ends
+    else port.postMessage({ id: msg.id, results: msg.jobs.map((job) => cropJob(job, settings, tj)) });
   });
 }

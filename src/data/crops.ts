@@ -258,7 +258,8 @@ async function runFast(
   logFile: fs.FileHandle,
   toSharp: (job: CropJob, read: { input: Uint8Array; key: string }) => void,
 ): Promise<void> {
-  const pool = startCropPool(settings);
+  // A thread costs a few tens of ms to start: no more of them than there are batches.
+  const pool = startCropPool(settings, Math.min(os.availableParallelism(), Math.ceil(jobs.length / BATCH)));
   let next = 0;
   const feed = async () => {
     while (next < jobs.length) {
