@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { tempPathFor } from '../util/atomic.js';
 import { FileReadError, reason } from '../util/errors.js';
 import { readRegularFileSync } from '../util/regular-file.js';
@@ -54,7 +54,8 @@ export function cropJob(job: WorkerJob, settings: CropSettings, tj: TurboJpeg | 
   if (job.known === key) return { status: 'existing', key };
   if (!job.file || !tj) return { status: 'sharp', key, input };
   const file = job.file;
-  const tmp = tempPathFor(file);
+  // Each thread counts its temp names from 0: its id keeps two jobs with one target apart.
+  const tmp = tempPathFor(file).replace(/\.tmp$/, `.${threadId}.tmp`);
   try {
     const pixels = fastCropPixels(tj, input, job, settings);
     if (!pixels) return { status: 'sharp', key, input };

@@ -10,7 +10,8 @@ import { confinedPath } from '../util/confine.js';
 import { HASH_WORDS, pixelHash, type ImageHash } from './duplicates.js';
 import { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
 import { fastPathOff, startCropPool } from './crop-pool.js';
-import { sourceKey } from './crop-worker.js';
+import { cropJob, sourceKey, type WorkerJob, type WorkerResult } from './crop-worker.js';
+import { loadTurboJpeg } from './jpeg-turbo.js';
 
 export { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
 
@@ -258,14 +259,21 @@ async function runFast(
   logFile: fs.FileHandle,
   toSharp: (job: CropJob, read: { input: Uint8Array; key: string }) => void,
 ): Promise<void> {
-  // A thread costs a few tens of ms to start: no more of them than there are batches.
-  const pool = startCropPool(settings, Math.min(os.availableParallelism(), Math.ceil(jobs.length / BATCH)));
+  // The main thread crops too (it has little else to do), beside one crop thread per further core: a
+  // thread costs ~30 ms of CPU to start (~250 ms from source, under tsx), so no more than there are batches.
+  const threads = Math.min(os.availableParallelism(), Math.ceil(jobs.length / BATCH));
+  const pool = threads > 1 ? startCropPool(settings, threads - 1) : null;
+  const tj = loadTurboJpeg();
+  const here = async (batch: WorkerJob[]) => {
+    await new Promise(setImmediate); // let replies, log writes and progress through between batches
+    return batch.map((job) => cropJob(job, settings, 'reason' in tj ? null : tj));
+  };
   let next = 0;
-  const feed = async () => {
+  const feed = async (run: (batch: WorkerJob[]) => Promise<WorkerResult[]>) => {
     while (next < jobs.length) {
       const batch = jobs.slice(next, next + BATCH);
       next += batch.length;
-      const results = await pool.run(
+      const results = await run(
         batch.map((job) => ({
           ...job,
           file: confinedPath(cropDir, job.target),
@@ -289,9 +297,11 @@ async function runFast(
     }
   };
   try {
-    await Promise.all(Array.from({ length: pool.size * 2 }, feed));
+    // Two batches queued per thread, so that none waits on the main thread between batches.
+    const threadFeeds = Array.from({ length: (pool?.size ?? 0) * 2 }, () => feed((b) => pool!.run(b)));
+    await Promise.all([feed(here), ...threadFeeds]);
   } finally {
-    await pool.close();
+    await pool?.close();
   }
 }
 

@@ -33,6 +33,8 @@ export const TJCS_YCBCR = 1;
 const TJPF_RGB = 0;
 const TJSAMP_420 = 2;
 const TJFLAG_NOREALLOC = 1024;
+// TurboJPEG compresses with the fast integer DCT unless told; libjpeg's default (sharp's) is the accurate one.
+const TJFLAG_ACCURATEDCT = 4096;
 // Stop at the first warning (libjpeg's "premature end of data" and the like): such files go to sharp.
 const TJFLAG_STOPONWARNING = 8192;
 
@@ -102,7 +104,19 @@ function bind(): TurboJpeg | { reason: string } {
       const w = Math.ceil(header.width / shrink);
       const h = Math.ceil(header.height / shrink);
       if (dst.length < w * h * 3) return false;
-      return decompress2(dec, jpeg, jpeg.length, dst, w, w * 3, h, TJPF_RGB, TJFLAG_STOPONWARNING) === 0;
+      return (
+        decompress2(
+          dec,
+          jpeg,
+          jpeg.length,
+          dst,
+          w,
+          w * 3,
+          h,
+          TJPF_RGB,
+          TJFLAG_STOPONWARNING | TJFLAG_ACCURATEDCT,
+        ) === 0
+      );
     },
     encode(rgb, width, height, quality) {
       const need = Number(bufSize(width, height, TJSAMP_420));
@@ -123,7 +137,7 @@ function bind(): TurboJpeg | { reason: string } {
         outSize,
         TJSAMP_420,
         quality,
-        TJFLAG_NOREALLOC,
+        TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT,
       );
       if (rc !== 0) throw new Error(`JPEG encoding failed: ${errorText(enc)}`);
       return out.subarray(0, Number(outSize[0]));

@@ -1,4 +1,4 @@
-import { type Stats, closeSync, constants, fstatSync, openSync, readFileSync, promises as fs } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, openSync, readSync, promises as fs } from 'node:fs';
 import { FileReadError } from './errors.js';
 
 /**
@@ -34,8 +34,13 @@ export function readRegularFileSync(file: string, maxBytes = Infinity): Buffer {
     throw openFailure(file, err);
   }
   try {
-    checkRegular(file, fstatSync(fd), maxBytes);
-    return readFileSync(fd);
+    const st = fstatSync(fd);
+    checkRegular(file, st, maxBytes);
+    // One stat, then reads to its size (readFileSync(fd) would stat again: ~15 us a crop).
+    const buf = Buffer.allocUnsafeSlow(st.size);
+    let got = 0;
+    for (let n = 1; got < st.size && n > 0; got += n) n = readSync(fd, buf, got, st.size - got, got);
+    return buf.subarray(0, got);
   } finally {
     closeSync(fd);
   }
