@@ -80,40 +80,110 @@ const body = [
   0x0b, 0x0b, 0x0b,
 ];
 
+// The horizontal pass, one RGB pixel per 128-bit sum (the fourth lane is spare). Parameters (i32): 0 src,
+// 1 dst, 2 source row bytes, 3 rows, 4 pixels out per row, 5 taps per pixel, 6 offsets (tap pixel x 3),
+// 7 weights. Locals: 8 y, 9 o, 10 tap pointer, 11 tap end, 12 weight pointer, 13 out address, 14 source
+// row (i32); 15 sums (v128).
+const [HSRC, HDST, HROW, HROWS, HOUT, HN, HOFF, HW] = [0, 1, 2, 3, 4, 5, 6, 7];
+const [Y, HO, HP, HE, HQ, HD, HR, ACC] = [8, 9, 10, 11, 12, 13, 14, 15];
+const load32zero = [...simd(0x5c), 0x00, 0x00];
+const [widen8to16u, widen16to32u, mul32] = [simd(0x89), simd(0xa9), simd(0xb5)];
+const store16lane = (lane: number) => [...simd(0x59), 0x00, 0x00, lane];
+const store8lane = (lane: number) => [...simd(0x58), 0x00, 0x00, lane];
+
+// prettier-ignore
+const hbody = [
+  ...get(HDST), ...set(HD),
+  0x02, 0x40, 0x03, 0x40, // block, loop (rows)
+  ...get(Y), ...get(HROWS), 0x4f, 0x0d, 0x01, // y >= rows: done
+  ...get(Y), ...get(HROW), mul, ...get(HSRC), add, ...set(HR),
+  ...i32(0), ...set(HO),
+  0x03, 0x40, // loop (output pixels)
+  ...i32(2048), ...splat32, ...set(ACC),
+  ...get(HO), ...get(HN), mul, ...i32(4), mul, ...set(HE),
+  ...get(HE), ...get(HOFF), add, ...set(HP),
+  ...get(HE), ...get(HW), add, ...set(HQ),
+  ...get(HP), ...get(HN), ...i32(4), mul, add, ...set(HE),
+  0x03, 0x40, // loop (taps)
+  ...get(ACC),
+  ...get(HP), ...load32, ...get(HR), add, ...load32zero, ...widen8to16u, ...widen16to32u,
+  ...get(HQ), ...load32, ...splat32, ...mul32, ...add32, ...set(ACC),
+  ...get(HQ), ...i32(4), add, ...set(HQ),
+  ...get(HP), ...i32(4), add, ...set(HP),
+  ...get(HP), ...get(HE), 0x49, 0x0d, 0x00, // p < end: next tap
+  0x0b,
+  ...get(ACC), ...i32(12), ...shr32, ...get(ACC), ...i32(12), ...shr32, ...narrow32to16s,
+  0xfd, 0x0c, ...Array(16).fill(0), ...narrow16to8u, ...set(ACC),
+  ...get(HD), ...get(ACC), ...store16lane(0),
+  ...get(HD), ...i32(2), add, ...get(ACC), ...store8lane(2),
+  ...get(HD), ...i32(3), add, ...set(HD),
+  ...get(HO), ...i32(1), add, ...set(HO),
+  ...get(HO), ...get(HOUT), 0x49, 0x0d, 0x00, // o < out: next pixel
+  0x0b,
+  ...get(Y), ...i32(1), add, ...set(Y),
+  0x0c, 0x00, // next row
+  0x0b, 0x0b, 0x0b,
+];
+
+const code = (locals: number[][], body: number[]) => {
+  const bytes = [...vec(locals), ...body];
+  return [...leb(bytes.length), ...bytes];
+};
+
 // prettier-ignore
 const moduleBytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  ...section(1, vec([[0x60, ...vec(Array(7).fill([I32])), 0x00]])),
+  ...section(1, vec([
+    [0x60, ...vec(Array(7).fill([I32])), 0x00],
+    [0x60, ...vec(Array(8).fill([I32])), 0x00],
+  ])),
   ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, ...leb(1)]])),
-  ...section(3, vec([[0x00]])),
-  ...section(7, vec([[...str('reduce'), 0x00, 0x00]])),
-  ...section(10, vec([(() => {
-    const code = [...vec([[6, I32], [4, V128]]), ...body];
-    return [...leb(code.length), ...code];
-  })()])),
+  ...section(3, vec([[0x00], [0x01]])),
+  ...section(7, vec([[...str('rows'), 0x00, 0x00], [...str('columns'), 0x00, 0x01]])),
+  ...section(10, vec([code([[6, I32], [4, V128]], body), code([[7, I32], [1, V128]], hbody)])),
 ]);
 
-type ReduceFn = (
-  src: number,
-  dst: number,
-  row: number,
-  out: number,
-  n: number,
-  off: number,
-  w: number,
-) => void;
-let compiled: { fn: ReduceFn; memory: WebAssembly.Memory } | null | undefined;
+type Fn = (...args: number[]) => void;
+let compiled: { rows: Fn; columns: Fn; memory: WebAssembly.Memory } | null | undefined;
 
-function instance(): { fn: ReduceFn; memory: WebAssembly.Memory } | null {
+function instance(): { rows: Fn; columns: Fn; memory: WebAssembly.Memory } | null {
   if (compiled !== undefined) return compiled;
   try {
     const memory = new WebAssembly.Memory({ initial: 1 });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes), { env: { memory } });
-    compiled = { fn: inst.exports.reduce as ReduceFn, memory };
+    compiled = { rows: inst.exports.rows as Fn, columns: inst.exports.columns as Fn, memory };
   } catch {
-    compiled = null; // no wasm SIMD here: the JS loop runs
+    compiled = null; // no wasm SIMD here: the JS loops run
   }
   return compiled;
+}
+
+/**
+ * Copies the taps and `data` into the module's memory, runs `run(src, dst, tapsAt, weightsAt)` and
+ * returns the `outBytes` it wrote. Eight bytes of slack after the source and the output: the vector
+ * loads and stores may run past their last byte.
+ */
+function call(
+  data: Uint8Array,
+  outBytes: number,
+  offsets: Int32Array,
+  weights: Int32Array,
+  run: (fn: { rows: Fn; columns: Fn }, src: number, dst: number, off: number, w: number) => void,
+): Uint8Array | null {
+  const wasm = instance();
+  if (!wasm) return null;
+  const tapBytes = offsets.length * 4;
+  const srcAt = 2 * tapBytes;
+  const dstAt = srcAt + data.length + 8;
+  const need = dstAt + outBytes + 8;
+  const have = wasm.memory.buffer.byteLength;
+  if (need > have) wasm.memory.grow(Math.ceil((need - have) / 65536));
+  const heap = new Uint8Array(wasm.memory.buffer);
+  new Int32Array(wasm.memory.buffer, 0, offsets.length).set(offsets);
+  new Int32Array(wasm.memory.buffer, tapBytes, weights.length).set(weights);
+  heap.set(data, srcAt);
+  run(wasm, srcAt, dstAt, 0, tapBytes);
+  return heap.slice(dstAt, dstAt + outBytes);
 }
 
 /**
@@ -128,19 +198,25 @@ export function simdReduceRows(
   rowOffsets: Int32Array,
   weights: Int32Array,
 ): Uint8Array | null {
-  const wasm = instance();
-  if (!wasm) return null;
-  // Layout: offsets, weights, source (+8 bytes: the last eight-byte load may run past), output (+8).
-  const tapBytes = out * n * 4;
-  const srcAt = 2 * tapBytes;
-  const dstAt = srcAt + data.length + 8;
-  const need = dstAt + out * rowBytes + 8;
-  const have = wasm.memory.buffer.byteLength;
-  if (need > have) wasm.memory.grow(Math.ceil((need - have) / 65536));
-  const heap = new Uint8Array(wasm.memory.buffer);
-  new Int32Array(wasm.memory.buffer, 0, out * n).set(rowOffsets);
-  new Int32Array(wasm.memory.buffer, tapBytes, out * n).set(weights);
-  heap.set(data, srcAt);
-  wasm.fn(srcAt, dstAt, rowBytes, out, n, 0, tapBytes);
-  return heap.slice(dstAt, dstAt + out * rowBytes);
+  return call(data, out * rowBytes, rowOffsets, weights, (f, src, dst, off, w) =>
+    f.rows(src, dst, rowBytes, out, n, off, w),
+  );
+}
+
+/**
+ * Each of `height` rows of inW RGB pixels reduced to `out` pixels, as resample.ts's reduceColumns.
+ * `pixelOffsets` are the taps' source pixels times 3. Null without SIMD.
+ */
+export function simdReduceColumns(
+  data: Uint8Array,
+  inW: number,
+  height: number,
+  out: number,
+  n: number,
+  pixelOffsets: Int32Array,
+  weights: Int32Array,
+): Uint8Array | null {
+  return call(data, height * out * 3, pixelOffsets, weights, (f, src, dst, off, w) =>
+    f.columns(src, dst, inW * 3, height, out, n, off, w),
+  );
 }

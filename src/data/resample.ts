@@ -1,4 +1,4 @@
-import { simdReduceRows } from './reduce-simd.js';
+import { simdReduceColumns, simdReduceRows } from './reduce-simd.js';
 
 // sharp's resize with the kernels a preprocess.json may name (lanczos3, the default; cubic; linear) in plain
 // TypeScript, for the browser entry (the canvas's own scaler differs enough to move an ambiguous face by
@@ -234,16 +234,16 @@ function reduceRows(data: Uint8Array, rowBytes: number, plan: AxisPlan): Uint8Ar
 
 function reduceColumns(data: Uint8Array, inW: number, height: number, plan: AxisPlan): Uint8Array {
   const { out, n, index, weight } = plan;
-  // With SIMD: the columns as rows (pixels transposed), reduced as rows, and turned back.
-  const columns = simdReduceRows(
-    transpose(data, inW, height),
-    height * 3,
+  const fast = simdReduceColumns(
+    data,
+    inW,
+    height,
     out,
     n,
-    index.map((i) => i * height * 3),
+    index.map((i) => i * 3),
     weight,
   );
-  if (columns) return transpose(columns, height, out);
+  if (fast) return fast;
   const next = new Uint8Array(height * out * 3);
   const clipped = new Uint8ClampedArray(next.buffer);
   let dst = 0;
@@ -266,20 +266,6 @@ function reduceColumns(data: Uint8Array, inW: number, height: number, plan: Axis
     }
   }
   return next;
-}
-
-/** HWC RGB of width x height turned to height x width (pixels of three bytes). */
-function transpose(data: Uint8Array, width: number, height: number): Uint8Array {
-  const out = new Uint8Array(data.length);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const s = (y * width + x) * 3;
-      const d = (x * height + y) * 3;
-      out[d] = data[s]!;
-      out[d + 1] = data[s + 1]!;
-      out[d + 2] = data[s + 2]!;
-    }
-  return out;
 }
 
 /** The floating-point resize, for enlargements (libvips's interpolators, approximated). */
