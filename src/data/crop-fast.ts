@@ -1,6 +1,6 @@
 import { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
 import { TJCS_RGB, TJCS_YCBCR, type JpegHeader, type TurboJpeg } from './jpeg-turbo.js';
-import { vipsShrink } from './resample.js';
+import { shrinksExactly, vipsShrink } from './resample.js';
 import { cutSquare } from './square.js';
 
 /**
@@ -27,19 +27,22 @@ export function fastCropPixels(
   // The margin crop is cut from the stored pixel grid (IMDB-WIKI's boxes ignore EXIF); the others are
   // taken after sharp's auto-rotation, which only orientation 1 (or none) leaves as stored.
   if (margin === null && facts.orientation !== 1) return null;
+  // Each branch checks first that the shrink is one vipsShrink reproduces, so as not to decode for nothing.
   if (job.region) {
+    const side = Math.max(1, Math.round(job.region.w)); // cutSquare's side
+    const shrink = 1 / (1 / (side / size));
+    if (!shrinksExactly(side, shrink)) return null;
     const full = decode(tj, input, header, 1);
     if (!full) return null;
     const square = cutSquare(full, job.region);
-    const shrink = 1 / (1 / (square.width / size));
-    if (square.width < size) return null;
     const out = vipsShrink(square.data, square.width, square.height, shrink, shrink);
     return out && out.width === size && out.height === size ? out.data : null;
   }
   if (margin !== null) {
     const rect = marginRect(job.box!, margin, header.width, header.height);
-    const full = rect && decode(tj, input, header, 1);
-    if (!rect || !full) return null;
+    if (!rect || !coverShrinks(rect.width, rect.height, size)) return null;
+    const full = decode(tj, input, header, 1);
+    if (!full) return null;
     const cut = new Uint8Array(rect.width * rect.height * 3);
     for (let y = 0; y < rect.height; y++) {
       const src = ((rect.top + y) * full.width + rect.left) * 3;
@@ -53,10 +56,11 @@ export function fastCropPixels(
   const shrink = Math.min(header.width / size, header.height / size);
   let onLoad = shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1;
   if (onLoad > 1 && Math.trunc(shrink) === onLoad) onLoad /= 2;
-  const decoded = decode(tj, input, header, onLoad);
-  if (!decoded) return null;
   const width = Math.floor(header.width / onLoad);
   const height = Math.floor(header.height / onLoad);
+  if (!coverShrinks(width, height, size)) return null;
+  const decoded = decode(tj, input, header, onLoad);
+  if (!decoded) return null;
   let data = decoded.data;
   if (width !== decoded.width || height !== decoded.height) {
     data = new Uint8Array(width * height * 3);
@@ -66,15 +70,24 @@ export function fastCropPixels(
   return cover(data, width, height, size);
 }
 
-/** sharp's resize(size, size, { fit: 'cover' }): shrink both axes by the smaller factor, cut the centre. */
-function cover(rgb: Uint8Array, width: number, height: number, size: number): Uint8Array | null {
+/**
+ * The shrink factors sharp's resize(size, size, { fit: 'cover' }) hands libvips for width x height:
+ * the smaller factor on both axes, as a scale 1 / shrink and back, never below 1 pixel (vips_resize);
+ * null for an enlargement or a shrink vipsShrink does not reproduce.
+ */
+function coverShrinks(width: number, height: number, size: number): { h: number; v: number } | null {
   const shrink = Math.min(width / size, height / size);
   if (shrink < 1) return null;
-  // vips_resize gets the scale 1 / shrink and reduces by 1 / scale, never below 1 pixel.
   const scale = (n: number) => Math.max(1 / shrink, 1 / n);
   const h = scale(width) < 1 ? 1 / scale(width) : 1;
   const v = scale(height) < 1 ? 1 / scale(height) : 1;
-  const out = vipsShrink(rgb, width, height, h, v);
+  return shrinksExactly(width, h) && shrinksExactly(height, v) ? { h, v } : null;
+}
+
+/** sharp's resize(size, size, { fit: 'cover' }): shrink both axes by the smaller factor, cut the centre. */
+function cover(rgb: Uint8Array, width: number, height: number, size: number): Uint8Array | null {
+  const f = coverShrinks(width, height, size);
+  const out = f && vipsShrink(rgb, width, height, f.h, f.v);
   if (!out || out.width < size || out.height < size) return null;
   if (out.width === size && out.height === size) return out.data;
   const left = Math.trunc((out.width - size + 1) / 2);

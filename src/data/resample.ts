@@ -165,6 +165,11 @@ function axisPlan(inSize: number, shrink: number, kernel: ResizeKernel): AxisPla
   return plan;
 }
 
+/** Whether vipsShrink reproduces libvips shrinking `inSize` pixels by `shrink` (1: left alone). */
+export function shrinksExactly(inSize: number, shrink: number, kernel: ResizeKernel = 'lanczos3'): boolean {
+  return shrink === 1 || (shrink > 1 && axisPlan(inSize, shrink, kernel) !== null);
+}
+
 function roundHalfEven(v: number): number {
   const r = Math.round(v);
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
