@@ -7,13 +7,13 @@ import type { WorkerJob, WorkerResult } from './crop-worker.js';
 import { loadTurboJpeg } from './jpeg-turbo.js';
 
 /**
- * Worker threads that make crops on the fast path (crop-worker.ts), one per core. Jobs go over in
- * batches, and each thread holds two batches, so it never waits on the main thread between them.
+ * Worker threads that make crops on the fast path (crop-worker.ts), one per core beside the main thread.
+ * Jobs go over in batches; crops.ts keeps two batches with each thread, so it never waits between them.
  */
 export interface CropPool {
   /** Runs one batch on the next free thread; results in the batch's order. */
   run(jobs: WorkerJob[]): Promise<WorkerResult[]>;
-  /** Threads there are (how many batches to keep in flight, times two). */
+  /** Threads there are. */
   size: number;
   close(): Promise<void>;
 }

@@ -12,8 +12,8 @@ import { loadTurboJpeg, type TurboJpeg } from './jpeg-turbo.js';
 
 /**
  * One crop thread of the pool in crop-pool.ts: reads, keys, decodes, shrinks, hashes, encodes and writes
- * each crop synchronously (one core's worth of work with no event-loop hops), so that one such thread
- * per core keeps every core on crops. The main thread keeps the crop log, progress and the sharp path.
+ * each crop synchronously (a core's worth of work with no event-loop hops). The main thread runs the same
+ * cropJob for its own share, and keeps the crop log, the progress and the sharp path.
  */
 
 /** A job as the pool hands it over: `known` is the source key the crop log has for its target. */

@@ -150,7 +150,7 @@ async function cropOne(
       .toFile(tmp);
     const hash = pixelHash(pixels, size, size);
     await fs.rename(tmp, target);
-    await logWritten(log, append, job.target, key, hash);
+    await append(logLine(log, job.target, key, hash));
     return { status: 'written', hash };
   } catch (err) {
     await fs.rm(tmp, { force: true });
@@ -158,16 +158,11 @@ async function cropOne(
   }
 }
 
-async function logWritten(
-  log: CropLog,
-  append: (line: string) => Promise<void>,
-  target: string,
-  k: string,
-  hash: ImageHash,
-): Promise<void> {
+/** Records a crop made in `log` and returns its line for the log file. */
+function logLine(log: CropLog, target: string, k: string, hash: ImageHash): string {
   const h = formatHash(hash);
   log.set(target, { k, h });
-  await append(JSON.stringify({ t: target, k, h }) + '\n');
+  return JSON.stringify({ t: target, k, h }) + '\n';
 }
 
 function formatHash(h: ImageHash): string {
@@ -180,10 +175,10 @@ function parseHash(text: string): ImageHash | null {
 }
 
 /**
- * Crops every job: on the fast path (libturbojpeg in worker threads, one per core, crop-pool.ts) where it
- * applies, else with sharp, `concurrency` images in flight at once (each a libvips pipeline on the libuv
- * thread pool). A crop that `log` says was made from the same source and framing is kept. A bad image is
- * reported through `onResult`, never thrown.
+ * Crops every job: on the fast path (crop-fast.ts: libturbojpeg, in this thread and a worker thread per
+ * further core, at most `concurrency` threads) where it applies, else with sharp, `concurrency` images in
+ * flight at once (each a libvips pipeline on the libuv thread pool). A crop that `log` says was made from
+ * the same source and framing is kept. A bad image is reported through `onResult`, never thrown.
  */
 export async function writeCrops(
   cropDir: string,
@@ -232,7 +227,7 @@ export async function writeCrops(
     fed = false;
     const sharpDone = Promise.all(sharpWorkers());
     try {
-      await runFast(cropDir, jobs, settings, log, onResult, logFile, (job, read) => {
+      await runFast(cropDir, jobs, settings, log, onResult, logFile, concurrency, (job, read) => {
         queue.push({ job, read });
         wake();
       });
@@ -249,7 +244,10 @@ export async function writeCrops(
 /** Batches of this many jobs go to a crop thread at a time (fewer messages, each still short). */
 const BATCH = 16;
 
-/** The fast path: crop threads do the jobs; the log and the outcomes are kept here, in the main thread. */
+/**
+ * The fast path: batches of jobs cropped here and in crop threads (crop-worker.ts), in the order they
+ * finish; the crop log, the outcomes and whatever is left to sharp stay with the main thread.
+ */
 async function runFast(
   cropDir: string,
   jobs: readonly CropJob[],
@@ -257,11 +255,12 @@ async function runFast(
   log: CropLog,
   onResult: (job: CropJob, outcome: CropOutcome) => void,
   logFile: fs.FileHandle,
+  concurrency: number,
   toSharp: (job: CropJob, read: { input: Uint8Array; key: string }) => void,
 ): Promise<void> {
   // The main thread crops too (it has little else to do), beside one crop thread per further core: a
   // thread costs ~30 ms of CPU to start (~250 ms from source, under tsx), so no more than there are batches.
-  const threads = Math.min(os.availableParallelism(), Math.ceil(jobs.length / BATCH));
+  const threads = Math.min(os.availableParallelism(), concurrency, Math.ceil(jobs.length / BATCH));
   const pool = threads > 1 ? startCropPool(settings, threads - 1) : null;
   const tj = loadTurboJpeg();
   const here = async (batch: WorkerJob[]) => {
@@ -286,9 +285,7 @@ async function runFast(
         if (r.status === 'existing') return { status: 'existing', hash: parseHash(log.get(job.target)!.h) };
         if (r.status === 'sharp') return (toSharp(job, { input: r.input, key: r.key }), null);
         if (r.status !== 'written') return r;
-        const h = formatHash(r.hash);
-        log.set(job.target, { k: r.key, h });
-        lines.push(JSON.stringify({ t: job.target, k: r.key, h }) + '\n');
+        lines.push(logLine(log, job.target, r.key, r.hash));
         return { status: 'written', hash: r.hash };
       });
       // One append per batch, after its crops were renamed into place.
