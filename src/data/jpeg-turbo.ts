@@ -48,7 +48,12 @@ let loaded: TurboJpeg | { reason: string } | undefined;
 
 /** The binding for this thread, or why there is none (loaded once, on first use). */
 export function loadTurboJpeg(): TurboJpeg | { reason: string } {
-  loaded ??= bind();
+  try {
+    loaded ??= bind();
+  } catch (err) {
+    // A library without the expected symbols, no glibc (memmove is looked up in libc.so.6), ...
+    loaded = { reason: `libturbojpeg unusable: ${(err as Error).message.split('\n')[0]}` };
+  }
   return loaded;
 }
 
