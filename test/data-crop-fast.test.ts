@@ -54,6 +54,7 @@ test(
       // A copy of the first photo, so that the clusters have something to find.
       await fs.copyFile(jobs[0]!.source, path.join(dir, 'copy.jpg'));
       jobs.push({ source: path.join(dir, 'copy.jpg'), target: 'copy.jpg' });
+      jobs.push({ source: jobs[1]!.source, target: 'sub/folder/second.jpg' }); // a CSV's relative path
       const regions: CropJob[] = jobs.slice(0, 4).map((j, i) => ({
         ...j,
         target: `region-${i}.jpg`,
@@ -91,7 +92,7 @@ test(
           return 'hash' in o ? o.hash : null;
         });
       assert.deepEqual(clusterHashes(hashes(fast), 22), clusterHashes(hashes(slow), 22));
-      assert.equal(hashDistance(hashes(fast)[0]!, hashes(fast)[jobs.length - 1]!), 0);
+      assert.equal(hashDistance(hashes(fast)[0]!, hashes(fast)[jobs.length - 2]!), 0);
       // The fast path did run (it is not sharp under another name).
       const input = await fs.readFile(jobs[0]!.source);
       assert.ok(!('reason' in tj) && fastCropPixels(tj, input, jobs[0]!, settings));
@@ -102,7 +103,7 @@ test(
 );
 
 test(
-  'a PNG, an EXIF-rotated JPEG and one with an ICC profile go to sharp and still crop; a truncated JPEG gets the same one-line error',
+  'odd-sized JPEGs crop as with sharp; a PNG, an EXIF-rotated JPEG and one with an ICC profile go to sharp and still crop; a truncated JPEG gets the same one-line error',
   { skip },
   async () => {
     const { dir, cleanup } = await tempDir();

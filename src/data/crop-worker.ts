@@ -38,8 +38,6 @@ export function sourceKey(input: Uint8Array, job: CropJob): string {
   return h.digest('base64url');
 }
 
-const madeDirs = new Set<string>();
-
 /** One job, as crops.ts's cropOne does it, with the fast path where it applies. */
 export function cropJob(job: WorkerJob, settings: CropSettings, tj: TurboJpeg | null): WorkerResult {
   let input: Buffer;
@@ -61,10 +59,14 @@ export function cropJob(job: WorkerJob, settings: CropSettings, tj: TurboJpeg | 
     if (!pixels) return { status: 'sharp', key, input };
     const size = settings.imgSize;
     const jpeg = tj.encode(pixels, size, size, settings.quality);
-    const dir = path.dirname(file);
-    if (!madeDirs.has(dir)) mkdirSync(dir, { recursive: true });
-    madeDirs.add(dir);
-    writeFileSync(tmp, jpeg);
+    try {
+      writeFileSync(tmp, jpeg);
+    } catch (err) {
+      // A crop in a subfolder not made yet (a CSV's relative paths): make it, once.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(tmp, jpeg);
+    }
     const hash = pixelHash(pixels, size, size);
     renameSync(tmp, file);
     return { status: 'written', key, hash };
