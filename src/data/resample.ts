@@ -161,6 +161,7 @@ function axisPlan(inSize: number, shrink: number, kernel: ResizeKernel): AxisPla
     }
     plan = { out, n: nPoint, index, weight };
   }
+  if (plans.size >= 512) plans.clear(); // region crops bring a new side each: keep the cache bounded
   plans.set(key, plan);
   return plan;
 }
