@@ -36,44 +36,48 @@ function workerFile(): string {
 }
 
 export function startCropPool(settings: CropSettings, threads = os.availableParallelism()): CropPool {
-  const workers = Array.from(
-    { length: Math.max(1, threads) },
-    () => new Worker(workerFile(), { workerData: { cropWorker: true, settings } }),
-  );
-  const pending = new Map<number, { resolve(r: WorkerResult[]): void; reject(e: unknown): void }>();
+  // Per thread: its replies awaited, and why it is gone (an error, or an exit), after which it takes no work.
+  const threadsUp = Array.from({ length: Math.max(1, threads) }, () => {
+    const worker = new Worker(workerFile(), { workerData: { cropWorker: true, settings } });
+    const t = {
+      worker,
+      busy: 0,
+      gone: null as Error | null,
+      pending: new Map<number, { resolve(r: WorkerResult[]): void; reject(e: unknown): void }>(),
+      exited: new Promise<void>((resolve) => worker.once('exit', () => resolve())),
+    };
+    const fail = (err: Error) => {
+      t.gone ??= err;
+      for (const p of t.pending.values()) p.reject(t.gone);
+      t.pending.clear();
+    };
+    worker.on('message', (msg: { id: number; results: WorkerResult[] }) => {
+      t.pending.get(msg.id)?.resolve(msg.results);
+      t.pending.delete(msg.id);
+    });
+    worker.on('error', fail);
+    worker.on('exit', () => fail(new Error('a crop thread ended')));
+    return t;
+  });
   let nextId = 0;
-  for (const w of workers) {
-    w.on('message', (msg: { id: number; results: WorkerResult[] }) => {
-      pending.get(msg.id)?.resolve(msg.results);
-      pending.delete(msg.id);
-    });
-    w.on('error', (err) => {
-      for (const p of pending.values()) p.reject(err);
-      pending.clear();
-    });
-  }
-  const busy = new Array<number>(workers.length).fill(0);
   return {
-    size: workers.length,
+    size: threadsUp.length,
     run(jobs) {
-      const i = busy.indexOf(Math.min(...busy));
-      busy[i]!++;
+      const live = threadsUp.filter((t) => !t.gone);
+      if (live.length === 0) return Promise.reject(threadsUp[0]!.gone);
+      const t = live.reduce((a, b) => (b.busy < a.busy ? b : a));
+      t.busy++;
       const id = nextId++;
       return new Promise<WorkerResult[]>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        workers[i]!.postMessage({ id, jobs });
-      }).finally(() => busy[i]!--);
+        t.pending.set(id, { resolve, reject });
+        t.worker.postMessage({ id, jobs });
+      }).finally(() => t.busy--);
     },
     async close() {
       // Asked to leave, not terminated: a thread stopped while it loads koffi's native module aborts the
       // whole process (napi_throw during the addon's registration).
-      await Promise.all(
-        workers.map((w) => {
-          const gone = new Promise((resolve) => w.once('exit', resolve));
-          w.postMessage({ close: true });
-          return gone;
-        }),
-      );
+      for (const t of threadsUp) if (!t.gone) t.worker.postMessage({ close: true });
+      await Promise.all(threadsUp.map((t) => t.exited));
     },
   };
 }

@@ -272,13 +272,21 @@ async function runFast(
     while (next < jobs.length) {
       const batch = jobs.slice(next, next + BATCH);
       next += batch.length;
-      const results = await run(
-        batch.map((job) => ({
-          ...job,
-          file: confinedPath(cropDir, job.target),
-          known: log.get(job.target)?.k,
-        })),
-      );
+      const work = batch.map((job) => ({
+        ...job,
+        file: confinedPath(cropDir, job.target),
+        known: log.get(job.target)?.k,
+      }));
+      let results: WorkerResult[];
+      let threadGone = false;
+      try {
+        results = await run(work);
+      } catch (err) {
+        if (run === here) throw err;
+        // A crop thread that failed (or ended) leaves its batch, and the rest, to the others.
+        results = await here(work);
+        threadGone = true;
+      }
       const lines: string[] = [];
       const outcomes = results.map((r, i): CropOutcome | null => {
         const job = batch[i]!;
@@ -291,6 +299,7 @@ async function runFast(
       // One append per batch, after its crops were renamed into place.
       if (lines.length > 0) await logFile.write(lines.join(''));
       outcomes.forEach((o, i) => o && onResult(batch[i]!, o));
+      if (threadGone) return;
     }
   };
   try {
