@@ -44,11 +44,12 @@ RUN if [ "$TFJS_NODE" = 1 ]; then \
 
 FROM ${BASE_IMAGE}
 ARG TFJS_NODE=0
-# libdnnl2: oneDNN for wasm+dnnl (not with TFJS_NODE=1). A font and fontconfig's settings: the text of
+# libdnnl2: oneDNN for wasm+dnnl, libturbojpeg0: preprocess's JPEG fast path (neither with TFJS_NODE=1,
+# which leaves koffi out). A font and fontconfig's settings: the text of
 # the PNGs that preprocess and train draw (histograms, learning curves) and of predict --annotate's labels.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends fontconfig-config fonts-dejavu-core \
-    $([ "$TFJS_NODE" = 1 ] || echo libdnnl2) \
+    $([ "$TFJS_NODE" = 1 ] || echo libdnnl2 libturbojpeg0) \
   && apt-get clean \
   && rm -rf /var/lib/apt/lists/* \
   && groupadd --system --gid 10001 agegender \

@@ -1,15 +1,18 @@
 /**
- * images/s of `agegender preprocess utkface` (sharp, all cores) against the seed's OpenCV loop
+ * images/s of `agegender preprocess utkface` (all cores) against the seed's OpenCV loop
  * (cv2.imread + cv2.resize + cv2.imwrite, Debian's python3-opencv) on the same UTKFace files, in one run.
  * CPU time per image (all threads and processes) is printed too: on a shared machine it moves less than
  * the rates, and the scheduler gives each session one share however many threads it runs, so only a
  * quiet machine shows what the cores add.
  *
  *   npx tsx bench/preprocess-vs-opencv.ts [--limit 5000] [--size 64]
+ *   AGEGENDER_JPEG=sharp npx tsx bench/preprocess-vs-opencv.ts     # every crop with sharp, to compare
  *
+ * Ours runs the crop path preprocess picks (docs/preprocess.md), named in its line: the fast path
+ * (libturbojpeg + our port of libvips's shrink, in the main thread and a worker thread per further core,
+ * sharp for files it leaves) when Debian's libturbojpeg0 is installed, else sharp for every crop.
  * Needs /usr/bin/python3 with cv2 (apt-get install python3-opencv). Both write JPEG quality 95; ours
- * resizes with lanczos3 (cover), the seed's cv2.resize is bilinear (a stretch, same here on square crops).
- */
+ * resizes with lanczos3 (cover), the seed's cv2.resize is bilinear (a stretch, same here on square crops). */
 import { execFileSync } from 'node:child_process';
 import { promises as fs, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { preprocessUtkface } from '../src/api/preprocess.js';
+import { fastPathOff } from '../src/data/crop-pool.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -72,8 +76,10 @@ try {
   const oursRate = Math.round((names.length / total) * 10) / 10;
   const cpuMs = (r: { cpuSeconds: number }) => ((r.cpuSeconds * 1000) / names.length).toFixed(3);
   console.log(`${names.length} UTKFace images -> ${size}x${size} JPEG, ${os.availableParallelism()} cores`);
+  const off = fastPathOff();
+  const way = off ? `sharp: ${off}` : 'libturbojpeg fast path';
   console.log(
-    `agegender preprocess (sharp, dedup on): ${oursRate} images/s (${total.toFixed(2)}s; crops alone ${ours.crops!.imagesPerSecond} images/s)`,
+    `agegender preprocess (${way}, dedup on): ${oursRate} images/s (${total.toFixed(2)}s; crops alone ${ours.crops!.imagesPerSecond} images/s)`,
   );
   console.log(`seed loop cv2 imread/resize/imwrite:   ${seed.imagesPerSecond} images/s (${seed.seconds}s)`);
   console.log(

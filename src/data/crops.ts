@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,40 +5,15 @@ import sharp from 'sharp';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { FileReadError, UserError, reason } from '../util/errors.js';
 import { readRegularFile } from '../util/regular-file.js';
-import { cropSquare, decodeRgb, type SquareRegion } from './image.js';
+import { cropSquare, decodeRgb } from './image.js';
 import { confinedPath } from '../util/confine.js';
 import { HASH_WORDS, pixelHash, type ImageHash } from './duplicates.js';
+import { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
+import { fastPathOff, startCropPool } from './crop-pool.js';
+import { cropJob, sourceKey, type WorkerJob, type WorkerResult } from './crop-worker.js';
+import { loadTurboJpeg } from './jpeg-turbo.js';
 
-/** How crops are made; stored beside them so a re-run with other settings never trusts stale crops. */
-export interface CropSettings {
-  /** Output side in pixels (square). */
-  imgSize: number;
-  /** JPEG quality of the written crops. */
-  quality: number;
-  /**
-   * null: use the whole source image. A number M: re-crop from the face box first, grown by M times the
-   * box width / height on each side (clipped to the image).
-   */
-  margin: number | null;
-  /**
-   * How `region` crops were framed (e.g. the detector and crop rule), recorded so that a re-run with
-   * another rule re-crops instead of reusing stale crops. Absent for whole-image and margin crops.
-   */
-  framing?: string;
-}
-
-/** One image to crop: `source` is read, `target` (relative to the crop folder) is written. */
-export interface CropJob {
-  source: string;
-  target: string;
-  /** Face box [x1, y1, x2, y2] in MATLAB's 1-based pixel coordinates (IMDB-WIKI face_location). */
-  box?: readonly number[];
-  /**
-   * A square region in 0-based pixels of the EXIF-rotated image (may reach outside it: filled black),
-   * e.g. a detected face framed by predict's crop rule. Takes precedence over `box`.
-   */
-  region?: SquareRegion;
-}
+export { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
 
 /** A crop made or kept, with the duplicate hash of its pixels (null when it could not be taken). */
 export type CropOutcome =
@@ -115,34 +89,6 @@ export async function prepareCropDir(cropDir: string, settings: CropSettings): P
   return log;
 }
 
-/** The pixel rectangle to extract for a face box grown by `margin`, or null if it misses the image. */
-export function marginRect(
-  box: readonly number[],
-  margin: number,
-  width: number,
-  height: number,
-): { left: number; top: number; width: number; height: number } | null {
-  const [x1, y1, x2, y2] = box as [number, number, number, number];
-  if (![x1, y1, x2, y2].every(Number.isFinite) || x2 <= x1 || y2 <= y1) return null;
-  const w = x2 - x1;
-  const h = y2 - y1;
-  // MATLAB pixel k covers [k-1, k) in 0-based coordinates.
-  const left = Math.max(0, Math.floor(x1 - 1 - margin * w));
-  const top = Math.max(0, Math.floor(y1 - 1 - margin * h));
-  const right = Math.min(width, Math.ceil(x2 + margin * w));
-  const bottom = Math.min(height, Math.ceil(y2 + margin * h));
-  if (right - left < 1 || bottom - top < 1) return null;
-  return { left, top, width: right - left, height: bottom - top };
-}
-
-/** What made a crop: the source's bytes and the job's framing (the folder's settings are checked apart). */
-function sourceKey(input: Buffer, job: CropJob): string {
-  const h = createHash('sha256').update(input);
-  if (job.box) h.update(`box ${JSON.stringify(job.box)}`);
-  if (job.region) h.update(`region ${JSON.stringify(job.region)}`);
-  return h.digest('base64url');
-}
-
 /** The crop's pixels (imgSize squared, HWC RGB), from one decode of the source. */
 async function cropPixels(input: Buffer, job: CropJob, settings: CropSettings): Promise<Uint8Array | string> {
   const size = settings.imgSize;
@@ -169,7 +115,8 @@ async function cropPixels(input: Buffer, job: CropJob, settings: CropSettings): 
 
 /**
  * Crops one job unless the crop there was made from the same source bytes and framing. The source is
- * decoded once: its pixels are both encoded as the crop and hashed for duplicate detection.
+ * decoded once: its pixels are both encoded as the crop and hashed for duplicate detection. `read` is
+ * the source already read and keyed (by a crop thread that left the job to sharp).
  */
 async function cropOne(
   cropDir: string,
@@ -177,16 +124,17 @@ async function cropOne(
   settings: CropSettings,
   log: CropLog,
   append: (line: string) => Promise<void>,
+  read?: { input: Uint8Array; key: string },
 ): Promise<CropOutcome> {
-  let input: Buffer;
+  let input: Uint8Array;
   try {
-    input = await readRegularFile(job.source);
+    input = read?.input ?? (await readRegularFile(job.source));
   } catch (err) {
     if (err instanceof FileReadError)
       return { status: err.code === 'ENOENT' ? 'missing' : 'unreadable', reason: err.why };
     return { status: 'unreadable', reason: reason(err) };
   }
-  const key = sourceKey(input, job);
+  const key = read?.key ?? sourceKey(input, job);
   const made = log.get(job.target);
   if (made?.k === key) return { status: 'existing', hash: parseHash(made.h) };
   // Adapters confine their paths already; this keeps any future one from writing outside crop/.
@@ -194,7 +142,7 @@ async function cropOne(
   if (!target) return { status: 'unreadable', reason: `${job.target}: crop name leads out of ${cropDir}` };
   const tmp = tempPathFor(target);
   try {
-    const pixels = await cropPixels(input, job, settings);
+    const pixels = await cropPixels(Buffer.from(input.buffer, input.byteOffset, input.length), job, settings);
     if (typeof pixels === 'string') return { status: 'unreadable', reason: pixels };
     const size = settings.imgSize;
     await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
@@ -202,14 +150,19 @@ async function cropOne(
       .toFile(tmp);
     const hash = pixelHash(pixels, size, size);
     await fs.rename(tmp, target);
-    const h = formatHash(hash);
-    log.set(job.target, { k: key, h });
-    await append(JSON.stringify({ t: job.target, k: key, h }) + '\n');
+    await append(logLine(log, job.target, key, hash));
     return { status: 'written', hash };
   } catch (err) {
     await fs.rm(tmp, { force: true });
     return { status: 'unreadable', reason: reason(err) };
   }
+}
+
+/** Records a crop made in `log` and returns its line for the log file. */
+function logLine(log: CropLog, target: string, k: string, hash: ImageHash): string {
+  const h = formatHash(hash);
+  log.set(target, { k, h });
+  return JSON.stringify({ t: target, k, h }) + '\n';
 }
 
 function formatHash(h: ImageHash): string {
@@ -222,10 +175,10 @@ function parseHash(text: string): ImageHash | null {
 }
 
 /**
- * Crops every job with sharp: `concurrency` images in flight at once (each a libvips pipeline on the libuv
- * thread pool), so all cores work while memory stays bounded by the number in flight. A crop that `log`
- * says was made from the same source and framing is kept. A bad image is reported through `onResult`,
- * never thrown.
+ * Crops every job: on the fast path (crop-fast.ts: libturbojpeg, in this thread and a worker thread per
+ * further core, at most `concurrency` threads) where it applies, else with sharp, `concurrency` images in
+ * flight at once (each a libvips pipeline on the libuv thread pool). A crop that `log` says was made from
+ * the same source and framing is kept. A bad image is reported through `onResult`, never thrown.
  */
 export async function writeCrops(
   cropDir: string,
@@ -245,19 +198,116 @@ export async function writeCrops(
   // O_APPEND: each line lands whole at the end, whichever worker writes it.
   const logFile = await fs.open(path.join(cropDir, LOG_FILE), 'a');
   const append = async (line: string) => void (await logFile.write(line));
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const job = jobs[next++]!;
-      const target = confinedPath(cropDir, job.target);
+  // Jobs for sharp: all of them, or those the crop threads leave to it (with their bytes read and keyed).
+  const queue: { job: CropJob; read?: { input: Uint8Array; key: string } }[] = [];
+  let fed = true; // false while crop threads may still add to the queue
+  const waiting: (() => void)[] = [];
+  const wake = () => waiting.splice(0).forEach((resume) => resume());
+  const sharpWorker = async () => {
+    for (;;) {
+      const item = queue.shift();
+      if (!item) {
+        if (fed) return;
+        await new Promise<void>((resume) => waiting.push(resume));
+        continue;
+      }
+      const target = confinedPath(cropDir, item.job.target);
       if (target) await ensureDir(path.dirname(target));
-      onResult(job, await cropOne(cropDir, job, settings, log, append));
+      onResult(item.job, await cropOne(cropDir, item.job, settings, log, append, item.read));
+    }
+  };
+  const sharpWorkers = () =>
+    Array.from({ length: Math.max(1, Math.min(concurrency, jobs.length)) }, sharpWorker);
+  try {
+    if (fastPathOff() !== null || jobs.length === 0) {
+      queue.push(...jobs.map((job) => ({ job })));
+      await Promise.all(sharpWorkers());
+      return;
+    }
+    fed = false;
+    const sharpDone = Promise.all(sharpWorkers());
+    try {
+      await runFast(cropDir, jobs, settings, log, onResult, logFile, concurrency, (job, read) => {
+        queue.push({ job, read });
+        wake();
+      });
+    } finally {
+      fed = true;
+      wake();
+    }
+    await sharpDone;
+  } finally {
+    await logFile.close();
+  }
+}
+
+/** Batches of this many jobs go to a crop thread at a time (fewer messages, each still short). */
+const BATCH = 16;
+
+/**
+ * The fast path: batches of jobs cropped here and in crop threads (crop-worker.ts), in the order they
+ * finish; the crop log, the outcomes and whatever is left to sharp stay with the main thread.
+ */
+async function runFast(
+  cropDir: string,
+  jobs: readonly CropJob[],
+  settings: CropSettings,
+  log: CropLog,
+  onResult: (job: CropJob, outcome: CropOutcome) => void,
+  logFile: fs.FileHandle,
+  concurrency: number,
+  toSharp: (job: CropJob, read: { input: Uint8Array; key: string }) => void,
+): Promise<void> {
+  // The main thread crops too (it has little else to do), beside one crop thread per further core: a
+  // thread costs ~30 ms of CPU to start (~250 ms from source, under tsx), so no more than there are batches.
+  const threads = Math.min(os.availableParallelism(), concurrency, Math.ceil(jobs.length / BATCH));
+  const pool = threads > 1 ? startCropPool(settings, threads - 1) : null;
+  const tj = loadTurboJpeg();
+  const here = async (batch: WorkerJob[]) => {
+    await new Promise(setImmediate); // let replies, log writes and progress through between batches
+    return batch.map((job) => cropJob(job, settings, 'reason' in tj ? null : tj));
+  };
+  let next = 0;
+  const feed = async (run: (batch: WorkerJob[]) => Promise<WorkerResult[]>) => {
+    while (next < jobs.length) {
+      const batch = jobs.slice(next, next + BATCH);
+      next += batch.length;
+      const work = batch.map((job) => ({
+        ...job,
+        file: confinedPath(cropDir, job.target),
+        known: log.get(job.target)?.k,
+      }));
+      let results: WorkerResult[];
+      let threadGone = false;
+      try {
+        results = await run(work);
+      } catch (err) {
+        if (run === here) throw err;
+        // A crop thread that failed (or ended) leaves its batch, and the rest, to the others.
+        results = await here(work);
+        threadGone = true;
+      }
+      const lines: string[] = [];
+      const outcomes = results.map((r, i): CropOutcome | null => {
+        const job = batch[i]!;
+        if (r.status === 'existing') return { status: 'existing', hash: parseHash(log.get(job.target)!.h) };
+        if (r.status === 'sharp') return (toSharp(job, { input: r.input, key: r.key }), null);
+        if (r.status !== 'written') return r;
+        lines.push(logLine(log, job.target, r.key, r.hash));
+        return { status: 'written', hash: r.hash };
+      });
+      // One append per batch, after its crops were renamed into place.
+      if (lines.length > 0) await logFile.write(lines.join(''));
+      outcomes.forEach((o, i) => o && onResult(batch[i]!, o));
+      if (threadGone) return;
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, jobs.length)) }, worker));
+    // Two batches queued per thread, so that none waits on the main thread between batches.
+    const threadFeeds = Array.from({ length: (pool?.size ?? 0) * 2 }, () => feed((b) => pool!.run(b)));
+    await Promise.all([feed(here), ...threadFeeds]);
   } finally {
-    await logFile.close();
+    await pool?.close();
   }
 }
 

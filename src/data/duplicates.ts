@@ -1,5 +1,3 @@
-import sharp from 'sharp';
-
 /**
  * Exact and near-duplicate images, found with a 256-bit difference hash (dHash: a 17x16 grey thumbnail,
  * one bit per horizontally adjacent pair, "is the left pixel brighter"). It survives re-encoding,
@@ -18,6 +16,8 @@ export type ImageHash = Int32Array;
 
 /** The hash of an image file or encoded buffer (decoded with EXIF orientation applied). */
 export async function imageHash(input: string | Buffer): Promise<ImageHash> {
+  // Imported here, not above: preprocess's crop threads use pixelHash and need not load libvips.
+  const { default: sharp } = await import('sharp');
   const { data, info } = await sharp(input, { failOn: 'error' })
     .rotate()
     .removeAlpha()

@@ -41,7 +41,7 @@ import {
   reason,
 } from '../util/errors.js';
 import { decodeInBrowser, type WebImageInput } from './decode.js';
-import { lanczosResize } from './lanczos.js';
+import { lanczosResize } from '../data/resample.js';
 import { cachedFetch } from './model-cache.js';
 
 export {

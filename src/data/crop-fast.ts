@@ -1,0 +1,170 @@
+import { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
+import { TJCS_RGB, TJCS_YCBCR, type JpegHeader, type TurboJpeg } from './jpeg-turbo.js';
+import { shrinksExactly, vipsShrink } from './resample.js';
+import { cutSquare } from './square.js';
+
+/**
+ * The crop's pixels made without sharp, synchronously, from libturbojpeg and our port of libvips's
+ * shrink: the same bytes sharp gives (test/data-crop-fast.test.ts), at a fraction of its per-call cost.
+ * Returns null wherever that cannot be promised, and the caller then uses sharp: not a plain JPEG, an
+ * EXIF rotation or an embedded ICC profile (sharp applies both), CMYK or grey, an enlargement (sharp's
+ * bicubic affine is not ported exactly), or a shrink libvips does with an extra box filter.
+ */
+export function fastCropPixels(
+  tj: TurboJpeg,
+  input: Uint8Array,
+  job: CropJob,
+  settings: CropSettings,
+): Uint8Array | null {
+  const facts = jpegFacts(input);
+  if (!facts || facts.icc) return null;
+  const header = tj.header(input);
+  if (!header || (header.colorspace !== TJCS_YCBCR && header.colorspace !== TJCS_RGB)) return null;
+  // sharp's limitInputPixels default: bigger images are its error to report.
+  if (header.width * header.height > 0x3fff * 0x3fff) return null;
+  const size = settings.imgSize;
+  const margin = settings.margin !== null && job.box ? settings.margin : null;
+  // The margin crop is cut from the stored pixel grid (IMDB-WIKI's boxes ignore EXIF); the others are
+  // taken after sharp's auto-rotation, which only orientation 1 (or none) leaves as stored.
+  if (margin === null && facts.orientation !== 1) return null;
+  // Each branch checks first that the shrink is one vipsShrink reproduces, so as not to decode for nothing.
+  if (job.region) {
+    const side = Math.max(1, Math.round(job.region.w)); // cutSquare's side
+    const shrink = 1 / (1 / (side / size));
+    if (!shrinksExactly(side, shrink)) return null;
+    const full = decode(tj, input, header, 1);
+    if (!full) return null;
+    const square = cutSquare(full, job.region);
+    const out = vipsShrink(square.data, square.width, square.height, shrink, shrink);
+    return out && out.width === size && out.height === size ? out.data : null;
+  }
+  if (margin !== null) {
+    const rect = marginRect(job.box!, margin, header.width, header.height);
+    if (!rect || !coverShrinks(rect.width, rect.height, size)) return null;
+    const full = decode(tj, input, header, 1);
+    if (!full) return null;
+    const cut = new Uint8Array(rect.width * rect.height * 3);
+    for (let y = 0; y < rect.height; y++) {
+      const src = ((rect.top + y) * full.width + rect.left) * 3;
+      cut.set(full.data.subarray(src, src + rect.width * 3), y * rect.width * 3);
+    }
+    return cover(cut, rect.width, rect.height, size);
+  }
+  // sharp's shrink-on-load (pipeline.cc, fastShrinkOnLoad): the largest of 8, 4, 2 within the shrink,
+  // halved when the shrink is that very integer (libjpeg's rounding); libvips then keeps
+  // floor(side / shrink) of the ceil(side / shrink) pixels libjpeg gives.
+  const shrink = Math.min(header.width / size, header.height / size);
+  let onLoad = shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1;
+  if (onLoad > 1 && Math.trunc(shrink) === onLoad) onLoad /= 2;
+  const width = Math.floor(header.width / onLoad);
+  const height = Math.floor(header.height / onLoad);
+  if (!coverShrinks(width, height, size)) return null;
+  const decoded = decode(tj, input, header, onLoad);
+  if (!decoded) return null;
+  let data = decoded.data;
+  if (width !== decoded.width || height !== decoded.height) {
+    data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++)
+      data.set(decoded.data.subarray(y * decoded.width * 3, (y * decoded.width + width) * 3), y * width * 3);
+  }
+  return cover(data, width, height, size);
+}
+
+/**
+ * The shrink factors sharp's resize(size, size, { fit: 'cover' }) hands libvips for width x height:
+ * the smaller factor on both axes, as a scale 1 / shrink and back, never below 1 pixel (vips_resize);
+ * null for an enlargement or a shrink vipsShrink does not reproduce.
+ */
+function coverShrinks(width: number, height: number, size: number): { h: number; v: number } | null {
+  const shrink = Math.min(width / size, height / size);
+  if (shrink < 1) return null;
+  const scale = (n: number) => Math.max(1 / shrink, 1 / n);
+  const h = scale(width) < 1 ? 1 / scale(width) : 1;
+  const v = scale(height) < 1 ? 1 / scale(height) : 1;
+  return shrinksExactly(width, h) && shrinksExactly(height, v) ? { h, v } : null;
+}
+
+/** sharp's resize(size, size, { fit: 'cover' }): shrink both axes by the smaller factor, cut the centre. */
+function cover(rgb: Uint8Array, width: number, height: number, size: number): Uint8Array | null {
+  const f = coverShrinks(width, height, size);
+  const out = f && vipsShrink(rgb, width, height, f.h, f.v);
+  if (!out || out.width < size || out.height < size) return null;
+  if (out.width === size && out.height === size) return out.data;
+  const left = Math.trunc((out.width - size + 1) / 2);
+  const top = Math.trunc((out.height - size + 1) / 2);
+  const crop = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    const src = ((top + y) * out.width + left) * 3;
+    crop.set(out.data.subarray(src, src + size * 3), y * size * 3);
+  }
+  return crop;
+}
+
+function decode(
+  tj: TurboJpeg,
+  input: Uint8Array,
+  header: JpegHeader,
+  shrink: number,
+): { data: Uint8Array; width: number; height: number } | null {
+  const width = Math.ceil(header.width / shrink);
+  const height = Math.ceil(header.height / shrink);
+  const data = new Uint8Array(width * height * 3);
+  return tj.decode(input, header, shrink, data) ? { data, width, height } : null;
+}
+
+/**
+ * What sharp would act on before the pixels: the EXIF orientation (1 when absent) and whether an ICC
+ * profile is embedded. Null when the file is not a JPEG or its segments cannot be read plainly.
+ */
+export function jpegFacts(buf: Uint8Array): { orientation: number; icc: boolean } | null {
+  if (buf.length < 4 || buf[0] !== 0xff || buf[1] !== 0xd8) return null;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let orientation: number | null = null;
+  let icc = false;
+  let i = 2;
+  while (i + 4 <= buf.length) {
+    if (buf[i] !== 0xff) return null;
+    const marker = buf[i + 1]!;
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) break; // start of scan: no more metadata
+    const length = view.getUint16(i + 2);
+    if (length < 2 || i + 2 + length > buf.length) return null;
+    const seg = buf.subarray(i + 4, i + 2 + length);
+    if (marker === 0xe1 && startsWith(seg, 'Exif\0\0')) {
+      if (orientation !== null) return null; // two EXIF blocks: leave it to sharp
+      orientation = exifOrientation(seg.subarray(6));
+      if (orientation === null) return null;
+    } else if (marker === 0xe2 && startsWith(seg, 'ICC_PROFILE\0')) icc = true;
+    i += 2 + length;
+  }
+  return { orientation: orientation ?? 1, icc };
+}
+
+function startsWith(seg: Uint8Array, text: string): boolean {
+  if (seg.length < text.length) return false;
+  for (let k = 0; k < text.length; k++) if (seg[k] !== text.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Tag 0x0112 of a TIFF block's first IFD: 1 when absent, null when the block cannot be read. */
+function exifOrientation(tiff: Uint8Array): number | null {
+  if (tiff.length < 8) return null;
+  const view = new DataView(tiff.buffer, tiff.byteOffset, tiff.byteLength);
+  const little = tiff[0] === 0x49 && tiff[1] === 0x49;
+  if (!little && !(tiff[0] === 0x4d && tiff[1] === 0x4d)) return null;
+  if (view.getUint16(2, little) !== 42) return null;
+  const ifd = view.getUint32(4, little);
+  if (ifd + 2 > tiff.length) return null;
+  const count = view.getUint16(ifd, little);
+  if (ifd + 2 + count * 12 > tiff.length) return null;
+  for (let e = 0; e < count; e++) {
+    const at = ifd + 2 + e * 12;
+    if (view.getUint16(at, little) !== 0x0112) continue;
+    if (view.getUint16(at + 2, little) !== 3) return null; // not a SHORT
+    return view.getUint16(at + 8, little);
+  }
+  return 1;
+}
