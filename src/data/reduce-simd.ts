@@ -4,25 +4,10 @@
  * the crop's shrink took ~0.45 ms an image, most of the fast path's time; here ~0.09 ms. The same
  * integer maths, so the same bytes. A second function does the horizontal pass, one RGB pixel per sum.
  *
- * The module is assembled here byte by byte (no toolchain needed), like engine/adam-simd.ts.
+ * The module is assembled here byte by byte (util/wasm-bytes.ts), like engine/adam-simd.ts.
  */
 
-const I32 = 0x7f;
-const V128 = 0x7b;
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-const str = (s: string) => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))]; // ASCII names
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
-const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
+import { I32, V128, get, leb, section, set, simd, str, vec } from '../util/wasm-bytes.js';
 
 // Parameters (i32): 0 src, 1 dst, 2 rowBytes, 3 rows out, 4 taps per row, 5 offsets, 6 weights.
 // Locals: 7 o, 8 x, 9 tap pointer (offsets), 10 tap end, 11 weight pointer, 12 row out address (i32);
@@ -31,10 +16,7 @@ const [SRC, DST, ROW, OUT, N, OFF, W] = [0, 1, 2, 3, 4, 5, 6];
 const [O, X, P, E, Q, D] = [7, 8, 9, 10, 11, 12];
 const [LO, HI, WV, PIX] = [13, 14, 15, 16];
 
-const get = (l: number) => [0x20, ...leb(l)];
-const set = (l: number) => [0x21, ...leb(l)];
 const i32 = (v: number) => [0x41, ...leb(v)]; // small non-negative constants only
-const simd = (op: number) => [0xfd, ...leb(op)];
 const add = 0x6a;
 const mul = 0x6c;
 const load32 = [0x28, 0x02, 0x00];

@@ -13,6 +13,8 @@
  * The module is assembled here byte by byte (no toolchain needed); it is 200 bytes.
  */
 
+import { F32, I32, V128, get, leb, section, set, simd, str, vec } from '../util/wasm-bytes.js';
+
 /** (w, g, m, v, out, bytes: i32; -lr, b1, 1 - b1, b2, 1 - b2, c1, c2, eps: f32), byte counts a multiple of 16. */
 export type AdamFn = (
   w: number,
@@ -31,25 +33,6 @@ export type AdamFn = (
   eps: number,
 ) => void;
 
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-const str = (s: string) => [...leb(s.length), ...Buffer.from(s, 'utf8')];
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
-const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
-
 // Parameters 0-5 (i32): w, g, m, v, out, bytes; 6-13 (f32): negLr, b1, omb1, b2, omb2, c1, c2, eps.
 // Locals: 14 = i (i32); 15-22 = the eight f32 parameters splatted (v128); 23 = g, 24 = m', 25 = v'.
 const P = { w: 0, g: 1, m: 2, v: 3, out: 4, bytes: 5 };
@@ -60,9 +43,6 @@ const G = 23;
 const MK = 24;
 const VK = 25;
 
-const get = (l: number) => [0x20, ...leb(l)];
-const set = (l: number) => [0x21, ...leb(l)];
-const simd = (op: number) => [0xfd, ...leb(op)];
 const load = [...simd(0x00), 0x02, 0x00]; // v128.load align=4 offset=0
 const store = [...simd(0x0b), 0x02, 0x00]; // v128.store
 const [splat, sqrt, add, mul, div] = [0x13, 0xe3, 0xe4, 0xe6, 0xe7].map(simd);
