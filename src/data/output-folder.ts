@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { LOCK_FILE } from '../util/folder-lock.js';
+import { isLockFile } from '../util/folder-lock.js';
 import { OUTPUT_SET, type OutputName } from './output-set.js';
 
 /**
@@ -27,7 +27,7 @@ interface Marker {
 export async function claimOutputFolder(dir: string): Promise<void> {
   const marker = await readMarker(dir);
   if (marker) return;
-  const entries = (await fs.readdir(dir)).filter((n) => n !== LOCK_FILE);
+  const entries = (await fs.readdir(dir)).filter((n) => !isLockFile(n));
   let files: OutputName[] = [];
   if (entries.length > 0) {
     if (!(await madeByEarlierVersion(dir)))

@@ -6,6 +6,14 @@ import { UserError } from './errors.js';
 /** The lock file inside a locked folder. */
 export const LOCK_FILE = '.agegender.lock';
 
+/**
+ * The lock file, or a file of a run taking or clearing it (`<lock>.<pid>.<random>.tmp`, `<lock>.<pid>.stale`):
+ * a folder's own content check skips these, or a run would refuse its folder for a second run's attempt.
+ */
+export function isLockFile(name: string): boolean {
+  return name === LOCK_FILE || name.startsWith(`${LOCK_FILE}.`);
+}
+
 /** Who holds a lock: written into the lock file, shown to whoever finds the folder taken. */
 export interface LockHolder {
   pid: number;
