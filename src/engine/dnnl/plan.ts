@@ -248,7 +248,17 @@ export class Plan {
   }
 }
 
-/** A memory object of layout `md` without data of its own (its data handle is set before each run). */
+/** Runs `fn` with oneDNN's OpenMP on the calling thread alone. */
+export function onOneThread<T>(api: DnnlApi, fn: () => T): T {
+  const threads = api.maxThreads?.() ?? 1;
+  if (threads > 1) api.setThreads?.(1);
+  try {
+    return fn();
+  } finally {
+    if (threads > 1) api.setThreads?.(threads);
+  }
+}
+
 /** A primitive that copies memory laid out as `from` into memory laid out as `to`. */
 export function reorderPrimitive(ctx: DnnlContext, from: Buffer | Handle, to: Buffer | Handle): Handle {
   const api = ctx.api;
@@ -261,6 +271,7 @@ export function reorderPrimitive(ctx: DnnlContext, from: Buffer | Handle, to: Bu
   return prim[0]!;
 }
 
+/** A memory object of layout `md` without data of its own (its data handle is set before each run). */
 export function memory(api: DnnlApi, ctx: DnnlContext, md: Buffer | Handle): Handle {
   const out: [Handle | null] = [null];
   // No buffer of its own: data handles are set before every run.
