@@ -159,7 +159,11 @@ export class Plan {
         }
         const mem = memory(api, ctx, chosen);
         const [from, to] = a.output ? [chosen, a.user] : [a.user, chosen];
-        const reorder = reorderPrimitive(ctx, from, to);
+        const bytes = api.memory_desc_get_size(chosen);
+        const reorder =
+          bytes <= ONE_THREAD_BYTES
+            ? onOneThread(api, () => reorderPrimitive(ctx, from, to))
+            : reorderPrimitive(ctx, from, to);
         const [src, dst] = a.output ? [mem, user] : [user, mem];
         pairs.push([a.arg, mem]);
         return {
@@ -172,7 +176,7 @@ export class Plan {
               [DNNL.ARG_FROM, src],
               [DNNL.ARG_TO, dst],
             ]),
-            bytes: api.memory_desc_get_size(chosen),
+            bytes,
           },
         };
       });
@@ -222,15 +226,19 @@ export class Plan {
       }
     });
     this.bound.forEach((b, i) => {
-      if (b.inner && !b.output && reordered[i] === undefined)
-        check(api.primitive_execute(b.inner.reorder, stream, 2, b.inner.args), 'reorder');
+      if (b.inner && !b.output && reordered[i] === undefined) this.reorder(b.inner);
     });
     check(api.primitive_execute(this.prim, stream, this.nargs, this.args), 'primitive_execute');
-    for (const b of this.bound) {
-      if (b.inner && b.output)
-        check(api.primitive_execute(b.inner.reorder, stream, 2, b.inner.args), 'reorder');
-    }
+    for (const b of this.bound) if (b.inner && b.output) this.reorder(b.inner);
     check(api.stream_wait(stream), 'stream_wait');
+  }
+
+  /** Runs a copy between layouts, a small one on one thread (see ONE_THREAD_BYTES). */
+  private reorder(inner: { reorder: Handle; args: Buffer; bytes: number }): void {
+    const { api, stream } = this.ctx;
+    const run = () => check(api.primitive_execute(inner.reorder, stream, 2, inner.args), 'reorder');
+    if (inner.bytes <= ONE_THREAD_BYTES) onOneThread(api, run);
+    else run();
   }
 
   dispose(): void {
@@ -247,6 +255,13 @@ export class Plan {
     }
   }
 }
+
+/**
+ * Copies between layouts up to this size (a weight, or a small layer's activations) run on the calling
+ * thread alone: waking a second thread for them cost more than the copy (as for the small element-wise
+ * kernels, elementwise-kernels.ts).
+ */
+const ONE_THREAD_BYTES = 1 << 20;
 
 /** Runs `fn` with oneDNN's OpenMP on the calling thread alone. */
 export function onOneThread<T>(api: DnnlApi, fn: () => T): T {
