@@ -20,7 +20,7 @@ import type { HeapBackend } from './wasm-kernels/kernel-call.js';
 
 export const BN_TRAIN = 'AgegenderBatchNormTrain';
 export const BN_TRAIN_GRAD = 'AgegenderBatchNormTrainGrad';
-/** A moving statistic's update as one kernel, instead of three ops and a scalar (24 of each a resnet-xs step). */
+/** A moving statistic's update as one kernel, not three ops and a scalar (24 of each a resnet-xs step). */
 export const MOVING_AVERAGE = 'AgegenderMovingAverage';
 
 /** Forward over rows x C (NHWC flattened): y, the batch mean and the biased batch variance per channel. */
