@@ -1,6 +1,8 @@
 /**
  * Where a training step's time goes on our engine: img/s of forward+backward+Adam steps of a
- * `buildModel` architecture, then one profiled step with the time per kernel (largest first).
+ * `buildModel` architecture, then as many timed steps with each kernel's wall and CPU time per step (largest
+ * first) and how many threads it kept busy (CPU / wall), beside the time outside kernels (tfjs, layers, tape):
+ * on 2 cores, what runs on one thread while the other idles is what keeps the step from twice the speed.
  *
  *   npx tsx bench/train-profile.ts [--arch basic-cnn] [--size 64] [--batch 32] [--steps 5] [--threads N]
  *     [--optimizer fused|stock] [--infer] [--by-shape]
@@ -75,40 +77,74 @@ if (process.argv.includes('--infer')) {
 step(); // warm-up: XNNPACK operators, Adam slots
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) step();
-const perStep = (performance.now() - t0) / steps;
+const msStep = (performance.now() - t0) / steps;
 console.log(
-  `${arch} ${size}x${size} batch ${batch}: ${perStep.toFixed(0)} ms/step, ${((batch * 1000) / perStep).toFixed(1)} img/s` +
+  `${arch} ${size}x${size} batch ${batch}: ${msStep.toFixed(0)} ms/step, ${((batch * 1000) / msStep).toFixed(1)} img/s` +
     ` [${describeBackend()}, ${arg('optimizer', 'fused')} Adam; load ${os.loadavg()[0]!.toFixed(2)}]`,
 );
 
-const info = await tf.profile(() => {
-  step();
-});
-const byKernel = new Map<string, { ms: number; calls: number }>();
+// Every kernel timed in wall and CPU time (all threads): their ratio is how many threads it kept busy.
+// Nested calls (a oneDNN kernel handing a call back to wasm) count in the outer one.
+const clock = new Map<string, { wall: number; cpu: number; calls: number }>();
 const byShape = process.argv.includes('--by-shape');
-const byName = new Map<string, number>();
-for (const k of info.kernels) {
-  if (typeof k.kernelTimeMs === 'number') byName.set(k.name, (byName.get(k.name) ?? 0) + k.kernelTimeMs);
-  const key = byShape ? `${k.name} ${k.inputShapes.map((sh) => (sh ?? []).join('x')).join(',')}` : k.name;
-  const e = byKernel.get(key) ?? { ms: 0, calls: 0 };
-  e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-  e.calls += 1;
-  byKernel.set(key, e);
+let depth = 0;
+for (const k of tf.getKernelsForBackend(tf.getBackend())) {
+  const run = k.kernelFunc;
+  (k as { kernelFunc: typeof run }).kernelFunc = (args) => {
+    if (depth > 0) return run(args);
+    depth++;
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    try {
+      return run(args);
+    } finally {
+      const wall = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      depth--;
+      const shapes = Object.values(args.inputs).map(
+        (t) => (t as tf.TensorInfo | undefined)?.shape.join('x') ?? '-',
+      );
+      const key = byShape ? `${k.kernelName} ${shapes.join(',')}` : k.kernelName;
+      const e = clock.get(key) ?? { wall: 0, cpu: 0, calls: 0 };
+      e.wall += wall;
+      e.cpu += (c.user + c.system) / 1000;
+      e.calls++;
+      clock.set(key, e);
+    }
+  };
 }
-const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
-console.log(`profiled step: ${total.toFixed(0)} ms in kernels`);
-for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, byShape ? 40 : 20)) {
+const c0 = process.cpuUsage();
+const t1 = performance.now();
+for (let i = 0; i < steps; i++) step();
+const wall = (performance.now() - t1) / steps;
+const c = process.cpuUsage(c0);
+const cpu = (c.user + c.system) / 1000 / steps;
+const inKernels = [...clock.values()].reduce(
+  (a, e) => ({ wall: a.wall + e.wall / steps, cpu: a.cpu + e.cpu / steps, calls: a.calls + e.calls / steps }),
+  { wall: 0, cpu: 0, calls: 0 },
+);
+const row = (name: string, e: { wall: number; cpu: number; calls: number }) =>
   console.log(
-    `  ${name.padEnd(byShape ? 70 : 36)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.calls).padStart(4)} calls`,
+    `  ${name.padEnd(byShape ? 70 : 36)} ${e.wall.toFixed(2).padStart(8)} ms ${e.cpu.toFixed(2).padStart(8)} ms` +
+      ` ${(e.cpu / e.wall).toFixed(2).padStart(7)} ${String(+e.calls.toFixed(1)).padStart(6)}`,
   );
-}
-if (byShape)
-  console.log(
-    `by kernel: ${[...byName]
-      .sort((a, b) => b[1] - a[1])
-      .map(([n, ms]) => `${n} ${ms.toFixed(0)}`)
-      .join(', ')}`,
-  );
+console.log(
+  `per step, timed: ${wall.toFixed(1)} ms wall, ${cpu.toFixed(1)} ms CPU (${(cpu / wall).toFixed(2)} threads busy)`,
+);
+console.log(`  ${'kernel'.padEnd(byShape ? 70 : 36)}     wall        CPU  threads  calls`);
+row('(all kernels)', inKernels);
+row('(outside kernels: tfjs, layers, tape)', {
+  wall: wall - inKernels.wall,
+  cpu: cpu - inKernels.cpu,
+  calls: 0,
+});
+const perStep = (e: { wall: number; cpu: number; calls: number }) => ({
+  wall: e.wall / steps,
+  cpu: e.cpu / steps,
+  calls: e.calls / steps,
+});
+for (const [name, e] of [...clock].sort((a, b) => b[1].wall - a[1].wall).slice(0, byShape ? 40 : 20))
+  row(name, perStep(e));
 const fellBack = Object.entries(dnnlCallCounts()).filter(([, c]) => c.fallback > 0);
 if (fellBack.length)
   console.log(

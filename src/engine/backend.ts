@@ -122,7 +122,12 @@ async function startWasm(
   // The training kernels go in first: the oneDNN ones fall back on whatever was registered before.
   dnnlModule.unregisterDnnlKernels();
   registerWasmTrainingKernels();
-  if (threads > 1) {
+  // With oneDNN computing the heavy kernels on its own threads, wasm keeps to the calling thread: what is
+  // left to it are small ops (losses, the layers' scalar arithmetic), where waking XNNPACK's pool cost
+  // more than the op (a [32,1] x [32,101] multiply: 630 us on 2 threads, 40 us on one, on a 2-core VM),
+  // and its spinning workers took the cores oneDNN's threads were about to use.
+  const dnnlLoads = dnnl !== 'off' && 'version' in dnnlModule.dnnlLibrary();
+  if (threads > 1 && !dnnlLoads) {
     const threaded = await import('./wasm-threads.js');
     const want = Math.min(threads, threaded.MAX_WASM_THREADS);
     const installed = await threaded.installThreadedWasmBackend(wasm, want);
@@ -140,14 +145,13 @@ async function startWasm(
   const { runningWasmThreads } = await import('./wasm-threads.js');
   const running = Math.max(1, runningWasmThreads());
   if (dnnl !== 'off') {
-    // oneDNN and the wasm pool take turns (kernels run one at a time), so both get the same threads.
     const started = dnnlModule.startDnnl(dnnlThreads(threads), precision);
     if ('version' in started) {
       if (started.note) notice(quiet, started.note);
       return {
         name: 'wasm',
         engine: 'wasm+dnnl',
-        threads: running,
+        threads: dnnlThreads(threads),
         dnnl: `${started.version}, ${started.isa}`,
         precision: started.precision,
       };

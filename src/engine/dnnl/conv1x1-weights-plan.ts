@@ -1,7 +1,16 @@
 import { type ConvGeometry, type PlanOptions } from './conv-plans.js';
 import { DNNL, type Handle } from './library.js';
 import { matMulPlan } from './matmul-plan.js';
-import { type DnnlContext, type Plan, check, execArgs, memory, plainMd, reorderPrimitive } from './plan.js';
+import {
+  type DnnlContext,
+  type Plan,
+  check,
+  execArgs,
+  memory,
+  onOneThread,
+  plainMd,
+  reorderPrimitive,
+} from './plan.js';
 
 /**
  * The weights gradient of an unpadded 1x1 convolution (a ResNet's projection shortcut) as one matrix
@@ -71,14 +80,7 @@ export class Conv1x1WeightsPlan {
    * (the other thread waiting for a core) cost ~4 ms of CPU time per call; one thread takes 0.2-0.6 ms.
    */
   run(addresses: number[]): void {
-    const { api } = this.ctx;
-    const threads = api.maxThreads?.() ?? 1;
-    if (threads > 1) api.setThreads?.(1);
-    try {
-      this.runOn(addresses);
-    } finally {
-      if (threads > 1) api.setThreads?.(threads);
-    }
+    onOneThread(this.ctx.api, () => this.runOn(addresses));
   }
 
   private runOn([x, dy, dw]: number[]): void {

@@ -7,7 +7,8 @@ import {
   eltwisePlan,
   reluBackwardPlan,
 } from './elementwise-plans.js';
-import { type KernelFn, allF32, key, runPlainPlan, runPlan, sizeOf } from './run-plan.js';
+import { onOneThread } from './plan.js';
+import { type KernelFn, type KernelState, allF32, key, runPlainPlan, runPlan, sizeOf } from './run-plan.js';
 
 /** oneDNN kernels for the memory-bound work between convolutions: activations, adds, batch norm (big tensors only). */
 
@@ -16,6 +17,9 @@ import { type KernelFn, allF32, key, runPlainPlan, runPlan, sizeOf } from './run
  * of FFI and thread wake-up, more than wasm needs for a small tensor (a bias, a loss, the heads).
  */
 export const MIN_ELEMENTWISE = 16384;
+
+/** `fn` (builds the plan if new, then runs it) on one thread for a small tensor: plan.ts ONE_THREAD_BYTES. */
+const sized = <T>(s: KernelState, count: number, fn: () => T): T => onOneThread(s.ctx.api, fn, count * 4);
 
 /** An activation, f(x) element by element; `params` gives oneDNN's alpha and beta from the attributes. */
 export function eltwise(alg: number, params: (attrs: tfTypes.NamedAttrMap) => [number, number]): KernelFn {
@@ -26,8 +30,10 @@ export function eltwise(alg: number, params: (attrs: tfTypes.NamedAttrMap) => [n
     if (count < MIN_ELEMENTWISE) return null;
     const [alpha, beta] = params(attrs);
     const k = key('eltwise', alg, alpha, beta, count);
-    const plan = s.cache.get(k, () => eltwisePlan(s.ctx, count, alg, alpha, beta));
-    return runPlan(s, backend, plan, k, [x], x.shape);
+    return sized(s, count, () => {
+      const plan = s.cache.get(k, () => eltwisePlan(s.ctx, count, alg, alpha, beta));
+      return runPlan(s, backend, plan, k, [x], x.shape);
+    });
   };
 }
 
@@ -38,8 +44,10 @@ export const reluGrad: KernelFn = ({ inputs, backend }, s) => {
   const count = sizeOf(x.shape);
   if (count < MIN_ELEMENTWISE || sizeOf(dy.shape) !== count) return null;
   const k = key('relu-grad', count);
-  const plan = s.cache.get(k, () => reluBackwardPlan(s.ctx, count));
-  return runPlan(s, backend, plan, k, [x, dy], x.shape);
+  return sized(s, count, () => {
+    const plan = s.cache.get(k, () => reluBackwardPlan(s.ctx, count));
+    return runPlan(s, backend, plan, k, [x, dy], x.shape);
+  });
 };
 
 /**
@@ -64,8 +72,10 @@ export const add: KernelFn = ({ inputs, backend }, s) => {
   if (!same && !bias) return null;
   const rows = sizeOf(full.shape) / cols;
   const k = key('add', rows, cols, bias);
-  const plan = s.cache.get(k, () => addPlan(s.ctx, rows, cols, bias));
-  return runPlan(s, backend, plan, k, [full, other], full.shape);
+  return sized(s, rows * cols, () => {
+    const plan = s.cache.get(k, () => addPlan(s.ctx, rows, cols, bias));
+    return runPlan(s, backend, plan, k, [full, other], full.shape);
+  });
 };
 
 /** Batch norm of an NHWC tensor with given statistics (inference, and training's batch moments). */
@@ -81,9 +91,11 @@ export const batchNorm: KernelFn = ({ inputs, backend, attrs }, s) => {
   const epsilon = (attrs as unknown as { varianceEpsilon: number }).varianceEpsilon;
   const g = { n, h, w, c };
   const k = key('batchnorm', g, epsilon, !!scale, !!offset);
-  const plan = s.cache.get(k, () => batchNormPlan(s.ctx, g, epsilon, !!scale, !!offset));
   const args = [x, mean, variance, ...(scale ? [scale] : []), ...(offset ? [offset] : [])];
-  return runPlan(s, backend, plan, k, args, x.shape);
+  return sized(s, sizeOf(x.shape), () => {
+    const plan = s.cache.get(k, () => batchNormPlan(s.ctx, g, epsilon, !!scale, !!offset));
+    return runPlan(s, backend, plan, k, args, x.shape);
+  });
 };
 
 /** The NHWC geometry of a training batch norm's input oneDNN takes (4-D, big enough), or null. */
@@ -101,8 +113,10 @@ export const batchNormTrain: KernelFn = ({ inputs, backend, attrs }, s) => {
   const g = bnTrainGeometry(x, c);
   if (!g) return null;
   const { epsilon } = attrs as unknown as { epsilon: number };
-  const plan = s.cache.get(key('bn-train', g, epsilon), () => batchNormTrainForwardPlan(s.ctx, g, epsilon));
-  return runPlainPlan(s, backend, plan, [x!, gamma, beta], [x!.shape, [c], [c]]);
+  return sized(s, sizeOf(x!.shape), () => {
+    const plan = s.cache.get(key('bn-train', g, epsilon), () => batchNormTrainForwardPlan(s.ctx, g, epsilon));
+    return runPlainPlan(s, backend, plan, [x!, gamma, beta], [x!.shape, [c], [c]]);
+  });
 };
 
 /** Its gradient: dx, dgamma, dbeta. */
@@ -114,8 +128,10 @@ export const batchNormTrainGrad: KernelFn = ({ inputs, backend, attrs }, s) => {
   const g = bnTrainGeometry(x, c);
   if (!g) return null;
   const { epsilon } = attrs as unknown as { epsilon: number };
-  const plan = s.cache.get(key('bn-train-grad', g, epsilon), () =>
-    batchNormTrainBackwardPlan(s.ctx, g, epsilon),
-  );
-  return runPlainPlan(s, backend, plan, [x!, dy, gamma, beta, mean, variance], [x!.shape, [c], [c]]);
+  return sized(s, sizeOf(x!.shape), () => {
+    const plan = s.cache.get(key('bn-train-grad', g, epsilon), () =>
+      batchNormTrainBackwardPlan(s.ctx, g, epsilon),
+    );
+    return runPlainPlan(s, backend, plan, [x!, dy, gamma, beta, mean, variance], [x!.shape, [c], [c]]);
+  });
 };
