@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { fastCropPixels } from '../src/data/crop-fast.js';
+import { fastCropPixels } from '../src/data/crops/fast-path.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 import { clusterHashes, pixelHash, type ImageHash } from '../src/data/duplicates.js';
 import { loadTurboJpeg } from '../src/data/jpeg-turbo.js';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { jpegFacts } from '../src/data/crop-fast.js';
+import { jpegFacts } from '../src/data/crops/fast-path.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 import { pixelHash } from '../src/data/duplicates.js';
 import { loadTurboJpeg } from '../src/data/jpeg-turbo.js';
@@ -63,7 +63,7 @@ async function pass(way: 'fast' | 'sharp', dir: string): Promise<Times> {
     lap('key (sha256)');
     let pixels: Uint8Array;
     if (way === 'fast') {
-      // crop-fast.ts's steps for a 200 px UTKFace crop: header, shrink-on-load 2, then resample.
+      // fast-path.ts's steps for a 200 px UTKFace crop: header, shrink-on-load 2, then resample.
       jpegFacts(input);
       const header = tj.header(input)!;
       const onLoad = Math.min(header.width, header.height) / size >= 2 ? 2 : 1;

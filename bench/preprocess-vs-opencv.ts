@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { preprocessUtkface } from '../src/api/preprocess.js';
-import { fastPathOff } from '../src/data/crop-pool.js';
+import { fastPathOff } from '../src/data/crops/pool.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

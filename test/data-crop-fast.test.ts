@@ -3,14 +3,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { fastCropPixels } from '../src/data/crop-fast.js';
+import { fastCropPixels } from '../src/data/crops/fast-path.js';
 import {
   prepareCropDir,
   writeCrops,
   type CropJob,
   type CropOutcome,
   type CropSettings,
-} from '../src/data/crops.js';
+} from '../src/data/crops/write-crops.js';
 import { clusterHashes, hashDistance } from '../src/data/duplicates.js';
 import { loadTurboJpeg } from '../src/data/jpeg-turbo.js';
 import { pickUtkface, tempDir, utkfaceDir } from './helpers/fixtures.js';

@@ -9,7 +9,7 @@ import { pickUtkface, utkfaceDir } from './helpers/fixtures.js';
 
 // The browser entry resamples face crops with its own port of sharp's resize (src/data/resample.ts) where
 // Node uses sharp: the two must give the model (nearly) the same pixels, or the page and the server disagree.
-// Shrinking must give sharp's very bytes: preprocess's fast path (crop-fast.ts) makes training crops with it.
+// Shrinking must give sharp's very bytes: preprocess's fast path (src/data/crops/fast-path.ts) makes training crops with it.
 
 for (const kernel of ['lanczos3', 'cubic', 'linear'] as const)
   test(`the browser entry resamples like sharp with kernel ${kernel}, shrinking and enlarging`, async () => {

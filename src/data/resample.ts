@@ -2,7 +2,7 @@ import { simdReduceColumns, simdReduceRows } from './reduce-simd.js';
 
 // sharp's resize with the kernels a preprocess.json may name (lanczos3, the default; cubic; linear) in plain
 // TypeScript, for the browser entry (the canvas's own scaler differs enough to move an ambiguous face by
-// several years) and for the crop fast path (src/data/crop-fast.ts), which must give sharp's pixels.
+// several years) and for the crop fast path (src/data/crops/fast-path.ts), which must give sharp's pixels.
 //
 // Shrinking is libvips 8.18's vips_resize exactly (reducev, then reduceh, each rounding to bytes): per
 // axis, a kernel widened by the factor, its weights tabulated at 1/64-pixel phases in 12-bit fixed point,

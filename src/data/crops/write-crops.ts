@@ -2,18 +2,18 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
-import { FileReadError, UserError, reason } from '../util/errors.js';
-import { readRegularFile } from '../util/regular-file.js';
-import { cropSquare, decodeRgb } from './image.js';
-import { confinedPath } from '../util/confine.js';
-import { HASH_WORDS, pixelHash, type ImageHash } from './duplicates.js';
-import { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
-import { fastPathOff, startCropPool } from './crop-pool.js';
-import { cropJob, sourceKey, type WorkerJob, type WorkerResult } from './crop-worker.js';
-import { loadTurboJpeg } from './jpeg-turbo.js';
+import { tempPathFor, writeFileAtomic } from '../../util/atomic.js';
+import { FileReadError, UserError, reason } from '../../util/errors.js';
+import { readRegularFile } from '../../util/regular-file.js';
+import { cropSquare, decodeRgb } from '../image.js';
+import { confinedPath } from '../../util/confine.js';
+import { HASH_WORDS, pixelHash, type ImageHash } from '../duplicates.js';
+import { marginRect, type CropJob, type CropSettings } from './job.js';
+import { fastPathOff, startCropPool } from './pool.js';
+import { cropJob, sourceKey, type WorkerJob, type WorkerResult } from './worker.js';
+import { loadTurboJpeg } from '../jpeg-turbo.js';
 
-export { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
+export { marginRect, type CropJob, type CropSettings } from './job.js';
 
 /** A crop made or kept, with the duplicate hash of its pixels (null when it could not be taken). */
 export type CropOutcome =
@@ -175,7 +175,7 @@ function parseHash(text: string): ImageHash | null {
 }
 
 /**
- * Crops every job: on the fast path (crop-fast.ts: libturbojpeg, in this thread and a worker thread per
+ * Crops every job: on the fast path (fast-path.ts: libturbojpeg, in this thread and a worker thread per
  * further core, at most `concurrency` threads) where it applies, else with sharp, `concurrency` images in
  * flight at once (each a libvips pipeline on the libuv thread pool). A crop that `log` says was made from
  * the same source and framing is kept. A bad image is reported through `onResult`, never thrown.
@@ -245,7 +245,7 @@ export async function writeCrops(
 const BATCH = 16;
 
 /**
- * The fast path: batches of jobs cropped here and in crop threads (crop-worker.ts), in the order they
+ * The fast path: batches of jobs cropped here and in crop threads (worker.ts), in the order they
  * finish; the crop log, the outcomes and whatever is left to sharp stay with the main thread.
  */
 async function runFast(

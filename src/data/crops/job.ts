@@ -1,7 +1,7 @@
-import type { SquareRegion } from './square.js';
+import type { SquareRegion } from '../square.js';
 
-// What a crop job asks for, shared by the sharp path (crops.ts) and the libturbojpeg fast path
-// (crop-fast.ts, run in worker threads that must not load sharp).
+// What a crop job asks for, shared by the sharp path (write-crops.ts) and the libturbojpeg fast path
+// (fast-path.ts, run in worker threads that must not load sharp).
 
 /** How crops are made; stored beside them so a re-run with other settings never trusts stale crops. */
 export interface CropSettings {

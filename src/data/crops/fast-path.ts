@@ -1,7 +1,7 @@
-import { marginRect, type CropJob, type CropSettings } from './crop-frame.js';
-import { TJCS_RGB, TJCS_YCBCR, type JpegHeader, type TurboJpeg } from './jpeg-turbo.js';
-import { shrinksExactly, vipsShrink } from './resample.js';
-import { cutSquare } from './square.js';
+import { marginRect, type CropJob, type CropSettings } from './job.js';
+import { TJCS_RGB, TJCS_YCBCR, type JpegHeader, type TurboJpeg } from '../jpeg-turbo.js';
+import { shrinksExactly, vipsShrink } from '../resample.js';
+import { cutSquare } from '../square.js';
 
 /**
  * The crop's pixels made without sharp, synchronously, from libturbojpeg and our port of libvips's

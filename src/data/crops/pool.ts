@@ -2,13 +2,13 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { CropSettings } from './crop-frame.js';
-import type { WorkerJob, WorkerResult } from './crop-worker.js';
-import { loadTurboJpeg } from './jpeg-turbo.js';
+import type { CropSettings } from './job.js';
+import type { WorkerJob, WorkerResult } from './worker.js';
+import { loadTurboJpeg } from '../jpeg-turbo.js';
 
 /**
- * Worker threads that make crops on the fast path (crop-worker.ts), one per core beside the main thread.
- * Jobs go over in batches; crops.ts keeps two batches with each thread, so it never waits between them.
+ * Worker threads that make crops on the fast path (worker.ts), one per core beside the main thread.
+ * Jobs go over in batches; write-crops.ts keeps two batches with each thread, so it never waits between them.
  */
 export interface CropPool {
   /** Runs one batch on the next free thread; results in the batch's order. */
@@ -28,11 +28,11 @@ export function fastPathOff(): string | null {
   return 'reason' in tj ? tj.reason : null;
 }
 
-/** The worker's file: crop-worker.ts when running from source (tsx), crop-worker.js once built. */
+/** The worker's file: worker.ts when running from source (tsx), worker.js once built. */
 function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
-  const ts = here.replace(/crop-pool\.[jt]s$/, 'crop-worker.ts');
-  return here.endsWith('.ts') && existsSync(ts) ? ts : here.replace(/crop-pool\.[jt]s$/, 'crop-worker.js');
+  const ts = here.replace(/pool\.[jt]s$/, 'worker.ts');
+  return here.endsWith('.ts') && existsSync(ts) ? ts : here.replace(/pool\.[jt]s$/, 'worker.js');
 }
 
 export function startCropPool(settings: CropSettings, threads = os.availableParallelism()): CropPool {

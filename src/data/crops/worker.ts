@@ -2,16 +2,16 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
-import { tempPathFor } from '../util/atomic.js';
-import { FileReadError, reason } from '../util/errors.js';
-import { readRegularFileSync } from '../util/regular-file.js';
-import { fastCropPixels } from './crop-fast.js';
-import type { CropJob, CropSettings } from './crop-frame.js';
-import { pixelHash, type ImageHash } from './duplicates.js';
-import { loadTurboJpeg, type TurboJpeg } from './jpeg-turbo.js';
+import { tempPathFor } from '../../util/atomic.js';
+import { FileReadError, reason } from '../../util/errors.js';
+import { readRegularFileSync } from '../../util/regular-file.js';
+import { fastCropPixels } from './fast-path.js';
+import type { CropJob, CropSettings } from './job.js';
+import { pixelHash, type ImageHash } from '../duplicates.js';
+import { loadTurboJpeg, type TurboJpeg } from '../jpeg-turbo.js';
 
 /**
- * One crop thread of the pool in crop-pool.ts: reads, keys, decodes, shrinks, hashes, encodes and writes
+ * One crop thread of the pool in pool.ts: reads, keys, decodes, shrinks, hashes, encodes and writes
  * each crop synchronously (a core's worth of work with no event-loop hops). The main thread runs the same
  * cropJob for its own share, and keeps the crop log, the progress and the sharp path.
  */
@@ -30,7 +30,7 @@ export type WorkerResult =
   | { status: 'written'; key: string; hash: ImageHash }
   | { status: 'sharp'; key: string; input: Uint8Array };
 
-/** The source key (crops.ts explains it): SHA-256 of the bytes plus the job's face box or region. */
+/** The source key (write-crops.ts explains it): SHA-256 of the bytes plus the job's face box or region. */
 export function sourceKey(input: Uint8Array, job: CropJob): string {
   const h = createHash('sha256').update(input);
   if (job.box) h.update(`box ${JSON.stringify(job.box)}`);
@@ -38,7 +38,7 @@ export function sourceKey(input: Uint8Array, job: CropJob): string {
   return h.digest('base64url');
 }
 
-/** One job, as crops.ts's cropOne does it, with the fast path where it applies. */
+/** One job, as write-crops.ts's cropOne does it, with the fast path where it applies. */
 export function cropJob(job: WorkerJob, settings: CropSettings, tj: TurboJpeg | null): WorkerResult {
   let input: Buffer;
   try {
