@@ -13,7 +13,7 @@ import { ensureBackend } from './tf-backend.js';
 /**
  * Frames training photos exactly as `predict` frames faces: the same detector (with its second pass on
  * a black canvas for tight crops), the best-scoring face, and the bundle's crop rule (crop-rule.ts). Crops
- * cut from these regions (data/crops.ts, cropSquare) are then what the model sees at predict time, which
+ * cut from these regions (data/image.ts, cropSquare) are then what the model sees at predict time, which
  * removes the train/serve skew of training on a dataset's own framing and predicting on detector boxes.
  *
  * Detection is the slow part (~50 ms a photo on 2 cores), so results are kept in `cacheFile` and a re-run
