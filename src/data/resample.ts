@@ -10,38 +10,35 @@ import { simdReduceColumns, simdReduceRows } from './reduce-simd.js';
 // bicubic (Catmull-Rom) interpolator, sampling input x = o * scale - 0.5, in floating point, rounding to
 // bytes between the passes: within 0.3 grey levels of sharp on average.
 
-function lanczos3(x: number): number {
-  if (x === 0) return 1;
-  if (x <= -3 || x >= 3) return 0;
-  const px = Math.PI * x;
-  return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
-}
-
 interface Taps {
   first: number;
   weights: Float32Array;
 }
 
-/** Catmull-Rom cubic (B = 0, C = 0.5): libvips's "bicubic" interpolator. */
-function catmullRom(x: number): number {
-  const a = Math.abs(x);
-  if (a < 1) return 1.5 * a ** 3 - 2.5 * a ** 2 + 1;
-  if (a < 2) return -0.5 * a ** 3 + 2.5 * a ** 2 - 4 * a + 2;
-  return 0;
-}
-
-/** Triangle: libvips's "linear" kernel, and its bilinear interpolator. */
-function triangle(x: number): number {
-  const a = Math.abs(x);
-  return a < 1 ? 1 - a : 0;
-}
-
-/** The kernels a bundle's preprocess.json may name (resize.kernel), with their half-widths. */
+/** The kernels a bundle's preprocess.json may name (resize.kernel). */
 export type ResizeKernel = 'lanczos3' | 'cubic' | 'linear';
+
+/** libvips's reduce kernels, as templates.h writes them (the exact floating-point steps matter). */
+function vipsFilter(name: ResizeKernel): (x: number) => number {
+  const sinc = (x: number) => (x === 0 ? 1 : Math.sin(x * Math.PI) / (x * Math.PI));
+  if (name === 'lanczos3') return (x) => (x >= -3 && x <= 3 ? sinc(x) * sinc(x / 3) : 0);
+  if (name === 'linear') return (x) => (Math.abs(x) < 1 ? 1 - Math.abs(x) : 0);
+  // Catmull-Rom: cubic_filter(x, B = 0, C = 0.5).
+  return (x) => {
+    const ax = Math.abs(x);
+    const ax2 = ax * ax;
+    const ax3 = ax2 * ax;
+    if (ax <= 1) return ((12 - 3) * ax3 + (-18 + 3) * ax2 + 6) / 6;
+    if (ax <= 2) return (-3 * ax3 + 15 * ax2 - 24 * ax + 12) / 6;
+    return 0;
+  };
+}
+
+/** Each kernel with its half-width (the floating-point path's taps). */
 const KERNELS: Record<ResizeKernel, { fn: (x: number) => number; support: number }> = {
-  lanczos3: { fn: lanczos3, support: 3 },
-  cubic: { fn: catmullRom, support: 2 },
-  linear: { fn: triangle, support: 1 },
+  lanczos3: { fn: vipsFilter('lanczos3'), support: 3 },
+  cubic: { fn: vipsFilter('cubic'), support: 2 },
+  linear: { fn: vipsFilter('linear'), support: 1 },
 };
 
 /** For each output index: the first input index and the normalised weights. */
@@ -87,22 +84,6 @@ export function lanczosResize(
     if (shrunk && shrunk.width === outW && shrunk.height === outH) return shrunk.data;
   }
   return floatResize(rgb, inW, inH, outW, outH, kernel);
-}
-
-/** libvips's reduce kernels, as templates.h writes them (the exact floating-point steps matter). */
-function vipsFilter(name: ResizeKernel): (x: number) => number {
-  const sinc = (x: number) => (x === 0 ? 1 : Math.sin(x * Math.PI) / (x * Math.PI));
-  if (name === 'lanczos3') return (x) => (x >= -3 && x <= 3 ? sinc(x) * sinc(x / 3) : 0);
-  if (name === 'linear') return (x) => (Math.abs(x) < 1 ? 1 - Math.abs(x) : 0);
-  // Catmull-Rom: cubic_filter(x, B = 0, C = 0.5).
-  return (x) => {
-    const ax = Math.abs(x);
-    const ax2 = ax * ax;
-    const ax3 = ax2 * ax;
-    if (ax <= 1) return ((12 - 3) * ax3 + (-18 + 3) * ax2 + 6) / 6;
-    if (ax <= 2) return (-3 * ax3 + 15 * ax2 - 24 * ax + 12) / 6;
-    return 0;
-  };
 }
 
 /** For one axis: each output's first input index (edges clamped) and 12-bit weights, n per output. */
