@@ -3,21 +3,21 @@ import { fuseConvRelu } from '../engine/fuse-relu.js';
 import { loadLayersModelFromDir, readModelArtifacts } from '../engine/model-io.js';
 import { tf } from '../engine/tfjs.js';
 import { filledTensor } from './filled-tensor.js';
-import { fromFloat16BitsInto } from '../engine/float16.js';
+import { manifestWeights, type ManifestEntry, type ManifestWeight } from '../engine/weight-manifest.js';
 
 /**
  * A bundle's network loaded to predict, with its weights uploaded once. tfjs's loader builds every layer
  * with zero weights (a JavaScript array per weight, copied into the wasm heap: ~40 MB for the default
  * model), then decodes the saved weights (float16 through three table reads per value, then a slice per
  * weight) and uploads them again: ~400 ms of CPU at every `agegender predict`. Here each layer is built
- * straight from its saved weight (decoded by bit shifts, ../engine/float16.ts), a custom
+ * straight from its saved weight (decoded by ../engine/weight-manifest.ts: float16 by bit shifts), a custom
  * initializer handing it over: the same values, one upload. Any weight this cannot place (a nested model,
  * a quantization other than float16) falls back to tfjs's loader: same model either way.
  * Conv -> ReLU pairs are fused for inference (../engine/fuse-relu.ts).
  */
 
 /** Saved weights of the loads in progress, by load id then index (strings in the topology get camelCased). */
-const pending = new Map<number, Map<number, Saved>>();
+const pending = new Map<number, Map<number, ManifestWeight>>();
 let nextLoad = 0;
 let fallbacks = 0;
 
@@ -51,38 +51,22 @@ class SavedWeight extends tf.serialization.Serializable {
 }
 tf.serialization.registerClass(SavedWeight);
 
-/** A saved weight: its shape, and how to write its float32 values. */
-interface Saved {
-  shape: number[];
-  fill: (out: Float32Array) => void;
-}
-
-/** Every weight as float32 values written on demand, or null when one is stored some other way. */
+/**
+ * Every weight, or null when one is stored in a way this loader does not place (not float32 or float16, a
+ * name given twice, bytes missing): tfjs's own loader then takes the bundle.
+ */
 function savedWeights(
   specs: tfTypes.io.WeightsManifestEntry[],
   data: ArrayBuffer,
-): Map<string, Saved> | null {
-  const out = new Map<string, Saved>();
-  let offset = 0;
-  for (const w of specs) {
-    const n = w.shape.reduce((a, b) => a * b, 1);
-    const half = w.quantization?.dtype === 'float16';
-    if (w.dtype !== 'float32' || (w.quantization && !half) || out.has(w.name)) return null;
-    const bytes = n * (half ? 2 : 4);
-    if (offset + bytes > data.byteLength) return null;
-    const at = offset;
-    const fill = half
-      ? (o: Float32Array) =>
-          fromFloat16BitsInto(
-            at % 2 ? new Uint16Array(data.slice(at, at + bytes)) : new Uint16Array(data, at, n),
-            o,
-          )
-      : (o: Float32Array) =>
-          o.set(at % 4 ? new Float32Array(data.slice(at, at + bytes)) : new Float32Array(data, at, n));
-    out.set(w.name, { shape: w.shape, fill });
-    offset += bytes;
+): Map<string, ManifestWeight> | null {
+  const plain = (w: tfTypes.io.WeightsManifestEntry) =>
+    w.dtype === 'float32' && (!w.quantization || w.quantization.dtype === 'float16');
+  if (!specs.every(plain)) return null;
+  try {
+    return manifestWeights(specs as ManifestEntry[], new Uint8Array(data));
+  } catch {
+    return null;
   }
-  return out;
 }
 
 interface LayerJson {
@@ -105,7 +89,7 @@ export async function loadInferenceModel(dir: string): Promise<tfTypes.LayersMod
   };
   const layers = topology.config?.layers ?? topology.model_config?.config?.layers ?? [];
   const load = nextLoad++;
-  const byIndex = new Map<number, Saved>();
+  const byIndex = new Map<number, ManifestWeight>();
   for (const layer of layers) {
     for (const key of Object.keys(layer.config)) {
       if (!key.endsWith('_initializer') || !layer.config[key]) continue;

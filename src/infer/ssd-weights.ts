@@ -1,4 +1,5 @@
 import type * as tfTypes from '@tensorflow/tfjs';
+import { manifestWeights, type ManifestEntry, type ManifestWeight } from '../engine/weight-manifest.js';
 import { filledTensor } from './filled-tensor.js';
 import type { SsdParams } from './ssd-fused.js';
 
@@ -6,58 +7,11 @@ import type { SsdParams } from './ssd-fused.js';
  * face-api's SSD MobileNetV1 weights (its ssd_mobilenetv1_model-weights_manifest.json and .bin) as the
  * parameter tree its SsdMobilenetv1 builds (ssdMobilenetv1/extractParamsFromWeightMap.ts), read without
  * face-api: its loader costs ~150 ms of CPU at every cold start (the module, then tfjs's generic
- * dequantization), this ~60. Values are tfjs's: q * scale + min per uint8, as its decodeWeights computes.
- * Pure (no Node API): the caller reads the files.
+ * dequantization), this ~60 (engine/weight-manifest.ts decodes the values as tfjs does). Pure (no Node
+ * API): the caller reads the files.
  */
 
-interface ManifestEntry {
-  name: string;
-  shape: number[];
-  dtype: string;
-  quantization?: { dtype: string; scale?: number; min?: number };
-}
 export type SsdManifest = { paths: string[]; weights: ManifestEntry[] }[];
-
-/** A weight's shape, and how to write its float32 values. */
-interface Weight {
-  shape: number[];
-  fill: (out: Float32Array) => void;
-}
-
-/** One group's float32 weights by name, from its concatenated files (int32 entries are unused: skipped). */
-function decode(entries: ManifestEntry[], data: Uint8Array): Map<string, Weight> {
-  const out = new Map<string, Weight>();
-  let offset = 0;
-  for (const w of entries) {
-    const n = w.shape.reduce((a, b) => a * b, 1);
-    const q = w.quantization;
-    const bytes =
-      n * (q ? (q.dtype === 'uint8' ? 1 : q.dtype === 'uint16' || q.dtype === 'float16' ? 2 : 4) : 4);
-    if (offset + bytes > data.byteLength) throw new Error(`SSD weights: file too short for ${w.name}`);
-    const at = offset;
-    if (w.dtype === 'float32') {
-      if (q && (q.dtype === 'uint8' || q.dtype === 'uint16')) {
-        const stored = () =>
-          q.dtype === 'uint8' ? data.subarray(at, at + n) : new Uint16Array(copy(data, at, bytes));
-        out.set(w.name, { shape: w.shape, fill: (o) => dequantize(stored(), q.scale ?? 1, q.min ?? 0, o) });
-      } else if (!q) {
-        out.set(w.name, { shape: w.shape, fill: (o) => o.set(new Float32Array(copy(data, at, bytes))) });
-      } else {
-        throw new Error(`SSD weights: ${w.name} is stored as ${q.dtype}, not uint8, uint16 or float32`);
-      }
-    }
-    offset += bytes;
-  }
-  return out;
-}
-
-/** Bytes copied out to an aligned buffer of their own (a Node Buffer's slice would be a view). */
-const copy = (data: Uint8Array, offset: number, bytes: number) =>
-  new Uint8Array(data.subarray(offset, offset + bytes)).buffer;
-
-function dequantize(q: Uint8Array | Uint16Array, scale: number, min: number, out: Float32Array): void {
-  for (let i = 0; i < q.length; i++) out[i] = q[i]! * scale + min;
-}
 
 /** The parameter tree of the manifest's weights, as tensors of `tf` (the caller's for good: never freed). */
 export function ssdParamsFromWeights(
@@ -65,11 +19,15 @@ export function ssdParamsFromWeights(
   manifest: SsdManifest,
   files: (path: string) => Uint8Array,
 ): SsdParams {
-  const weights = new Map<string, Weight>();
+  const weights = new Map<string, ManifestWeight>();
   for (const group of manifest) {
     const parts = group.paths.map(files);
     const data = parts.length === 1 ? parts[0]! : concat(parts);
-    for (const [name, w] of decode(group.weights, data)) weights.set(name, w);
+    try {
+      for (const [name, w] of manifestWeights(group.weights, data)) weights.set(name, w);
+    } catch (err) {
+      throw new Error(`SSD ${(err as Error).message}`);
+    }
   }
   const take = (name: string, rank: number) => {
     const w = weights.get(name);
