@@ -4,10 +4,9 @@ import { createProgress } from '../util/progress.js';
 import { labelsCsvText, type LabelledImage } from './labels-csv.js';
 import { replaceOutputSet, type OutputName } from './output-set.js';
 import { ownOutputSet } from './output-folder.js';
-import { prepareCropDir, writeCrops, type CropJob } from './crops/write-crops.js';
+import { prepareCropDir, writeCrops, type CropJob, type CropSettings } from './crops/write-crops.js';
 import { ageHistogram, histogramSvg, svgToPng } from './histogram.js';
 import { splitByGroup, type SplitRatio } from './split.js';
-import type { CropSettings } from './crops/write-crops.js';
 import {
   resolveDuplicates,
   type DuplicateOptions,

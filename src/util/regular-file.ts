@@ -52,7 +52,7 @@ export function readRegularFileSync(file: string, maxBytes = Infinity): Buffer {
  */
 export async function refuseSpecialFile(file: string): Promise<void> {
   const st = await fs.stat(file).catch(() => null);
-  if (st && !st.isFile()) throw new FileReadError(file, `${kindOf(st)}, not a regular file`, 'special_file');
+  if (st) checkRegular(file, st, Infinity);
 }
 
 function checkRegular(file: string, st: Stats, maxBytes: number): void {

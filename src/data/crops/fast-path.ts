@@ -1,7 +1,7 @@
 import { marginRect, type CropJob, type CropSettings } from './job.js';
 import { TJCS_RGB, TJCS_YCBCR, type JpegHeader, type TurboJpeg } from '../jpeg-turbo.js';
 import { shrinksExactly, vipsShrink } from '../resample.js';
-import { cutSquare } from '../square.js';
+import { cutSquare, type Rgb } from '../square.js';
 
 /**
  * The crop's pixels made without sharp, synchronously, from libturbojpeg and our port of libvips's
@@ -43,11 +43,7 @@ export function fastCropPixels(
     if (!rect || !coverShrinks(rect.width, rect.height, size)) return null;
     const full = decode(tj, input, header, 1);
     if (!full) return null;
-    const cut = new Uint8Array(rect.width * rect.height * 3);
-    for (let y = 0; y < rect.height; y++) {
-      const src = ((rect.top + y) * full.width + rect.left) * 3;
-      cut.set(full.data.subarray(src, src + rect.width * 3), y * rect.width * 3);
-    }
+    const cut = cutRect(full, rect.left, rect.top, rect.width, rect.height);
     return cover(cut, rect.width, rect.height, size);
   }
   // sharp's shrink-on-load (pipeline.cc, fastShrinkOnLoad): the largest of 8, 4, 2 within the shrink,
@@ -61,12 +57,10 @@ export function fastCropPixels(
   if (!coverShrinks(width, height, size)) return null;
   const decoded = decode(tj, input, header, onLoad);
   if (!decoded) return null;
-  let data = decoded.data;
-  if (width !== decoded.width || height !== decoded.height) {
-    data = new Uint8Array(width * height * 3);
-    for (let y = 0; y < height; y++)
-      data.set(decoded.data.subarray(y * decoded.width * 3, (y * decoded.width + width) * 3), y * width * 3);
-  }
+  const data =
+    width === decoded.width && height === decoded.height
+      ? decoded.data
+      : cutRect(decoded, 0, 0, width, height);
   return cover(data, width, height, size);
 }
 
@@ -92,20 +86,20 @@ function cover(rgb: Uint8Array, width: number, height: number, size: number): Ui
   if (out.width === size && out.height === size) return out.data;
   const left = Math.trunc((out.width - size + 1) / 2);
   const top = Math.trunc((out.height - size + 1) / 2);
-  const crop = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) {
-    const src = ((top + y) * out.width + left) * 3;
-    crop.set(out.data.subarray(src, src + size * 3), y * size * 3);
-  }
-  return crop;
+  return cutRect(out, left, top, size, size);
 }
 
-function decode(
-  tj: TurboJpeg,
-  input: Uint8Array,
-  header: JpegHeader,
-  shrink: number,
-): { data: Uint8Array; width: number; height: number } | null {
+/** The width x height rectangle at (left, top) of an RGB image, which holds it whole. */
+function cutRect(img: Rgb, left: number, top: number, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const src = ((top + y) * img.width + left) * 3;
+    out.set(img.data.subarray(src, src + width * 3), y * width * 3);
+  }
+  return out;
+}
+
+function decode(tj: TurboJpeg, input: Uint8Array, header: JpegHeader, shrink: number): Rgb | null {
   const width = Math.ceil(header.width / shrink);
   const height = Math.ceil(header.height / shrink);
   const data = new Uint8Array(width * height * 3);
