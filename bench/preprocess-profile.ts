@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { jpegFacts } from '../src/data/crops/fast-path.js';
+import { jpegFacts } from '../src/data/plain-jpeg.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 import { pixelHash } from '../src/data/duplicates.js';
 import { loadTurboJpeg } from '../src/data/jpeg-turbo.js';

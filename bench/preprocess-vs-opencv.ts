@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { preprocessUtkface } from '../src/api/preprocess.js';
-import { fastPathOff } from '../src/data/crops/pool.js';
+import { loadTurboJpeg } from '../src/data/jpeg-turbo.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -76,8 +76,8 @@ try {
   const oursRate = Math.round((names.length / total) * 10) / 10;
   const cpuMs = (r: { cpuSeconds: number }) => ((r.cpuSeconds * 1000) / names.length).toFixed(3);
   console.log(`${names.length} UTKFace images -> ${size}x${size} JPEG, ${os.availableParallelism()} cores`);
-  const off = fastPathOff();
-  const way = off ? `sharp: ${off}` : 'libturbojpeg fast path';
+  const tj = loadTurboJpeg();
+  const way = 'reason' in tj ? `sharp: ${tj.reason}` : 'libturbojpeg fast path';
   console.log(
     `agegender preprocess (${way}, dedup on): ${oursRate} images/s (${total.toFixed(2)}s; crops alone ${ours.crops!.imagesPerSecond} images/s)`,
   );

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+import { turboJpeg } from '../src/data/jpeg-turbo.js';
 import { cropRegion, iou } from '../src/infer/crop-rule.js';
 import { Predictor } from '../src/infer/predictor.js';
 import type { Box } from '../src/infer/types.js';
@@ -129,3 +130,27 @@ test('a face that fills the whole image (an already-cropped face) is still found
     assert.ok(face!.box.w > 100 && face!.box.h > 100, JSON.stringify(face!.box));
   }
 });
+
+test(
+  "plain JPEGs decoded by libturbojpeg and crops shrunk by the port give sharp's very crops and answers",
+  { skip: turboJpeg() ? false : 'libturbojpeg0 is not installed' },
+  async () => {
+    const answers = async (jpeg: string) => {
+      process.env.AGEGENDER_JPEG = jpeg;
+      try {
+        // The UTKFace crops are found in the margin pass (a resize too); the photos' faces shrink or enlarge.
+        const inputs = [...photos.map((p) => p.jpeg), path.join(utkfaceDir, pickUtkface(1, 12)[0]!.file)];
+        return await predictor.predictBatch(inputs, { crop: true });
+      } finally {
+        delete process.env.AGEGENDER_JPEG;
+      }
+    };
+    const [fast, slow] = [await answers(''), await answers('sharp')];
+    assert.equal(fast.flat().length, slow.flat().length);
+    fast.flat().forEach((face, k) => {
+      const other = slow.flat()[k]!;
+      assert.ok(Buffer.from(face.crop!.data).equals(Buffer.from(other.crop!.data)), `crop ${k} differs`);
+      assert.deepEqual({ ...face, crop: null }, { ...other, crop: null });
+    });
+  },
+);

@@ -2,9 +2,9 @@ import { createRequire } from 'node:module';
 
 /**
  * Binds the few TurboJPEG functions the crop fast path calls (Debian's libturbojpeg0, `apt-get install
- * libturbojpeg0`), through koffi. libturbojpeg is libjpeg-turbo, the decoder behind sharp's libvips
+ * libturbojpeg0`), through koffi, for the crop fast path and predict's decoder. libturbojpeg is libjpeg-turbo, the decoder behind sharp's libvips
  * (sharp bundles mozjpeg, a libjpeg-turbo fork with the same decoder), so its pixels, DCT-scaled ones
- * included, are sharp's. Optional: without it `loadTurboJpeg` says why and crops are made with sharp.
+ * included, are sharp's. Optional: without it `loadTurboJpeg` says why and sharp does the work.
  * One decompressor and one compressor per thread (TurboJPEG handles are not thread-safe).
  */
 
@@ -48,6 +48,7 @@ let loaded: TurboJpeg | { reason: string } | undefined;
 
 /** The binding for this thread, or why there is none (loaded once, on first use). */
 export function loadTurboJpeg(): TurboJpeg | { reason: string } {
+  if (sharpOnly()) return { reason: 'AGEGENDER_JPEG=sharp' };
   try {
     loaded ??= bind();
   } catch (err) {
@@ -55,6 +56,18 @@ export function loadTurboJpeg(): TurboJpeg | { reason: string } {
     loaded = { reason: `libturbojpeg unusable: ${(err as Error).message.split('\n')[0]}` };
   }
   return loaded;
+}
+
+/**
+ * AGEGENDER_JPEG=sharp: sharp decodes and resamples throughout, neither libturbojpeg nor our port of
+ * sharp's shrink (to compare, or to rule them out).
+ */
+export const sharpOnly = (): boolean => process.env.AGEGENDER_JPEG === 'sharp';
+
+/** libturbojpeg, or null when it is off or missing (loadTurboJpeg says why): sharp then does its work. */
+export function turboJpeg(): TurboJpeg | null {
+  const loaded = loadTurboJpeg();
+  return 'reason' in loaded ? null : loaded;
 }
 
 function bind(): TurboJpeg | { reason: string } {

@@ -2,7 +2,8 @@ import { simdReduceColumns, simdReduceRows } from './reduce-simd.js';
 
 // sharp's resize with the kernels a preprocess.json may name (lanczos3, the default; cubic; linear) in plain
 // TypeScript, for the browser entry (the canvas's own scaler differs enough to move an ambiguous face by
-// several years) and for the crop fast path (src/data/crops/fast-path.ts), which must give sharp's pixels.
+// several years), and for the crop fast path (src/data/crops/fast-path.ts) and predict's face crops in
+// Node, which must give sharp's pixels.
 //
 // Shrinking is libvips 8.18's vips_resize exactly (reducev, then reduceh, each rounding to bytes): per
 // axis, a kernel widened by the factor, its weights tabulated at 1/64-pixel phases in 12-bit fixed point,
@@ -78,12 +79,25 @@ export function lanczosResize(
   outH: number,
   kernel: ResizeKernel = 'lanczos3',
 ): Uint8Array {
-  if (outW <= inW && outH <= inH) {
-    // sharp's fit 'fill': each axis shrunk by in / out, handed to libvips as a scale and back.
-    const shrunk = vipsShrink(rgb, inW, inH, 1 / (1 / (inW / outW)), 1 / (1 / (inH / outH)), kernel);
-    if (shrunk && shrunk.width === outW && shrunk.height === outH) return shrunk.data;
-  }
-  return floatResize(rgb, inW, inH, outW, outH, kernel);
+  return exactShrink(rgb, inW, inH, outW, outH, kernel) ?? floatResize(rgb, inW, inH, outW, outH, kernel);
+}
+
+/**
+ * sharp's resize to outW x outH with fit 'fill' when it shrinks (or keeps) both axes and this port gives
+ * its very bytes; null otherwise (an enlargement, a shrink libvips box-filters first).
+ */
+export function exactShrink(
+  rgb: Uint8Array,
+  inW: number,
+  inH: number,
+  outW: number,
+  outH: number,
+  kernel: ResizeKernel = 'lanczos3',
+): Uint8Array | null {
+  if (outW > inW || outH > inH) return null;
+  // Each axis shrunk by in / out, handed to libvips as a scale and back.
+  const shrunk = vipsShrink(rgb, inW, inH, 1 / (1 / (inW / outW)), 1 / (1 / (inH / outH)), kernel);
+  return shrunk && shrunk.width === outW && shrunk.height === outH ? shrunk.data : null;
 }
 
 /** For one axis: each output's first input index (edges clamped) and 12-bit weights, n per output. */

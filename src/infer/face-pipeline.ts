@@ -18,8 +18,9 @@ import type { Box, Detection, Face, PredictProgress, Settled } from './types.js'
 /**
  * The one face pipeline of Node and the browser: decode (injected) -> shrink -> detect -> margin pass ->
  * crop by the calibrated rule -> resize by the bundle's kernel (injected) -> the network -> NaN guard.
- * src/infer/predictor.ts injects sharp; src/web/ injects the browser's decoders and the Lanczos port
- * (src/web/lanczos.ts). Nothing here touches Node or the DOM.
+ * src/infer/predictor.ts injects sharp (and libturbojpeg and our port of sharp's shrink where they give its
+ * pixels); src/web/ injects the browser's decoders and that port (src/data/resample.ts). Nothing here touches
+ * Node or the DOM.
  */
 
 /**

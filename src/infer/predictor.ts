@@ -4,6 +4,9 @@ import sharp from 'sharp';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import { decodeRgbWithin, type RgbImage } from '../data/image.js';
+import { sharpOnly, turboJpeg } from '../data/jpeg-turbo.js';
+import { decodeJpeg, plainJpeg } from '../data/plain-jpeg.js';
+import { exactShrink } from '../data/resample.js';
 import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
 import { InvalidImageError, UserError, reason } from '../util/errors.js';
 import { isBundle, loadBundle } from './bundle.js';
@@ -34,7 +37,8 @@ import type { FaceResult } from './types.js';
 
 /**
  * The Node side of the face pipeline (face-pipeline.ts): files and encoded images decoded by sharp
- * (shrunk on decode, pixel limit read from the header), resampling by sharp, the engine held for the
+ * (shrunk on decode, pixel limit read from the header) or, for plain JPEGs, by libturbojpeg to the same
+ * pixels; resampling by sharp or, where exact, by our port of its shrink; the engine held for the
  * predictor's life (engine/backend.ts leaseEngine). The library API (src/api/predict.ts) and the server
  * (src/serve/) use it.
  */
@@ -81,8 +85,14 @@ export type SettledPrediction = Settled;
 /** Largest image file read (a photo, not a video): bigger files are refused before reading. */
 const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
 
-/** sharp's resize, as the training crops were made (the pipeline's injected resampler in Node). */
-const sharpResize: Resize = async (img, width, height, kernel) => {
+/**
+ * sharp's resize, as the training crops were made (the pipeline's injected resampler in Node): a shrink
+ * by our port of it where that gives sharp's very bytes (a face crop: 0.4-0.6 ms instead of 1.2-1.6 ms),
+ * sharp itself otherwise.
+ */
+const nodeResize: Resize = async (img, width, height, kernel) => {
+  const exact = !sharpOnly() && exactShrink(img.data, img.width, img.height, width, height, kernel);
+  if (exact) return exact;
   const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(width, height, { fit: 'fill', kernel })
     .raw()
@@ -90,9 +100,9 @@ const sharpResize: Resize = async (img, width, height, kernel) => {
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
 };
 
-/** Detection with the margin pass, resampling with sharp (for callers outside the pipeline). */
+/** Detection with the margin pass, resampling as the pipeline does (for callers outside it). */
 export function detectWithMargin(detector: FaceDetector, img: RgbImage, minScore: number | undefined) {
-  return detectWithMarginOf(detector, img, minScore, sharpResize);
+  return detectWithMarginOf(detector, img, minScore, nodeResize);
 }
 
 export class Predictor {
@@ -119,7 +129,7 @@ export class Predictor {
   ) {
     const detector = () => this.detector();
     this.pipeline = new FacePipeline(
-      { tf, model, spec, faceCrop, detector, resize: sharpResize, source: modelDir },
+      { tf, model, spec, faceCrop, detector, resize: nodeResize, source: modelDir },
       3,
     );
   }
@@ -249,6 +259,8 @@ export class Predictor {
             throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
           })
         : input;
+    const plain = this.decodePlain(bytes, name);
+    if (plain) return plain;
     let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
     try {
       meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -262,6 +274,20 @@ export class Predictor {
     } catch (err) {
       throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
     }
+  }
+
+  /**
+   * A plain JPEG (../data/plain-jpeg.ts) within MAX_DECODE_SIDE decoded by libturbojpeg: sharp's pixels in
+   * about a third of its time (1-2 ms for a 960 x 640 photo instead of 5-6). Null for anything else.
+   */
+  private decodePlain(bytes: Uint8Array, name: string): DecodedImage | null {
+    const tj = turboJpeg();
+    const header = tj && plainJpeg(tj, bytes);
+    if (!header || header.orientation !== 1) return null;
+    if (Math.max(header.width, header.height) > MAX_DECODE_SIDE) return null;
+    checkPixels(name, header.width, header.height, this.maxPixels);
+    const rgb = decodeJpeg(tj, bytes, header, 1);
+    return rgb && { ...rgb, originalWidth: rgb.width, originalHeight: rgb.height };
   }
 
   /** The network on preprocessed face crops (HWC uint8, imageSize square), with the NaN guard. */

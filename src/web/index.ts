@@ -2,7 +2,7 @@
  * agegender in the browser: the same face pipeline as the Node predictor (src/infer/face-pipeline.ts:
  * detection, margin pass, crop rule, the network, NaN guard, limits), on TensorFlow.js in the page (wasm,
  * else webgl, else cpu). Only the browser's parts live here: decoding (decode.ts), fetching and caching the
- * bundle (model-cache.ts), the tfjs backend, and resampling with a port of sharp's kernels (lanczos.ts).
+ * bundle (model-cache.ts), the tfjs backend, and resampling with a port of sharp's kernels (../data/resample.ts).
  * Nothing is uploaded anywhere.
  *
  * @example

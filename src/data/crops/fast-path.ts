@@ -1,14 +1,15 @@
 import { marginRect, type CropJob, type CropSettings } from './job.js';
-import { TJCS_RGB, TJCS_YCBCR, type JpegHeader, type TurboJpeg } from '../jpeg-turbo.js';
+import type { TurboJpeg } from '../jpeg-turbo.js';
+import { decodeJpeg, plainJpeg } from '../plain-jpeg.js';
 import { shrinksExactly, vipsShrink } from '../resample.js';
 import { cutSquare, type Rgb } from '../square.js';
 
 /**
  * The crop's pixels made without sharp, synchronously, from libturbojpeg and our port of libvips's
  * shrink: the same bytes sharp gives (test/data-crop-fast.test.ts), at a fraction of its per-call cost.
- * Returns null wherever that cannot be promised, and the caller then uses sharp: not a plain JPEG, an
- * EXIF rotation or an embedded ICC profile (sharp applies both), CMYK or grey, an enlargement (sharp's
- * bicubic affine is not ported exactly), or a shrink libvips does with an extra box filter.
+ * Returns null wherever that cannot be promised, and the caller then uses sharp: not a plain JPEG
+ * (../plain-jpeg.ts), an EXIF rotation (sharp applies it), an enlargement (sharp's bicubic affine is not
+ * ported exactly), or a shrink libvips does with an extra box filter.
  */
 export function fastCropPixels(
   tj: TurboJpeg,
@@ -16,23 +17,19 @@ export function fastCropPixels(
   job: CropJob,
   settings: CropSettings,
 ): Uint8Array | null {
-  const facts = jpegFacts(input);
-  if (!facts || facts.icc) return null;
-  const header = tj.header(input);
-  if (!header || (header.colorspace !== TJCS_YCBCR && header.colorspace !== TJCS_RGB)) return null;
-  // sharp's limitInputPixels default: bigger images are its error to report.
-  if (header.width * header.height > 0x3fff * 0x3fff) return null;
+  const header = plainJpeg(tj, input);
+  if (!header) return null;
   const size = settings.imgSize;
   const margin = settings.margin !== null && job.box ? settings.margin : null;
   // The margin crop is cut from the stored pixel grid (IMDB-WIKI's boxes ignore EXIF); the others are
   // taken after sharp's auto-rotation, which only orientation 1 (or none) leaves as stored.
-  if (margin === null && facts.orientation !== 1) return null;
+  if (margin === null && header.orientation !== 1) return null;
   // Each branch checks first that the shrink is one vipsShrink reproduces, so as not to decode for nothing.
   if (job.region) {
     const side = Math.max(1, Math.round(job.region.w)); // cutSquare's side
     const shrink = 1 / (1 / (side / size));
     if (!shrinksExactly(side, shrink)) return null;
-    const full = decode(tj, input, header, 1);
+    const full = decodeJpeg(tj, input, header, 1);
     if (!full) return null;
     const square = cutSquare(full, job.region);
     const out = vipsShrink(square.data, square.width, square.height, shrink, shrink);
@@ -41,7 +38,7 @@ export function fastCropPixels(
   if (margin !== null) {
     const rect = marginRect(job.box!, margin, header.width, header.height);
     if (!rect || !coverShrinks(rect.width, rect.height, size)) return null;
-    const full = decode(tj, input, header, 1);
+    const full = decodeJpeg(tj, input, header, 1);
     if (!full) return null;
     const cut = cutRect(full, rect.left, rect.top, rect.width, rect.height);
     return cover(cut, rect.width, rect.height, size);
@@ -55,7 +52,7 @@ export function fastCropPixels(
   const width = Math.floor(header.width / onLoad);
   const height = Math.floor(header.height / onLoad);
   if (!coverShrinks(width, height, size)) return null;
-  const decoded = decode(tj, input, header, onLoad);
+  const decoded = decodeJpeg(tj, input, header, onLoad);
   if (!decoded) return null;
   const data =
     width === decoded.width && height === decoded.height
@@ -97,68 +94,4 @@ function cutRect(img: Rgb, left: number, top: number, width: number, height: num
     out.set(img.data.subarray(src, src + width * 3), y * width * 3);
   }
   return out;
-}
-
-function decode(tj: TurboJpeg, input: Uint8Array, header: JpegHeader, shrink: number): Rgb | null {
-  const width = Math.ceil(header.width / shrink);
-  const height = Math.ceil(header.height / shrink);
-  const data = new Uint8Array(width * height * 3);
-  return tj.decode(input, header, shrink, data) ? { data, width, height } : null;
-}
-
-/**
- * What sharp would act on before the pixels: the EXIF orientation (1 when absent) and whether an ICC
- * profile is embedded. Null when the file is not a JPEG or its segments cannot be read plainly.
- */
-export function jpegFacts(buf: Uint8Array): { orientation: number; icc: boolean } | null {
-  if (buf.length < 4 || buf[0] !== 0xff || buf[1] !== 0xd8) return null;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let orientation: number | null = null;
-  let icc = false;
-  let i = 2;
-  while (i + 4 <= buf.length) {
-    if (buf[i] !== 0xff) return null;
-    const marker = buf[i + 1]!;
-    if (marker === 0xff) {
-      i++; // fill byte
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) break; // start of scan: no more metadata
-    const length = view.getUint16(i + 2);
-    if (length < 2 || i + 2 + length > buf.length) return null;
-    const seg = buf.subarray(i + 4, i + 2 + length);
-    if (marker === 0xe1 && startsWith(seg, 'Exif\0\0')) {
-      if (orientation !== null) return null; // two EXIF blocks: leave it to sharp
-      orientation = exifOrientation(seg.subarray(6));
-      if (orientation === null) return null;
-    } else if (marker === 0xe2 && startsWith(seg, 'ICC_PROFILE\0')) icc = true;
-    i += 2 + length;
-  }
-  return { orientation: orientation ?? 1, icc };
-}
-
-function startsWith(seg: Uint8Array, text: string): boolean {
-  if (seg.length < text.length) return false;
-  for (let k = 0; k < text.length; k++) if (seg[k] !== text.charCodeAt(k)) return false;
-  return true;
-}
-
-/** Tag 0x0112 of a TIFF block's first IFD: 1 when absent, null when the block cannot be read. */
-function exifOrientation(tiff: Uint8Array): number | null {
-  if (tiff.length < 8) return null;
-  const view = new DataView(tiff.buffer, tiff.byteOffset, tiff.byteLength);
-  const little = tiff[0] === 0x49 && tiff[1] === 0x49;
-  if (!little && !(tiff[0] === 0x4d && tiff[1] === 0x4d)) return null;
-  if (view.getUint16(2, little) !== 42) return null;
-  const ifd = view.getUint32(4, little);
-  if (ifd + 2 > tiff.length) return null;
-  const count = view.getUint16(ifd, little);
-  if (ifd + 2 + count * 12 > tiff.length) return null;
-  for (let e = 0; e < count; e++) {
-    const at = ifd + 2 + e * 12;
-    if (view.getUint16(at, little) !== 0x0112) continue;
-    if (view.getUint16(at + 2, little) !== 3) return null; // not a SHORT
-    return view.getUint16(at + 8, little);
-  }
-  return 1;
 }

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CropSettings } from './job.js';
 import type { WorkerJob, WorkerResult } from './worker.js';
-import { loadTurboJpeg } from '../jpeg-turbo.js';
 
 /**
  * Worker threads that make crops on the fast path (worker.ts), one per core beside the main thread.
@@ -16,16 +15,6 @@ export interface CropPool {
   /** Threads there are. */
   size: number;
   close(): Promise<void>;
-}
-
-/**
- * Why the fast path is off, or null when it may run: AGEGENDER_JPEG=sharp asks for sharp throughout
- * (to compare, or to rule the fast path out), and without libturbojpeg there is none.
- */
-export function fastPathOff(): string | null {
-  if (process.env.AGEGENDER_JPEG === 'sharp') return 'AGEGENDER_JPEG=sharp';
-  const tj = loadTurboJpeg();
-  return 'reason' in tj ? tj.reason : null;
 }
 
 /** The worker's file: worker.ts when running from source (tsx), worker.js once built. */

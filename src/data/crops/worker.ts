@@ -8,7 +8,7 @@ import { readRegularFileSync } from '../../util/regular-file.js';
 import { fastCropPixels } from './fast-path.js';
 import type { CropJob, CropSettings } from './job.js';
 import { pixelHash, type ImageHash } from '../duplicates.js';
-import { loadTurboJpeg, type TurboJpeg } from '../jpeg-turbo.js';
+import { turboJpeg, type TurboJpeg } from '../jpeg-turbo.js';
 
 /**
  * One crop thread of the pool in pool.ts: reads, keys, decodes, shrinks, hashes, encodes and writes
@@ -79,8 +79,7 @@ export function cropJob(job: WorkerJob, settings: CropSettings, tj: TurboJpeg | 
 
 if (!isMainThread && parentPort && (workerData as { cropWorker?: boolean } | null)?.cropWorker) {
   const { settings } = workerData as { settings: CropSettings };
-  const loaded = loadTurboJpeg();
-  const tj = 'reason' in loaded ? null : loaded;
+  const tj = turboJpeg();
   const port = parentPort;
   port.on('message', (msg: { id: number; jobs: WorkerJob[] } | { close: true }) => {
     if ('close' in msg)

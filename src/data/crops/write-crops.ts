@@ -9,9 +9,9 @@ import { cropSquare, decodeRgb } from '../image.js';
 import { confinedPath } from '../../util/confine.js';
 import { HASH_WORDS, pixelHash, type ImageHash } from '../duplicates.js';
 import { marginRect, type CropJob, type CropSettings } from './job.js';
-import { fastPathOff, startCropPool } from './pool.js';
+import { startCropPool } from './pool.js';
 import { cropJob, sourceKey, type WorkerJob, type WorkerResult } from './worker.js';
-import { loadTurboJpeg } from '../jpeg-turbo.js';
+import { turboJpeg } from '../jpeg-turbo.js';
 
 export { marginRect, type CropJob, type CropSettings } from './job.js';
 
@@ -219,7 +219,7 @@ export async function writeCrops(
   const sharpWorkers = () =>
     Array.from({ length: Math.max(1, Math.min(concurrency, jobs.length)) }, sharpWorker);
   try {
-    if (fastPathOff() !== null || jobs.length === 0) {
+    if (!turboJpeg() || jobs.length === 0) {
       queue.push(...jobs.map((job) => ({ job })));
       await Promise.all(sharpWorkers());
       return;
@@ -262,10 +262,10 @@ async function runFast(
   // thread costs ~30 ms of CPU to start (~250 ms from source, under tsx), so no more than there are batches.
   const threads = Math.min(os.availableParallelism(), concurrency, Math.ceil(jobs.length / BATCH));
   const pool = threads > 1 ? startCropPool(settings, threads - 1) : null;
-  const tj = loadTurboJpeg();
+  const tj = turboJpeg();
   const here = async (batch: WorkerJob[]) => {
     await new Promise(setImmediate); // let replies, log writes and progress through between batches
-    return batch.map((job) => cropJob(job, settings, 'reason' in tj ? null : tj));
+    return batch.map((job) => cropJob(job, settings, tj));
   };
   let next = 0;
   const feed = async (run: (batch: WorkerJob[]) => Promise<WorkerResult[]>) => {
