@@ -12,10 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { BACKEND_CHOICES } from '../src/engine/engine-options.js';
 import { describeBackend } from '../src/engine/backend.js';
 import { dnnlCallCounts } from '../src/engine/dnnl/index.js';
-import sharp from 'sharp';
-import { decodeRgbWithin } from '../src/data/image.js';
 import { cropRegion } from '../src/infer/crop-rule.js';
-import { cropFace, MAX_DECODE_SIDE, type FacePipeline, type Resize } from '../src/infer/face-pipeline.js';
+import { cropFace, DEFAULT_MAX_PIXELS, type FacePipeline } from '../src/infer/face-pipeline.js';
+import { decodeInNode, nodeResize } from '../src/infer/node-decode.js';
 import { Predictor } from '../src/infer/predictor.js';
 import { classifyFaceCrops } from '../src/infer/readout.js';
 import { makeGroupPhotos } from '../test/helpers/predict-photos.js';
@@ -50,14 +49,7 @@ const runs = 3;
 for (let i = 0; i < runs; i++) await predictor.predictBatch(inputs);
 const perPhoto = (performance.now() - t0) / runs / inputs.length;
 
-// Stages, as the pipeline runs them (src/infer/face-pipeline.ts), each timed alone.
-const resize: Resize = async (img, width, height, kernel) => {
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(width, height, { fit: 'fill', kernel })
-    .raw()
-    .toBuffer();
-  return new Uint8Array(data.buffer, data.byteOffset, data.length);
-};
+// Stages, as the pipeline runs them (src/infer/face-pipeline.ts, src/infer/node-decode.ts), each timed alone.
 const detector = await predictor.detector();
 const { model } = (predictor as unknown as { pipeline: FacePipeline }).pipeline.parts;
 const stages = new Map<string, { wall: number; cpu: number }>();
@@ -71,11 +63,11 @@ async function timed<T>(stage: string, f: () => Promise<T>): Promise<T> {
 }
 for (let i = 0; i < runs; i++) {
   for (const jpeg of inputs) {
-    const img = await timed('decode', () => decodeRgbWithin(Buffer.from(jpeg), MAX_DECODE_SIDE));
+    const img = await timed('decode', () => decodeInNode(jpeg, 'photo', DEFAULT_MAX_PIXELS));
     const found = await timed('detect', () => detector.detect(img));
     const crops = await timed('crop + resize', () =>
       Promise.all(
-        found.map((d) => cropFace(img, cropRegion(d.box, predictor.faceCrop), predictor.spec, resize)),
+        found.map((d) => cropFace(img, cropRegion(d.box, predictor.faceCrop), predictor.spec, nodeResize)),
       ),
     );
     await timed('classify, both views', () => classifyFaceCrops(tf, model, crops, predictor.spec));

@@ -18,9 +18,9 @@ import type { Box, Detection, Face, PredictProgress, Settled } from './types.js'
 /**
  * The one face pipeline of Node and the browser: decode (injected) -> shrink -> detect -> margin pass ->
  * crop by the calibrated rule -> resize by the bundle's kernel (injected) -> the network -> NaN guard.
- * src/infer/predictor.ts injects sharp (and libturbojpeg and our port of sharp's shrink where they give its
- * pixels); src/web/ injects the browser's decoders and that port (src/data/resample.ts). Nothing here touches
- * Node or the DOM.
+ * Node injects sharp, and libturbojpeg and our port of sharp's shrink where they give its pixels
+ * (node-decode.ts); the browser its own decoders and that port (src/web/decode.ts, src/data/resample.ts).
+ * Nothing here touches Node or the DOM.
  */
 
 /**

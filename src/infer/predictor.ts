@@ -1,14 +1,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
-import { decodeRgbWithin, type RgbImage } from '../data/image.js';
-import { sharpOnly, turboJpeg } from '../data/jpeg-turbo.js';
-import { decodeJpeg, plainJpeg } from '../data/plain-jpeg.js';
-import { exactShrink } from '../data/resample.js';
+import type { RgbImage } from '../data/image.js';
 import type { FaceCropRule, PreprocessSpec } from '../data/preprocess-spec.js';
-import { InvalidImageError, UserError, reason } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import { isBundle, loadBundle } from './bundle.js';
 import { chooseFaceCrop } from './crop-rule.js';
 import type { DetectorName } from './detector-options.js';
@@ -16,31 +12,16 @@ import { loadDetector, type FaceDetector } from './detector.js';
 import {
   DEFAULT_MAX_PIXELS,
   FacePipeline,
-  MAX_DECODE_SIDE,
   detectWithMargin as detectWithMarginOf,
-  type DecodedImage,
-  type Resize,
   type RunOptions,
 } from './face-pipeline.js';
-import type { Face, Settled } from './types.js';
-import {
-  checkPixels,
-  isImageTensor,
-  isRawImage,
-  rawToRgb,
-  tensorToRgb,
-  type ImageTensor,
-  type RawImage,
-} from './image-input.js';
-import { readRegularFile } from '../util/regular-file.js';
-import type { FaceResult } from './types.js';
+import { decodeInNode, nodeResize, type PredictorInput } from './node-decode.js';
+import type { Face, FaceResult, Settled } from './types.js';
 
 /**
- * The Node side of the face pipeline (face-pipeline.ts): files and encoded images decoded by sharp
- * (shrunk on decode, pixel limit read from the header) or, for plain JPEGs, by libturbojpeg to the same
- * pixels; resampling by sharp or, where exact, by our port of its shrink; the engine held for the
- * predictor's life (engine/backend.ts leaseEngine). The library API (src/api/predict.ts) and the server
- * (src/serve/) use it.
+ * The Node side of the face pipeline (face-pipeline.ts): decoding and resampling by node-decode.ts, the
+ * engine held for the predictor's life (engine/backend.ts leaseEngine). The library API (src/api/predict.ts)
+ * and the server (src/serve/) use it.
  */
 
 /**
@@ -52,6 +33,7 @@ export function defaultModelDir(): string {
 }
 
 export { UTKFACE_FACE_CROP } from './crop-rule.js';
+export type { PredictorInput };
 export { DEFAULT_MAX_PIXELS };
 
 /** Stages of loading, in order, for `onProgress`. */
@@ -73,32 +55,8 @@ export interface PredictorLoadOptions {
   onProgress?: (p: { stage: LoadStage; done: number; total: number }) => void;
 }
 
-/**
- * What a predictor reads: an image file (a path or a `file:` URL), an encoded image in memory, raw RGB or
- * RGBA pixels, or a tfjs tensor [h, w, 3|4].
- */
-export type PredictorInput = string | URL | Buffer | RawImage | ImageTensor;
-
 export type PredictOptions = Partial<RunOptions>;
 export type SettledPrediction = Settled;
-
-/** Largest image file read (a photo, not a video): bigger files are refused before reading. */
-const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
-
-/**
- * sharp's resize, as the training crops were made (the pipeline's injected resampler in Node): a shrink
- * by our port of it where that gives sharp's very bytes (a face crop: 0.4-0.6 ms instead of 1.2-1.6 ms),
- * sharp itself otherwise.
- */
-const nodeResize: Resize = async (img, width, height, kernel) => {
-  const exact = !sharpOnly() && exactShrink(img.data, img.width, img.height, width, height, kernel);
-  if (exact) return exact;
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(width, height, { fit: 'fill', kernel })
-    .raw()
-    .toBuffer();
-  return new Uint8Array(data.buffer, data.byteOffset, data.length);
-};
 
 /** Detection with the margin pass, resampling as the pipeline does (for callers outside it). */
 export function detectWithMargin(detector: FaceDetector, img: RgbImage, minScore: number | undefined) {
@@ -226,68 +184,15 @@ export class Predictor {
       if (input instanceof URL) return input.href;
       return typeof input === 'string' ? input : `input ${i + 1}`;
     };
-    return this.pipeline.run(inputs.length, (i) => this.decode(inputs[i]!, nameOf(i)), nameOf, {
-      ...opts,
-      detect: opts.detect ?? true,
-    });
-  }
-
-  /**
-   * An input as RGB pixels, or the typed error naming it: not a regular file, too many pixels (read from
-   * the header, before decoding), or not a readable image.
-   */
-  private async decode(input: PredictorInput, name: string): Promise<DecodedImage> {
-    if (input instanceof URL) {
-      if (input.protocol !== 'file:')
-        throw new InvalidImageError(`${name}: not a readable image: only file: URLs are read`);
-      input = fileURLToPath(input);
-    }
-    if (typeof input !== 'string' && !Buffer.isBuffer(input)) {
-      let rgb;
-      if (isImageTensor(input)) rgb = await tensorToRgb(name, input, this.maxPixels);
-      else if (isRawImage(input)) rgb = rawToRgb(name, input, this.maxPixels);
-      else
-        throw new InvalidImageError(
-          `${name}: not a readable image: expected a file path or file: URL, a Buffer / Uint8Array of an ` +
-            'encoded image, { data, width, height } pixels or a tfjs tensor',
-        );
-      return { ...rgb, originalWidth: rgb.width, originalHeight: rgb.height };
-    }
-    const bytes =
-      typeof input === 'string'
-        ? await readRegularFile(input, MAX_IMAGE_FILE_BYTES).catch((err: unknown) => {
-            throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
-          })
-        : input;
-    const plain = this.decodePlain(bytes, name);
-    if (plain) return plain;
-    let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
-    try {
-      meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-    } catch (err) {
-      throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
-    }
-    const [w, h] = [meta.autoOrient?.width ?? meta.width ?? 0, meta.autoOrient?.height ?? meta.height ?? 0];
-    checkPixels(name, w, h, this.maxPixels);
-    try {
-      return await decodeRgbWithin(bytes, MAX_DECODE_SIDE);
-    } catch (err) {
-      throw new InvalidImageError(`${name}: not a readable image: ${reason(err)}`);
-    }
-  }
-
-  /**
-   * A plain JPEG (../data/plain-jpeg.ts) within MAX_DECODE_SIDE decoded by libturbojpeg: sharp's pixels in
-   * about a third of its time (1-2 ms for a 960 x 640 photo instead of 5-6). Null for anything else.
-   */
-  private decodePlain(bytes: Uint8Array, name: string): DecodedImage | null {
-    const tj = turboJpeg();
-    const header = tj && plainJpeg(tj, bytes);
-    if (!header || header.orientation !== 1) return null;
-    if (Math.max(header.width, header.height) > MAX_DECODE_SIDE) return null;
-    checkPixels(name, header.width, header.height, this.maxPixels);
-    const rgb = decodeJpeg(tj, bytes, header, 1);
-    return rgb && { ...rgb, originalWidth: rgb.width, originalHeight: rgb.height };
+    return this.pipeline.run(
+      inputs.length,
+      (i) => decodeInNode(inputs[i]!, nameOf(i), this.maxPixels),
+      nameOf,
+      {
+        ...opts,
+        detect: opts.detect ?? true,
+      },
+    );
   }
 
   /** The network on preprocessed face crops (HWC uint8, imageSize square), with the NaN guard. */
