@@ -263,10 +263,13 @@ async function run(
   };
 }
 
+/** The split a CSV holds, by its name (test.csv -> 'test'), for the tables' titles. */
+const part = (csv: string) => path.basename(csv, '.csv');
+
 if (values['utk-csv'] && values['utk-dir']) {
   const rows = spread(await readLabelsCsv(values['utk-csv']));
   await run(
-    'UTKFace test, crops (no detection)',
+    `UTKFace ${part(values['utk-csv'])}, crops (no detection)`,
     rows,
     (r) => path.join(values['utk-dir']!, r.filename),
     false,
@@ -274,7 +277,12 @@ if (values['utk-csv'] && values['utk-dir']) {
 }
 if (values['aaf-csv'] && values['aaf-photos']) {
   const rows = spread(await readLabelsCsv(values['aaf-csv']));
-  await run('AAF val, photos (detect path)', rows, (r) => path.join(values['aaf-photos']!, r.filename), true);
+  await run(
+    `AAF ${part(values['aaf-csv'])}, photos (detect path)`,
+    rows,
+    (r) => path.join(values['aaf-photos']!, r.filename),
+    true,
+  );
 }
 
 const pct = (v: number | null | undefined) => (v == null ? '-' : `${(v * 100).toFixed(1)}%`);
