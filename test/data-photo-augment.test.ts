@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PHOTO_AUGMENT, photoAugment } from '../src/data/photo-augment.js';
+import { PHOTO_AUGMENT, lowResolution, photoAugment } from '../src/data/photo-augment.js';
 
 /** A face-sized test card: a colour gradient with a bright square off centre (so shifts and flips show). */
 function card(size: number): Uint8Array {
@@ -49,4 +49,16 @@ test('with every effect off but grey, the result is the grey image of the input'
     assert.equal(out[i], out[i + 1]);
     assert.equal(out[i], out[i + 2]);
   }
+});
+
+test('lowResolution keeps the size and loses detail the more, the smaller the face was seen', async () => {
+  const size = 150;
+  const src = card(size);
+  const at64 = await lowResolution(src, size, 64);
+  const at24 = await lowResolution(src, size, 24);
+  assert.equal(at24.length, src.length);
+  // The square's sharp edges are what a small view blurs; the gradient survives.
+  const [d64, d24] = [meanAbsDiff(at64, src), meanAbsDiff(at24, src)];
+  assert.ok(d64 > 0 && d24 > d64 * 1.5, `diff at 64 px ${d64}, at 24 px ${d24}`);
+  assert.ok(d24 < 12, `still the same picture (diff ${d24})`);
 });

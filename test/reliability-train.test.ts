@@ -262,8 +262,8 @@ test('a NaN model is an error, not a result: evaluate, export, and every trainin
   const data = await dataFolder();
   const cache = path.join(dir, 'nan-cache');
   const finetuneArgs = (modelDir: string) => [
-    ...['finetune', '--data', data, '--epochs', '1', '--augment-views', '0', '--ensemble', '1'],
-    ...['--feature-cache', cache, '--model-dir', path.join(dir, modelDir)],
+    ...['finetune', '--data', data, '--epochs', '1', '--full-epochs', '0', '--augment-views', '0'],
+    ...['--ensemble', '1', '--feature-cache', cache, '--model-dir', path.join(dir, modelDir)],
   ];
   assert.equal((await runCli(finetuneArgs('heads-ok'))).code, 0);
   // (Heads whose output layer is NaN: NaN features would not do, as the engine's kernels turn some into

@@ -73,11 +73,12 @@ describe('agegender finetune', () => {
     const shipped = (await readJson('models/default/metrics.json')).settings;
     for (const name of RECIPE) assert.deepEqual(recorded[name], shipped[name], name);
     assert.deepEqual(recorded.data, [seta, setb]);
-    // 15 epochs of the heads on frozen features, each scored on both validation sets.
+    // 15 epochs of the heads on frozen features, then 3 of every layer on images, each scored on both
+    // validation sets.
     const lines = await metricsLines(modelDir);
     assert.deepEqual(
       lines.map((l) => l.phase),
-      Array(15).fill('heads'),
+      [...Array(15).fill('heads'), ...Array(3).fill('full')],
     );
     assert.deepEqual(
       lines[14].sets.map((s: { name: string; n: number }) => [s.name, s.n]),
@@ -122,7 +123,7 @@ describe('agegender finetune', () => {
     // is refused with a one-line error.
     const before = (await fs.readdir(cache)).sort();
     const again = await cli([
-      ...['finetune', '--data', seta, '--data', setb, '--epochs', '1'],
+      ...['finetune', '--data', seta, '--data', setb, '--epochs', '1', '--full-epochs', '0'],
       ...['--model-dir', path.join(dir, 'again'), '--feature-cache', cache, '--json'],
     ]);
     assert.equal(again.code, 0, again.stderr);
@@ -136,7 +137,7 @@ describe('agegender finetune', () => {
     const modelDir = path.join(dir, 'refit');
     const cache = path.join(dir, 'recipe', 'feature-cache');
     const r = await cli([
-      ...['finetune', '--data', seta, '--epochs', '3', '--include-val', 'seta'],
+      ...['finetune', '--data', seta, '--epochs', '3', '--full-epochs', '0', '--include-val', 'seta'],
       ...['--model-dir', modelDir, '--feature-cache', cache, '--json'],
     ]);
     assert.equal(r.code, 0, r.stderr);
@@ -189,7 +190,10 @@ describe('agegender finetune', () => {
     const specOf = (d: string) => readJson(path.join(d, 'preprocess.json'));
     assert.deepEqual((await specOf(result.servingDir)).faceCrop, (await specOf('models/default')).faceCrop);
 
-    const noEpochs = await cli([...fromBundle('models/default'), '--model-dir', path.join(dir, 'full2')]);
+    const noEpochs = await cli([
+      ...fromBundle('models/default'),
+      ...['--full-epochs', '0', '--model-dir', path.join(dir, 'full2')],
+    ]);
     assert.notEqual(noEpochs.code, 0);
     assert.match(noEpochs.stderr, /initFrom needs fullEpochs > 0/);
     assert.equal(noEpochs.stderr.trim().split('\n').length, 1, noEpochs.stderr);
@@ -234,6 +238,7 @@ describe('finetune (library)', () => {
       modelDir: path.join(dir, 'lib'),
       data: [seta],
       epochs: 2,
+      fullEpochs: 0,
       featureCache: path.join(dir, 'recipe', 'feature-cache'),
       progress: (e) => events.push(e),
     });
@@ -250,8 +255,8 @@ describe('the feature cache', () => {
   // Small runs: one set of heads, no augmented views, one epoch; only the cache's behaviour is checked.
   const run = (data: string, cache: string, modelDir: string) =>
     cli([
-      ...['finetune', '--data', data, '--epochs', '1', '--augment-views', '0', '--ensemble', '1'],
-      ...['--feature-cache', cache, '--model-dir', path.join(dir, modelDir), '--json'],
+      ...['finetune', '--data', data, '--epochs', '1', '--full-epochs', '0', '--augment-views', '0'],
+      ...['--ensemble', '1', '--feature-cache', cache, '--model-dir', path.join(dir, modelDir), '--json'],
     ]);
 
   it('is not poisoned by a failed run: crop/ moved away fails in one line, moved back the same command trains', async () => {

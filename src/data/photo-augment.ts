@@ -86,3 +86,19 @@ export async function photoAugment(
   }
   return rgb;
 }
+
+/**
+ * The face as a photo shows it small: shrunk to `side` pixels (Lanczos-3) and enlarged back to `size`
+ * (bicubic), as predict enlarges a face the detector found at that size.
+ */
+export async function lowResolution(pixels: Uint8Array, size: number, side: number): Promise<Uint8Array> {
+  const small = await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+    .resize(side, side, { kernel: 'lanczos3' })
+    .raw()
+    .toBuffer();
+  const out = await sharp(small, { raw: { width: side, height: side, channels: 3 } })
+    .resize(size, size, { kernel: 'cubic' })
+    .raw()
+    .toBuffer();
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainStream, evalBatches, imagePath } from '../../data/dataset-stream.js';
 import type { LabelledImage } from '../../data/labels-csv.js';
-import { photoAugment } from '../../data/photo-augment.js';
+import { lowResolution, photoAugment } from '../../data/photo-augment.js';
 import type { PreprocessSpec } from '../../data/preprocess-spec.js';
 import { FlipMetricsAccumulator, summarizeReports, type SetReport } from '../../model/metrics.js';
 import { mulberry32 } from '../../util/random.js';
 import { round } from '../../util/round.js';
+import { ageBandWeights } from '../age-bands.js';
 import { fit } from '../fit.js';
 import { learningRateAt } from '../schedule.js';
 
@@ -15,8 +16,10 @@ import { learningRateAt } from '../schedule.js';
  * features are adjusted rather than overwritten. Cached features cannot serve here (the backbone changes
  * at every step), so each image is decoded and augmented on the fly: mirrored and shifted half of the time
  * (TrainStream), and made photo-like (photoAugment: box jitter, blur, JPEG, colour, grey) half of the
- * time. On 2 cores with oneDNN this runs at ~40 images/s, ~11 min per epoch of UTKFace + AAF, against
- * seconds for the heads on cached features: the price of moving the backbone.
+ * time. Faces at the ends of the age range (under 20, 60 and over), which photos pull toward the middle
+ * most, are also seen small now and then (lowResolution), and the age term is weighted by balanced age
+ * bands as in the heads phase. On 2 cores with oneDNN this runs at ~40 images/s, ~12 min per epoch of
+ * UTKFace + AAF, against seconds for the heads on cached features: the price of moving the backbone.
  */
 
 /** A training or validation part: rows whose filenames resolve against imgDir. */
@@ -28,6 +31,9 @@ export interface ImageSet {
 
 /** Probability that a training image gets a photo-like augmentation. */
 const PHOTO_AUGMENT_P = 0.5;
+/** Probability that a face at the ends of the age range is first seen small, at 24 to 64 px a side. */
+const LOW_RESOLUTION_P = 0.35;
+const atTheEnds = (age: number) => age < 20 || age >= 60;
 
 export interface FullPhaseOptions {
   epochs: number;
@@ -37,6 +43,8 @@ export interface FullPhaseOptions {
   ageSigma: number;
   /** Age targets whose mean is the true age at the ends too (as in the heads phase). */
   centredAgeTargets: boolean;
+  /** Balanced age bands' power (0: unweighted), as in the heads phase (../age-bands.ts). */
+  ageBalance: number;
   seed: number;
   signal?: AbortSignal;
   json: boolean;
@@ -64,11 +72,20 @@ export async function trainFullPhase(
     augment: true,
     seed: opts.seed,
     onSkip: opts.onSkip,
-    transform: (px) =>
-      rand() < PHOTO_AUGMENT_P
-        ? photoAugment(px, spec.imageSize, Math.floor(rand() * 2 ** 32))
-        : Promise.resolve(px),
+    transform: async (px, row) => {
+      const size = spec.imageSize;
+      if (atTheEnds(row.age) && rand() < LOW_RESOLUTION_P)
+        px = await lowResolution(px, size, 24 + Math.floor(rand() * 41));
+      return rand() < PHOTO_AUGMENT_P ? photoAugment(px, size, Math.floor(rand() * 2 ** 32)) : px;
+    },
   });
+  const weights =
+    opts.ageBalance > 0
+      ? ageBandWeights(
+          rows.map((r) => r.age),
+          opts.ageBalance,
+        )
+      : null;
   const stepsPerEpoch = Math.ceil(rows.length / opts.batchSize);
   const steps = opts.epochs * stepsPerEpoch;
   const shape = [spec.imageSize, spec.imageSize, 3];
@@ -76,7 +93,10 @@ export async function trainFullPhase(
   await fit({
     phase: 'full',
     model,
-    next: async () => ({ ...(await stream.next()), shape }),
+    next: async () => {
+      const b = await stream.next();
+      return { ...b, shape, ageWeights: weights ? Float32Array.from(b.ages, (a) => weights[a]!) : undefined };
+    },
     steps,
     stepsPerEpoch,
     lr: (step) => learningRateAt(step, steps, opts.lr),

@@ -135,6 +135,7 @@ async function finetuneInFolder(
         lr: opts.fullLr ?? opts.lr / 20,
         ageSigma: opts.ageSigma,
         centredAgeTargets: opts.centredAgeTargets,
+        ageBalance: opts.ageBalance,
         seed: opts.seed,
         signal: opts.signal,
         json: opts.json,
