@@ -91,6 +91,24 @@ describe('input pipeline', () => {
     assert.deepEqual(b.x, a.x);
   });
 
+  it("gives each image's transform a seed of its own position: a resumed stream draws the same views", async () => {
+    // A transform that finishes in its own time (parallel decodes end in any order) and shifts the pixels by
+    // an amount drawn from its seed.
+    const transform = async (px: Uint8Array, _row: unknown, seed: number) => {
+      await new Promise((r) => setTimeout(r, seed % 5));
+      return px.map((v) => (v + (seed % 40)) & 255);
+    };
+    const opts = { imgDir: utkfaceDir, spec, batchSize: 4, augment: true, seed: 5, transform };
+    const stream = new TrainStream(rows, opts);
+    await stream.next();
+    const state = stream.state;
+    const a = await stream.next();
+    const b = await new TrainStream(rows, opts, state).next();
+    assert.deepEqual(b.x, a.x);
+    const plain = await new TrainStream(rows, { ...opts, transform: undefined }, state).next();
+    assert.notDeepEqual(plain.x, a.x, 'the transform changed the pixels');
+  });
+
   it('evaluation batches cover every readable row exactly once, in order', async () => {
     const withMissing = [rows[0]!, { filename: 'gone.jpg', age: 1, gender: 0 as const }, ...rows.slice(1)];
     const seen: string[] = [];

@@ -41,8 +41,12 @@ export interface StreamOptions {
   prefetchBatches?: number;
   /** Called once per unreadable image (missing, corrupt): it is skipped, never fatal. */
   onSkip?: (file: string, why: string) => void;
-  /** Applied to each decoded image (HWC uint8 of imageSize) before normalisation, e.g. photoAugment. */
-  transform?: (pixels: Uint8Array, row: LabelledImage) => Promise<Uint8Array>;
+  /**
+   * Applied to each decoded image (HWC uint8 of imageSize) before normalisation, e.g. photoAugment. `seed`
+   * comes from (seed, epoch, position), so random draws made from it repeat in a resumed run, whatever
+   * order the parallel decodes finish in.
+   */
+  transform?: (pixels: Uint8Array, row: LabelledImage, seed: number) => Promise<Uint8Array>;
 }
 
 // Decoding many small images in parallel beats one image on many threads; no cache keeps memory flat.
@@ -93,11 +97,11 @@ class Decoder {
   readonly badFiles = new Set<string>();
   constructor(private readonly opts: StreamOptions) {}
 
-  load(row: LabelledImage): Promise<Loaded> {
+  load(row: LabelledImage, seed = 0): Promise<Loaded> {
     const file = imagePath(this.opts.imgDir, row.filename);
     const transform = this.opts.transform;
     return loadResized(file, this.opts.spec)
-      .then((px) => (transform ? transform(px, row) : px))
+      .then((px) => (transform ? transform(px, row, seed) : px))
       .then(
         (px) => px,
         (err) => {
@@ -171,7 +175,7 @@ export class TrainStream {
         epoch: this.loadEpoch,
         cursor: this.loadCursor,
         row,
-        pixels: this.decoder.load(row),
+        pixels: this.decoder.load(row, hash3(this.seed, this.loadEpoch, this.loadCursor) ^ 0x7a5f),
       });
       this.loadCursor++;
     }

@@ -64,7 +64,6 @@ export async function trainFullPhase(
 ): Promise<{ validation: SetReport[]; trainImages: number }> {
   // One stream over the pooled rows, each file name joined to its set's folder.
   const rows = train.flatMap((s) => s.rows.map((r) => ({ ...r, filename: imagePath(s.imgDir, r.filename) })));
-  const rand = mulberry32(opts.seed ^ 0x5eed);
   const stream = new TrainStream(rows, {
     imgDir: '',
     spec,
@@ -72,7 +71,9 @@ export async function trainFullPhase(
     augment: true,
     seed: opts.seed,
     onSkip: opts.onSkip,
-    transform: async (px, row) => {
+    transform: async (px, row, seed) => {
+      // Draws from the stream's per-image seed: the same views again in a resumed or repeated run.
+      const rand = mulberry32(seed);
       const size = spec.imageSize;
       if (atTheEnds(row.age) && rand() < LOW_RESOLUTION_P)
         px = await lowResolution(px, size, 24 + Math.floor(rand() * 41));
