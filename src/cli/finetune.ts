@@ -6,7 +6,7 @@ export function register(program: Command): void {
   const command = program
     .command('finetune')
     .description(
-      "train age/gender heads on the pretrained dlib face backbone (features cached) and export a serving bundle; the defaults are the default model's recipe",
+      "train age/gender heads on the pretrained dlib face backbone (features cached), then every layer on the images, and export a serving bundle; the defaults are the default model's recipe",
     );
   schemaCommand(command, FINETUNE_OPTIONS, {
     run: async (options) => (await import('../api/finetune.js')).finetune(options),

@@ -117,7 +117,7 @@ export const FINETUNE_OPTIONS = defineOptions({
     default: 0.5,
     cli: false,
     arg: 'power',
-    help: "weight each row's age term by (1 / its age band's share of the rows)^power, bands 0-2, 3-9, 10-19, ..., 70+ (0 = unweighted)",
+    help: "weight each row's age term by (1 / its age band's share of the rows)^power, bands 0-2, 3-9, 10-19, ..., 70+ (0 = unweighted), in both phases",
   },
   centredAgeTargets: {
     type: 'boolean',

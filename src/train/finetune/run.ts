@@ -24,10 +24,10 @@ import { skipLog } from '../../util/skip-log.js';
  * models/default, model/agegender-net.ts):
  *
  * 1. Phase "heads" (heads-phase.ts): the backbone frozen, its features cached, the heads trained on them.
- * 2. Phase "full" (optional, `fullEpochs`, full-phase.ts): every layer, the backbone included, on decoded
- *    images with photo-like augmentation, at a twentieth of the heads' learning rate. Slow (~40 images/s
- *    on 2 cores) but the only phase that reshapes the identity features; `initFrom` starts it from an
- *    existing bundle (models/default, say) instead of phase 1.
+ * 2. Phase "full" (`fullEpochs`, 3 in the recipe, 0 to skip; full-phase.ts): every layer, the backbone
+ *    included, on decoded images with photo-like augmentation, at a twentieth of the heads' learning rate.
+ *    Slow (~40 images/s on 2 cores) but the only phase that reshapes the identity features; `initFrom`
+ *    starts it from an existing bundle (models/default, say) instead of phase 1.
  * 3. The bundle: one ordinary layers model, image -> trunk -> tail -> heads, with the backbone's
  *    preprocessing (150 px, mean-RGB / 255) in its preprocess.json.
  *
