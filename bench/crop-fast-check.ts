@@ -1,8 +1,8 @@
 /**
- * Does preprocess's fast path (libturbojpeg + resample.ts, src/data/crop-fast.ts) give sharp's crop pixels?
- * Over the first N UTKFace files: each crop's pixels before encoding both ways (sharp as src/data/crops.ts
- * calls it), the largest and mean absolute difference, how many files the fast path left to sharp, and the
- * duplicate clusters (distance 22) of both sets of hashes.
+ * Does preprocess's fast path (libturbojpeg + resample.ts, src/data/crops/fast-path.ts) give sharp's crop
+ * pixels? Over the first N UTKFace files: each crop's pixels before encoding both ways (sharp as
+ * src/data/image.ts's loadResized calls it), the largest and mean absolute difference, how many files the
+ * fast path left to sharp, and the duplicate clusters (distance 22) of both sets of hashes.
  *
  *   npx tsx bench/crop-fast-check.ts [--limit 2000] [--size 64]
  */
@@ -10,9 +10,10 @@ import { promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { fastCropPixels } from '../src/data/crops/fast-path.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
+import { loadResized } from '../src/data/image.js';
+import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { clusterHashes, pixelHash, type ImageHash } from '../src/data/duplicates.js';
 import { loadTurboJpeg } from '../src/data/jpeg-turbo.js';
 
@@ -22,6 +23,8 @@ const { values } = parseArgs({
   options: { limit: { type: 'string', default: '2000' }, size: { type: 'string', default: '64' } },
 });
 const size = Number(values.size);
+// sharp's crop, as training decodes it: the reference both ways are held to.
+const spec = defaultPreprocessSpec(size);
 const tj = loadTurboJpeg();
 if ('reason' in tj) throw new Error(tj.reason);
 const names = readdirSync(utk)
@@ -38,13 +41,7 @@ const fastHashes: ImageHash[] = [];
 const sharpHashes: ImageHash[] = [];
 for (const name of names) {
   const input = await fs.readFile(path.join(utk, name));
-  const theirs = await sharp(input, { failOn: 'error' })
-    .rotate()
-    .removeAlpha()
-    .toColourspace('srgb')
-    .resize(size, size, { fit: 'cover', kernel: 'lanczos3' })
-    .raw()
-    .toBuffer();
+  const theirs = await loadResized(input, spec);
   const ours = fastCropPixels(tj, input, { source: name, target: name }, settings);
   sharpHashes.push(pixelHash(theirs, size, size));
   if (!ours) {

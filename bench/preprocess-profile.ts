@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { jpegFacts } from '../src/data/plain-jpeg.js';
 import { parseUtkfaceName } from '../src/data/datasets/utkface.js';
+import { loadResized } from '../src/data/image.js';
+import { defaultPreprocessSpec } from '../src/data/preprocess-spec.js';
 import { pixelHash } from '../src/data/duplicates.js';
 import { loadTurboJpeg } from '../src/data/jpeg-turbo.js';
 import { vipsShrink } from '../src/data/resample.js';
@@ -28,6 +30,8 @@ const { values } = parseArgs({
   options: { limit: { type: 'string', default: '1000' }, size: { type: 'string', default: '64' } },
 });
 const size = Number(values.size);
+// sharp's crop, as training decodes it: the reference both ways are held to.
+const spec = defaultPreprocessSpec(size);
 const names = readdirSync(utk)
   .filter((n) => parseUtkfaceName(n).ok)
   .sort()
@@ -76,13 +80,7 @@ async function pass(way: 'fast' | 'sharp', dir: string): Promise<Times> {
       pixels = vipsShrink(decoded, w, h, f, f)!.data;
       lap('resize');
     } else {
-      pixels = await sharp(input, { failOn: 'error' })
-        .rotate()
-        .removeAlpha()
-        .toColourspace('srgb')
-        .resize(size, size, { fit: 'cover', kernel: 'lanczos3' })
-        .raw()
-        .toBuffer();
+      pixels = await loadResized(input, spec);
       lap('decode');
     }
     pixelHash(pixels, size, size);
