@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AGE_BAND_STARTS, ageBandOf, ageBandWeights } from '../src/train/age-bands.js';
+import { AGE_BAND_STARTS, ageBandOf, ageBandWeights, balancedAgeWeights } from '../src/train/age-bands.js';
 
 describe('balanced age bands', () => {
   it('bands are the benchmark groups 0-2, 3-9, 10-19, ..., 70+', () => {
@@ -26,5 +26,11 @@ describe('balanced age bands', () => {
     assert.ok(Math.abs(half[5]! / half[25]! - 2) < 1e-5, 'sqrt(4 / 1)');
     const none = ageBandWeights(ages, 0);
     assert.deepEqual([none[5], none[25]], [1, 1]);
+  });
+
+  it('a training phase weighs its rows only at a power above 0', () => {
+    const ages = [25, 25, 25, 25, 5];
+    assert.equal(balancedAgeWeights(ages, 0), undefined);
+    assert.deepEqual(balancedAgeWeights(ages, 0.5), ageBandWeights(ages, 0.5));
   });
 });

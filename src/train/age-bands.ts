@@ -31,3 +31,8 @@ export function ageBandWeights(ages: ArrayLike<number>, power: number, maxAge = 
   for (let a = 0; a <= maxAge; a++) out[a] = mean > 0 ? raw[ageBandOf(a)]! / mean : 0;
   return out;
 }
+
+/** The weights a training phase applies: none (undefined) at power 0, the plain age loss. */
+export function balancedAgeWeights(ages: ArrayLike<number>, power: number): Float32Array | undefined {
+  return power > 0 ? ageBandWeights(ages, power) : undefined;
+}

@@ -6,7 +6,7 @@ import type { PreprocessSpec } from '../../data/preprocess-spec.js';
 import { FlipMetricsAccumulator, summarizeReports, type SetReport } from '../../model/metrics.js';
 import { mulberry32 } from '../../util/random.js';
 import { round } from '../../util/round.js';
-import { ageBandWeights } from '../age-bands.js';
+import { balancedAgeWeights } from '../age-bands.js';
 import { fit } from '../fit.js';
 import { learningRateAt } from '../schedule.js';
 
@@ -80,13 +80,10 @@ export async function trainFullPhase(
       return rand() < PHOTO_AUGMENT_P ? photoAugment(px, size, Math.floor(rand() * 2 ** 32)) : px;
     },
   });
-  const weights =
-    opts.ageBalance > 0
-      ? ageBandWeights(
-          rows.map((r) => r.age),
-          opts.ageBalance,
-        )
-      : null;
+  const weights = balancedAgeWeights(
+    rows.map((r) => r.age),
+    opts.ageBalance,
+  );
   const stepsPerEpoch = Math.ceil(rows.length / opts.batchSize);
   const steps = opts.epochs * stepsPerEpoch;
   const shape = [spec.imageSize, spec.imageSize, 3];

@@ -6,7 +6,7 @@ import { summarizeReports, type SetReport } from '../../model/metrics.js';
 import { UserError } from '../../util/errors.js';
 import { mulberry32 } from '../../util/random.js';
 import { round } from '../../util/round.js';
-import { ageBandWeights } from '../age-bands.js';
+import { balancedAgeWeights } from '../age-bands.js';
 import { fit } from '../fit.js';
 import { learningRateAt } from '../schedule.js';
 import { cachedFeatures, type FeatureSet } from './feature-cache.js';
@@ -67,13 +67,10 @@ export async function trainHeadsPhase(
   // 2. The heads on the cached features.
   // The data order's seed: 5 is the length of the phase's name, which seeded it when phases shared a loop.
   // Balanced age bands: the weights come from the ages of the rows trained on, all sets pooled.
-  const ageWeights =
-    opts.ageBalance > 0
-      ? ageBandWeights(
-          fitFeatures.flatMap((s) => s.rows.map((r) => r.age)),
-          opts.ageBalance,
-        )
-      : undefined;
+  const ageWeights = balancedAgeWeights(
+    fitFeatures.flatMap((s) => s.rows.map((r) => r.age)),
+    opts.ageBalance,
+  );
   const batches = featureBatches(
     fitFeatures,
     opts.batchSize,
